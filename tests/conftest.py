@@ -1,0 +1,69 @@
+"""Baking helpers for the template's tests.
+
+The hermetic environment is set before anything can import alibabacloud_credentials (it reads its
+variables once, at import), and is inherited by every baked project's test run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
+os.environ["ALIBABA_CLOUD_CLI_PROFILE_DISABLED"] = "true"
+os.environ["HOME"] = tempfile.mkdtemp(prefix="eas-template-test-home-")
+for _name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
+              "ALIBABA_CLOUD_CREDENTIALS_URI"):
+    os.environ.pop(_name, None)
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+SHARED = TEMPLATE.parent / "shared"
+DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+
+# Every combination of role × oss × maxcompute the hook accepts (role=none only without handlers).
+ACCEPTED_COMBINATIONS = [
+    {"role": role, "oss": oss, "maxcompute": maxcompute, **({"workspace_id": "123456"} if role == "pai-default" else {})}
+    for role in ("custom", "pai-default")
+    for oss in (True, False)
+    for maxcompute in (True, False)
+] + [{"role": "none", "oss": False, "maxcompute": False}]
+
+
+def combination_id(answers: dict[str, Any]) -> str:
+    return "-".join(f"{key}={value}" for key, value in answers.items() if key != "workspace_id")
+
+
+class Baked:
+    def __init__(self, result) -> None:
+        assert result.exit_code == 0, result.exception
+        self.path = Path(result.project_path)
+        self.context = result.context
+
+    def read(self, relative: str) -> str:
+        return (self.path / relative).read_text(encoding="utf-8")
+
+    def json(self, relative: str) -> Any:
+        return json.loads(self.read(relative))
+
+    def make(self, target: str, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
+        """Run a target of the baked Makefile, in the template's virtualenv unless told otherwise."""
+        environment = {**os.environ, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent), **env}
+        environment = {key: value for key, value in environment.items() if value != ""}
+        return subprocess.run(["make", "--no-print-directory", target], cwd=self.path, env=environment,
+                              capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def bake(cookies):
+    def bake(**answers: Any) -> Baked:
+        return Baked(cookies.bake(extra_context=answers))
+
+    return bake

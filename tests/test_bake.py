@@ -1,0 +1,170 @@
+"""What a bake writes, for the default answers and every combination the hook accepts."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import ACCEPTED_COMBINATIONS, TEMPLATE, combination_id
+
+VARIANTS = ACCEPTED_COMBINATIONS + [
+    {"region": "ap-southeast-1", "port": 8501},
+    {"region": "eu-central-1", "port": 1024, "instances": 3, "oss_data_prefix": ""},
+    {"region": "us-east-1", "port": 65535, "project_name": "Fraud Scorer", "instance_type": "ml.gu7i.c8m30.1-gu30"},
+]
+LEFTOVER_TEMPLATING = re.compile(r"\{\{|\{%|cookiecutter\.")
+
+
+def all_files(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()]
+
+
+@pytest.mark.parametrize("answers", VARIANTS, ids=[combination_id(v) for v in VARIANTS])
+def test_bake_is_complete_and_valid(bake, answers):
+    baked = bake(**answers)
+    service = baked.context["service"]
+    assert baked.path.name == service
+
+    for path in all_files(baked.path):
+        text = path.read_text(encoding="utf-8")
+        assert not LEFTOVER_TEMPLATING.search(text), f"templating left in {path.relative_to(baked.path)}"
+        if path.suffix == ".json":
+            json.loads(text)
+
+    config = baked.json("service.json")
+    schema = baked.json("schemas/service.schema.json")
+    jsonschema.validate(config, schema, cls=jsonschema.Draft202012Validator)
+    assert config["metadata"]["name"] == service
+
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "--target-version", "py39", "."],
+                          cwd=baked.path, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_default_bake_is_an_eas_service(bake):
+    baked = bake()
+    config = baked.json("service.json")
+    container = config["containers"][0]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    region = baked.context["region"]
+
+    assert container["image"] == f"eas-registry-vpc.{region}.cr.aliyuncs.com/pai-eas/python-inference:py39-ubuntu2004"
+    assert container["script"] == "gunicorn --config /mnt/data/gunicorn.conf.py --bind 0.0.0.0:8000"
+    assert container["port"] == 8000
+    assert container["prepare"] == {"pythonRequirementsPath": "/mnt/data/requirements.txt"}
+    assert env["OSS_ENDPOINT"] == f"oss-{region}-internal.aliyuncs.com"
+    assert env["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] == "true"
+    assert all(isinstance(value, str) for value in env.values())
+    assert config["storage"] == [{"mount_path": "/mnt/data/", "oss": {
+        "path": f"oss://{baked.context['oss_bucket']}/{baked.context['oss_code_prefix']}", "readOnly": True}}]
+    assert config["options"] == {"enable_ram_role": True}
+    assert config["role_arn"] == baked.context["role_arn"]
+    assert config["cloud"]["computing"]["instances"] == [{"type": "ecs.c7.large"}]
+
+
+def test_the_mounted_directory_holds_exactly_what_is_uploaded(bake):
+    baked = bake()
+    uploaded = sorted(str(path.relative_to(baked.path / "mount")) for path in all_files(baked.path / "mount"))
+    assert uploaded == sorted([
+        "requirements.txt", "gunicorn.conf.py", "list_oss_objects.py",
+        "app/__init__.py", "app/config.py", "app/credentials.py", "app/errors.py", "app/lazy.py", "app/logs.py",
+        "app/oss_client.py", "app/routes/__init__.py", "app/routes/credentials.py", "app/routes/health.py",
+        "app/routes/oss.py",
+    ])
+
+
+@pytest.mark.parametrize("answers", ACCEPTED_COMBINATIONS, ids=[combination_id(v) for v in ACCEPTED_COMBINATIONS])
+def test_disabled_options_leave_no_code_and_no_dependency(bake, answers):
+    baked = bake(**answers)
+    requirements = baked.read("mount/requirements.txt")
+    has_role = answers["role"] != "none"
+    env = {item["name"] for item in baked.json("service.json")["containers"][0]["env"]}
+
+    assert (baked.path / "mount/app/routes/oss.py").exists() == answers["oss"]
+    assert (baked.path / "mount/app/oss_client.py").exists() == answers["oss"]
+    assert (baked.path / "mount/list_oss_objects.py").exists() == answers["oss"]
+    assert ("oss2==" in requirements) == answers["oss"]
+    assert ("OSS_BUCKET" in env) == answers["oss"]
+    assert ("pyodps==" in requirements) == answers["maxcompute"]
+    assert ({"ODPS_PROJECT", "ODPS_ENDPOINT"} <= env) == answers["maxcompute"]
+    assert (baked.path / "mount/app/credentials.py").exists() == has_role
+    assert ("alibabacloud-credentials==" in requirements) == has_role
+    assert (baked.path / "ram").exists() == has_role
+    assert (baked.path / "ram/trust-policy.json").exists() == (answers["role"] == "custom")
+    assert (baked.path / "ram/passrole-policy.json").exists() == (answers["role"] == "custom")
+    for leftover in ("__pycache__", ".pytest_cache", ".local-eas", ".venv"):
+        assert not list(baked.path.rglob(leftover))
+
+
+@pytest.mark.parametrize("role", ["custom", "pai-default", "none"])
+def test_role_options_in_service_json(bake, role):
+    answers = {"role": role, "oss": role != "none", "workspace_id": "123456" if role == "pai-default" else ""}
+    config = bake(**answers).json("service.json")
+    assert ("options" in config) == (role != "none")
+    assert ("role_arn" in config) == (role == "custom")
+    assert ("workspace_id" in config["metadata"]) == (role == "pai-default")
+    if role != "none":
+        assert config["options"]["enable_ram_role"] is True
+
+
+def test_maxcompute_uses_the_regions_vpc_endpoint(bake):
+    config = bake(maxcompute=True, region="cn-shanghai").json("service.json")
+    env = {item["name"]: item["value"] for item in config["containers"][0]["env"]}
+    assert env["ODPS_ENDPOINT"] == "https://service.cn-shanghai-vpc.maxcompute.aliyun-inc.com/api"
+
+
+def test_ram_policies_are_the_seeds_with_least_privilege(bake):
+    baked = bake(maxcompute=True)
+    bucket, code, data = (baked.context[k] for k in ("oss_bucket", "oss_code_prefix", "oss_data_prefix"))
+    role_name = baked.context["role_arn"].split("/")[-1]
+
+    trust = baked.json("ram/trust-policy.json")
+    assert trust["Statement"][0]["Principal"]["Service"] == ["eas.pai.aliyuncs.com"]
+    assert trust["Statement"][0]["Action"] == "sts:AssumeRole"
+    assert baked.json("ram/passrole-policy.json") == {"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": "ram:PassRole", "Resource": f"acs:ram::*:role/{role_name}"}]}
+
+    grants = {(action, resource) for statement in baked.json("ram/permission-policy.json")["Statement"]
+              for action in statement["Action"] for resource in statement["Resource"]}
+    assert all(not action.endswith("*") for action, _ in grants)
+    assert ("oss:ListObjects", f"acs:oss:*:*:{bucket}") in grants
+    assert ("oss:GetObject", f"acs:oss:*:*:{bucket}/{code}*") in grants
+    assert {("oss:PutObject", f"acs:oss:*:*:{bucket}/{data}*"), ("oss:DeleteObject", f"acs:oss:*:*:{bucket}/{data}*")} <= grants
+    project = baked.context["odps_project"]
+    assert ("odps:Select", f"acs:odps:*:projects/{project}/tables/*") in grants
+    readme = baked.read("ram/README.md")
+    for command in ("aliyun ram CreateRole", "aliyun ram AttachPolicyToRole", "aliyun ram AttachPolicyToUser",
+                    "eas.pai.aliyuncs.com", "Cloud Service"):
+        assert command in readme
+
+
+def test_pai_default_ram_readme_says_what_the_role_reaches(bake):
+    readme = bake(role="pai-default", workspace_id="998877").read("ram/README.md")
+    assert "AliyunServiceRoleForPaiEas" in readme
+    assert "only the default bucket of the workspace" in readme
+    assert "execution permissions" in readme and "998877" in readme
+
+
+def test_every_pin_is_the_templates_pin(bake):
+    pins = dict(re.findall(r"^([a-z0-9-]+)==(\S+)$", (TEMPLATE / "requirements-dev.txt").read_text(), re.M))
+    baked = bake(maxcompute=True)
+    for relative in ("mount/requirements.txt", "requirements-dev.txt"):
+        for line in baked.read(relative).splitlines():
+            line = line.strip()
+            if not line or line.startswith(("#", "-r")):
+                continue
+            name, _, version = line.partition("==")
+            assert version, f"{relative}: {line!r} is not pinned"
+            assert pins.get(name) == version, f"{relative}: {line!r} differs from the template's pin"
+
+
+def test_next_steps_are_printed(cookies, capfd):
+    result = cookies.bake()
+    assert result.exit_code == 0
+    out = capfd.readouterr().out
+    assert "make dev" in out and "make test" in out and f"cd {result.context['service']}" in out

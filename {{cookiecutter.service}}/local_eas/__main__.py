@@ -1,0 +1,197 @@
+"""``python -m local_eas``: the local stand-in for EAS and the cloud services the instance uses.
+
+    up       start the credentials endpoint, OSS and the service (what `make dev` runs); Ctrl-C stops all
+    demo     start everything, call the service, print what it answered, stop (or --keep running)
+    exec     run a command inside the instance's environment, e.g. the seed's example scripts
+    rotate   issue new instance credentials now (the service must not notice)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Optional
+
+from .instance import InstanceError
+from .stack import LocalEAS, Settings, read_state
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (InstanceError, FileNotFoundError, ValueError) as error:
+        print(f"local EAS: {error}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m local_eas", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", type=Path, default=Path.cwd(),
+                        help="the generated project (holds service.json and mount/); default: the current directory")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="where buckets, credentials and state.json live; default: <project>/.local-eas")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    def add_stack_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--credentials-lifetime", type=float, default=3600, metavar="SECONDS",
+                             help="how long each issued credential is valid (default 3600, as on EAS)")
+        command.add_argument("--rotate-every", type=float, default=None, metavar="SECONDS",
+                             help="issue new credentials this often (default: at half the lifetime)")
+        command.add_argument("--port", type=int, default=0, help="the service's local port (default: a free one)")
+        command.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", type=env_assignment,
+                             help="override a variable of service.json's container env, locally (repeatable)")
+        command.add_argument("--no-credentials-uri", action="store_true",
+                             help="inject only the credentials file, not ALIBABA_CLOUD_CREDENTIALS_URI (method 3)")
+
+    up = commands.add_parser("up", help="start everything and keep running until Ctrl-C (make dev)")
+    add_stack_options(up)
+    up.add_argument("--quiet", action="store_true", help="write the service's output to .local-eas/logs/")
+    up.set_defaults(run=run_up)
+
+    demo = commands.add_parser("demo", help="start everything, call the service, show what it answered")
+    add_stack_options(demo)
+    demo.add_argument("--keep", action="store_true", help="keep running afterwards (Ctrl-C stops)")
+    demo.set_defaults(run=run_demo)
+
+    exec_ = commands.add_parser("exec", help="run a command in the running instance's environment")
+    exec_.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
+    exec_.set_defaults(run=run_exec)
+
+    rotate = commands.add_parser("rotate", help="issue new instance credentials now")
+    rotate.set_defaults(run=run_rotate)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, log_to_console: bool) -> Settings:
+    project = args.project.resolve()
+    if not (project / "service.json").is_file():
+        raise FileNotFoundError(f"no service.json in {project}: run from the generated project, or pass --project")
+    return Settings(
+        project=project,
+        state_dir=(args.state_dir or project / ".local-eas").resolve(),
+        credentials_lifetime=args.credentials_lifetime,
+        rotate_every=args.rotate_every,
+        service_port=args.port,
+        log_to_console=log_to_console,
+        env_overrides=dict(args.env),
+        inject_credentials_uri=not args.no_credentials_uri,
+    )
+
+
+def env_assignment(text: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name, value
+
+
+def run_up(args: argparse.Namespace) -> int:
+    local_eas = LocalEAS(settings_from(args, log_to_console=not args.quiet))
+    print("local EAS: starting the credentials endpoint, OSS and the service…", flush=True)
+    state = local_eas.start()
+    print_urls(state, local_eas.settings.state_file)
+    print("Ctrl-C stops everything.", flush=True)
+    wait_for_signal()
+    print("local EAS: stopping (SIGTERM to the service, then the local services)…", flush=True)
+    local_eas.stop()
+    print("local EAS: stopped.", flush=True)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    local_eas = LocalEAS(settings_from(args, log_to_console=False))
+    print(f"local EAS: starting {local_eas.spec.name} with its credentials endpoint and OSS on 127.0.0.1…",
+          flush=True)
+    state = local_eas.start()
+    try:
+        print(f"local EAS: ready — service at {state['service_url']}\n")
+        show_service(state, local_eas.spec.has_role)
+        if args.keep:
+            print()
+            print_urls(state, local_eas.settings.state_file)
+            print("Still running (KEEP=1). Ctrl-C stops everything.", flush=True)
+            wait_for_signal()
+    finally:
+        local_eas.stop()
+        print("\nlocal EAS: stopped everything (service, OSS, credentials endpoint).")
+    return 0
+
+
+def run_exec(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise ValueError("exec needs a command, e.g. `python -m local_eas exec -- python mount/list_oss_objects.py`")
+    state = read_state((args.state_dir or args.project / ".local-eas").resolve())
+    return subprocess.call(command, env=state["env"], cwd=args.project)
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    state = read_state((args.state_dir or args.project / ".local-eas").resolve())
+    request = urllib.request.Request(state["admin_url"] + "/rotate", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        rotated = json.load(response)
+    print(f"new instance credentials: {rotated['access_key_id']}, expiring {rotated['expiration']}")
+    return 0
+
+
+def show_service(state: dict[str, Any], has_role: bool) -> None:
+    """Call the service as a client would, and print what it answered."""
+    status, body = call(state["service_url"] + "/health")
+    print(f"GET /health       → {status} {json.dumps(body)}")
+    if has_role:
+        status, body = call(state["service_url"] + "/credentials")
+        if status == 200:
+            print(f"GET /credentials  → {status} source={body['source']} access_key_id={body['access_key_id']} "
+                  f"expires={body['expiration']}")
+        else:
+            print(f"GET /credentials  → {status} {json.dumps(body)}")
+    if state.get("bucket"):
+        status, body = call(state["service_url"] + "/oss/objects?max_keys=10")
+        print(f"GET /oss/objects  → {status}, the first objects of the demo bucket oss://{state['bucket']}/"
+              f"{state['env'].get('OSS_DATA_PREFIX', '')}:")
+        for item in body.get("objects", []) if status == 200 else []:
+            print(f"    {item['key']:<28} {item['size']:>6} B  {item['last_modified']}")
+        if status != 200:
+            print(f"    {json.dumps(body)}")
+
+
+def call(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def print_urls(state: dict[str, Any], state_file: Path) -> None:
+    print(f"  service          {state['service_url']}")
+    if state.get("credentials_uri"):
+        print(f"  credentials URI  {state['credentials_uri']}")
+        print(f"  credentials file {state['credentials_file']}")
+    print(f"  OSS endpoint     {state['oss_endpoint']}  (bucket {state['bucket']}, region {state['region']})")
+    print(f"  state            {state_file}")
+    print("  run a script in the instance: python -m local_eas exec -- python mount/list_oss_objects.py", flush=True)
+
+
+def wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1):
+        pass
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Instance credentials: what EAS injects into a service instance that has a RAM role.
+
+The issuer mints STS-like credentials (a new ``STS.``-prefixed AccessKeyId at every issuance, as real STS
+does; pyodps ignores a rotation that keeps the AccessKeyId) and serves them the two ways EAS does: the
+credentials endpoint behind ``ALIBABA_CLOUD_CREDENTIALS_URI`` and the file ``/etc/ram/credentials``.
+Both carry the seed's JSON contract. Every credential ever issued stays verifiable until it expires, so
+the local OSS can tell an unknown key from an expired token, like the real services.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the only form alibabacloud_credentials parses
+
+
+@dataclass(frozen=True)
+class IssuedCredentials:
+    access_key_id: str
+    access_key_secret: str
+    security_token: str
+    expires_at: float  # epoch seconds
+
+    @property
+    def expiration(self) -> str:
+        return datetime.fromtimestamp(self.expires_at, tz=timezone.utc).strftime(EXPIRATION_FORMAT)
+
+    def is_expired(self, now: Optional[float] = None) -> bool:
+        return (time.time() if now is None else now) >= self.expires_at
+
+    def to_json(self) -> dict[str, str]:
+        """The body of the credentials endpoint and of ``/etc/ram/credentials``."""
+        return {
+            "Code": "Success",
+            "AccessKeyId": self.access_key_id,
+            "AccessKeySecret": self.access_key_secret,
+            "SecurityToken": self.security_token,
+            "Expiration": self.expiration,
+        }
+
+    def __repr__(self) -> str:  # never let a secret reach a log line through repr()
+        return f"IssuedCredentials(access_key_id={mask_key_id(self.access_key_id)!r}, expiration={self.expiration!r})"
+
+
+def mask_key_id(access_key_id: str) -> str:
+    """``STS.****abcd``: enough to tell two keys apart, never enough to use one."""
+    prefix = "STS." if access_key_id.startswith("STS.") else ""
+    return f"{prefix}****{access_key_id[-4:]}"
+
+
+class CredentialIssuer:
+    """Mints, rotates and remembers the instance's temporary credentials.
+
+    ``lifetime`` is how long each credential is valid. ``rotate_every`` is how often ``start()``'s thread
+    issues new ones, as EAS refreshes the endpoint and the file well before expiry; ``None`` means "at half
+    the lifetime". Whole-second expirations are used because the contract's format has no fractions.
+    """
+
+    def __init__(
+        self,
+        lifetime: float = 3600,
+        rotate_every: Optional[float] = None,
+        credentials_file: Optional[Path] = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if lifetime <= 0:
+            raise ValueError("lifetime must be positive")
+        self.lifetime = lifetime
+        self.rotate_every = rotate_every if rotate_every is not None else lifetime / 2
+        if self.rotate_every <= 0:
+            raise ValueError("rotate_every must be positive")
+        self.credentials_file = credentials_file
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._issued: dict[str, IssuedCredentials] = {}
+        self._current: Optional[IssuedCredentials] = None
+        self._stopped = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self.issuance_count = 0
+        self.fetch_count = 0
+
+    def start(self) -> None:
+        """Issue the first credentials now, then new ones every ``rotate_every`` seconds until ``stop()``."""
+        self.current()
+        self._thread = threading.Thread(target=self._rotate_on_schedule, name="local-eas-rotation", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def current(self) -> IssuedCredentials:
+        """The credentials an instance gets now (issued on first use)."""
+        with self._lock:
+            if self._current is None:
+                self._issue()
+            assert self._current is not None
+            return self._current
+
+    def rotate(self) -> IssuedCredentials:
+        """Issue new credentials now; the previous ones stay valid until they expire, as with real STS."""
+        with self._lock:
+            self._issue()
+            assert self._current is not None
+            return self._current
+
+    def lookup(self, access_key_id: str) -> Optional[IssuedCredentials]:
+        with self._lock:
+            return self._issued.get(access_key_id)
+
+    def serve(self) -> IssuedCredentials:
+        """``current()``, counted as one fetch by an instance (for the benchmarks and the tests)."""
+        credentials = self.current()
+        with self._lock:
+            self.fetch_count += 1
+        return credentials
+
+    def _rotate_on_schedule(self) -> None:
+        while not self._stopped.wait(self.rotate_every):
+            self.rotate()
+
+    def _issue(self) -> None:
+        credentials = IssuedCredentials(
+            access_key_id="STS." + secrets.token_hex(12).upper(),
+            access_key_secret=secrets.token_urlsafe(30),
+            security_token="CAIS" + secrets.token_urlsafe(96),
+            expires_at=float(int(self._clock() + self.lifetime)),
+        )
+        self._issued[credentials.access_key_id] = credentials
+        self._current = credentials
+        self.issuance_count += 1
+        if self.credentials_file is not None:
+            write_credentials_file(self.credentials_file, credentials)
+
+
+def write_credentials_file(path: Path, credentials: IssuedCredentials) -> None:
+    """Replace the file atomically, so a reader sees the old or the new credentials, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".credentials.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(credentials.to_json(), handle, indent=2)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+CREDENTIALS_PATH = "/api/v1/credentials"
+
+
+class CredentialsEndpoint:
+    """WSGI app: the instance credentials endpoint and the local EAS's rotate switch.
+
+    ``GET /api/v1/credentials`` is what ``ALIBABA_CLOUD_CREDENTIALS_URI`` points at.
+    ``POST /admin/rotate`` issues new credentials and answers with the masked key id only.
+    ``GET /admin/stats`` reports issuances and fetches (how often instances asked), without secrets.
+    """
+
+    def __init__(self, issuer: CredentialIssuer) -> None:
+        self.issuer = issuer
+        self.url_map = Map(
+            [
+                Rule(CREDENTIALS_PATH, endpoint="credentials", methods=["GET"]),
+                Rule("/admin/rotate", endpoint="rotate", methods=["POST"]),
+                Rule("/admin/stats", endpoint="stats", methods=["GET"]),
+            ]
+        )
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            endpoint, _ = adapter.match()
+        except (NotFound, MethodNotAllowed) as error:
+            response = _json({"Code": "NotFound" if isinstance(error, NotFound) else "MethodNotAllowed",
+                              "Message": f"no {request.method} {request.path} here"}, error.code or 404)
+            return response(environ, start_response)
+        return getattr(self, f"_{endpoint}")(request)(environ, start_response)
+
+    def _credentials(self, request: Request) -> Response:
+        return _json(self.issuer.serve().to_json(), 200)
+
+    def _rotate(self, request: Request) -> Response:
+        credentials = self.issuer.rotate()
+        return _json({"access_key_id": mask_key_id(credentials.access_key_id),
+                      "expiration": credentials.expiration}, 200)
+
+    def _stats(self, request: Request) -> Response:
+        return _json({"issuances": self.issuer.issuance_count, "fetches": self.issuer.fetch_count}, 200)
+
+
+def _json(body: dict, status: int) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")

@@ -1,0 +1,102 @@
+"""OSS error responses, byte for byte the shape oss2 parses.
+
+Every failure inside the local OSS is an :class:`OssError`; the WSGI app turns it into the XML body real OSS
+sends. A HEAD response has no body, so, like real OSS, the same XML travels base64-encoded in the
+``x-oss-err`` header (oss2's ``make_exception`` reads it from there, which is how ``object_exists`` tells
+``NoSuchKey`` from ``NoSuchBucket``).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import xml.etree.ElementTree as ET
+
+from werkzeug.wrappers import Response
+
+SERVER_NAME = "AliyunOSS"
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+XML_CONTENT_TYPE = "application/xml"
+
+
+def new_request_id() -> str:
+    """24 upper-case hex characters, the form of real OSS request ids."""
+    return secrets.token_hex(12).upper()
+
+
+def common_headers(request_id: str) -> dict[str, str]:
+    """Headers every response carries, success or error."""
+    return {"x-oss-request-id": request_id, "Server": SERVER_NAME}
+
+
+class OssError(Exception):
+    """An OSS error: HTTP status, OSS error code, message and optional extra XML elements.
+
+    ``extra`` elements follow ``HostId`` in the order given (``Key``, ``BucketName``, ``StringToSign``...).
+    None of them may carry a secret: the body reaches the client, and oss2 logs it.
+    """
+
+    def __init__(self, status: int, code: str, message: str, **extra: object) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = {name: str(value) for name, value in extra.items() if value is not None}
+
+    def to_xml(self, request_id: str, host_id: str) -> bytes:
+        root = ET.Element("Error")
+        fields = [("Code", self.code), ("Message", self.message), ("RequestId", request_id), ("HostId", host_id)]
+        for name, value in [*fields, *self.extra.items()]:
+            ET.SubElement(root, name).text = value
+        return (XML_DECLARATION + ET.tostring(root, encoding="unicode")).encode("utf-8")
+
+    def to_response(self, request_id: str, host_id: str, method: str) -> Response:
+        body = self.to_xml(request_id, host_id)
+        headers = common_headers(request_id)
+        if method == "HEAD":
+            headers["x-oss-err"] = base64.b64encode(body).decode("ascii")
+            return Response(b"", status=self.status, headers=headers, content_type=XML_CONTENT_TYPE)
+        return Response(body, status=self.status, headers=headers, content_type=XML_CONTENT_TYPE)
+
+
+# The errors raised from more than one place, with the messages real OSS uses.
+
+
+def access_denied(message: str = "You have no right to access this object because of bucket acl.",
+                  **extra: object) -> OssError:
+    return OssError(403, "AccessDenied", message, **extra)
+
+
+def no_such_bucket(bucket: str) -> OssError:
+    return OssError(404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=bucket)
+
+
+def no_such_key(key: str) -> OssError:
+    return OssError(404, "NoSuchKey", "The specified key does not exist.", Key=key)
+
+
+def no_such_upload(upload_id: str) -> OssError:
+    return OssError(404, "NoSuchUpload",
+                    "The specified upload does not exist. The upload ID may be invalid, "
+                    "or the upload may have been aborted or completed.", UploadId=upload_id)
+
+
+def invalid_argument(name: str, value: str | None, message: str) -> OssError:
+    return OssError(400, "InvalidArgument", message, ArgumentName=name, ArgumentValue=value)
+
+
+def invalid_digest(message: str) -> OssError:
+    return OssError(400, "InvalidDigest", message)
+
+
+def malformed_xml() -> OssError:
+    return OssError(400, "MalformedXML",
+                    "The XML you provided was not well-formed or did not validate against our published schema.")
+
+
+def not_implemented(what: str) -> OssError:
+    return OssError(501, "NotImplemented", f"{what} is not implemented by the local OSS.")
+
+
+def internal_error() -> OssError:
+    return OssError(500, "InternalError", "We encountered an internal error. Please try again.")

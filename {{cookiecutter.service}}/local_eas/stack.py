@@ -1,0 +1,180 @@
+"""The whole local EAS: instance credentials, OSS, and the service instance, started and stopped together.
+
+Everything listens on 127.0.0.1 and lives under one state directory (``.local-eas/`` by default):
+
+    state.json            every URL and the instance environment, written once all is ready
+    oss/                  the buckets
+    etc/ram/credentials   the credentials file (method 3 of the seed)
+    home/                 the throw-away HOME of the instance (no personal profile leaks in)
+    logs/service.log      what the run command printed
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Optional
+
+from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint
+from .instance import Instance, ServiceSpec, instance_environment, local_script
+from .oss import ObjectStore, create_oss_app
+from .seed import seed_demo_objects
+from .servers import LoopbackServer
+
+STATE_FILE = "state.json"
+
+
+@dataclass
+class Settings:
+    project: Path  # the generated project: service.json and mount/ live here
+    state_dir: Path
+    credentials_lifetime: float = 3600
+    rotate_every: Optional[float] = None
+    service_port: int = 0  # 0: any free port
+    log_to_console: bool = True
+    mount_dir: Optional[Path] = None  # default: <project>/mount, the directory that is uploaded
+    env_overrides: dict[str, str] = field(default_factory=dict)  # on top of service.json's container env
+    inject_credentials_uri: bool = True  # False: the instance has only /etc/ram/credentials (method 3)
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / STATE_FILE
+
+
+@dataclass
+class LocalEAS:
+    settings: Settings
+    spec: ServiceSpec = field(init=False)
+    issuer: CredentialIssuer = field(init=False)
+    store: ObjectStore = field(init=False)
+    servers: list[LoopbackServer] = field(default_factory=list)
+    instance: Optional[Instance] = None
+    _log: Optional[IO[str]] = None
+
+    def __post_init__(self) -> None:
+        self.spec = ServiceSpec.load(self.settings.project / "service.json", self.settings.env_overrides)
+        state_dir = self.settings.state_dir
+        self.issuer = CredentialIssuer(
+            lifetime=self.settings.credentials_lifetime,
+            rotate_every=self.settings.rotate_every,
+            credentials_file=state_dir / "etc" / "ram" / "credentials",
+        )
+        self.store = ObjectStore(state_dir / "oss")
+
+    def start(self) -> dict[str, Any]:
+        """Start every part, wait until the service answers, write and return the state."""
+        state_dir = self.settings.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.state_file.unlink(missing_ok=True)
+        try:
+            credentials = self._serve(CredentialsEndpoint(self.issuer), "credentials")
+            oss = self._serve(create_oss_app(self.store, self.issuer, self.spec.region), "oss")
+            self._prepare_buckets()
+            credentials_uri = credentials.url + CREDENTIALS_PATH
+            credentials_file = self.issuer.credentials_file
+            if self.spec.has_role:
+                self.issuer.start()  # EAS writes the file before the instance starts, and keeps it fresh
+            home = state_dir / "home"
+            home.mkdir(exist_ok=True)
+            env = instance_environment(
+                self.spec, self.local_endpoints(oss.url), home,
+                credentials_uri=credentials_uri if self.settings.inject_credentials_uri else None,
+                credentials_file=credentials_file,
+            )
+            self.instance = self._start_instance(env)
+            state = {
+                "service": self.spec.name,
+                "service_url": self.instance.url,
+                "credentials_uri": credentials_uri if self.spec.has_role else None,
+                "credentials_uri_injected": self.spec.has_role and self.settings.inject_credentials_uri,
+                "credentials_file": str(credentials_file) if self.spec.has_role else None,
+                "admin_url": credentials.url + "/admin",
+                "oss_endpoint": oss.url,
+                "bucket": self.spec.bucket,
+                "region": self.spec.region,
+                "state_dir": str(state_dir),
+                "pid": os.getpid(),
+                "service_pid": self.instance.process.pid if self.instance.process else None,
+                "env": env,
+            }
+            _write_json_atomically(self.settings.state_file, state)
+            return state
+        except BaseException:
+            self.stop()
+            raise
+
+    def local_endpoints(self, oss_url: str) -> dict[str, str]:
+        """The cloud endpoints of service.json's env, swapped for the local ones."""
+        endpoints = {}
+        if "OSS_ENDPOINT" in self.spec.env:
+            endpoints["OSS_ENDPOINT"] = oss_url
+        return endpoints
+
+    def stop(self) -> None:
+        if self.instance is not None:
+            self.instance.stop()
+            self.instance = None
+        for server in reversed(self.servers):
+            server.stop()
+        self.servers.clear()
+        self.issuer.stop()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self.settings.state_file.unlink(missing_ok=True)
+
+    def _serve(self, app: Any, name: str) -> LoopbackServer:
+        server = LoopbackServer(app, name=name).start()
+        self.servers.append(server)
+        return server
+
+    def _prepare_buckets(self) -> None:
+        code_bucket = _bucket_of(self.spec.mount_source) if self.spec.mount_source else None
+        for bucket in {b for b in (self.spec.bucket, code_bucket) if b}:
+            if not self.store.bucket_exists(bucket):
+                self.store.create_bucket(bucket)
+                if bucket == self.spec.bucket:
+                    seed_demo_objects(self.store, bucket, self.spec.env.get("OSS_DATA_PREFIX", ""))
+
+    def _start_instance(self, env: dict[str, str]) -> Instance:
+        mount_dir = self.settings.mount_dir or self.settings.project / "mount"
+        port = self.settings.service_port or free_port()
+        script = local_script(self.spec, mount_dir.resolve(), port)
+        if not self.settings.log_to_console:
+            log_dir = self.settings.state_dir / "logs"
+            log_dir.mkdir(exist_ok=True)
+            self._log = open(log_dir / "service.log", "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        instance = Instance(script, env, port, log=self._log, cwd=self.settings.project)
+        instance.start()
+        return instance
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def read_state(state_dir: Path, wait: float = 0) -> dict[str, Any]:
+    """The state of a running local EAS, waiting up to ``wait`` seconds for it to be written."""
+    path = state_dir / STATE_FILE
+    deadline = time.monotonic() + wait
+    while not path.exists():
+        if time.monotonic() >= deadline:
+            raise FileNotFoundError(f"{path} does not exist: is the local EAS running? Start it with `make dev`.")
+        time.sleep(0.1)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _bucket_of(oss_path: str) -> str:
+    return oss_path.split("://", 1)[1].split("/", 1)[0]
+
+
+def _write_json_atomically(path: Path, document: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,67 @@
+"""{{ cookiecutter.project_name }}: the Flask application factory.
+
+gunicorn calls ``create_app()`` in each worker (no preload), and every SDK client is created on first
+use in that worker, after the fork. Blueprints: health{% if cookiecutter.role != 'none' %}, credentials{% endif %}{% if cookiecutter.oss %}, oss{% endif %}.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import Flask
+
+from .config import Config
+from .errors import register_error_handlers
+{%- if cookiecutter.role != 'none' %}
+from .lazy import PerProcess
+{%- endif %}
+from .logs import register_request_log
+{%- if cookiecutter.role != 'none' %}
+from .routes import credentials as credentials_routes
+{%- endif %}
+from .routes import health
+{%- if cookiecutter.oss %}
+from .routes import oss as oss_routes
+{%- endif %}
+
+
+def create_app(config: Optional[Config] = None) -> Flask:
+    config = config or Config.from_environ()
+    app = Flask(__name__, static_folder=None)
+    app.url_map.merge_slashes = False  # an object key is taken as written, not "corrected" by a redirect
+    app.config["SERVICE"] = config
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    register_error_handlers(app)
+    register_request_log(app)
+    app.register_blueprint(health.bp)
+{%- if cookiecutter.role != 'none' %}
+
+    credentials = PerProcess(lambda: _create_credentials(config))
+    app.extensions["credentials"] = credentials
+    app.register_blueprint(credentials_routes.bp)
+{%- endif %}
+{%- if cookiecutter.oss %}
+
+    config.require_oss()
+    app.extensions["oss_objects"] = PerProcess(lambda: _create_oss_objects(config, credentials.get()))
+    app.register_blueprint(oss_routes.bp)
+{%- endif %}
+    return app
+{%- if cookiecutter.role != 'none' %}
+
+
+# The SDKs take ~0.5 s each to import: import them on the first request that needs them, so the
+# worker starts (and answers /health) fast.
+def _create_credentials(config: Config):
+    from .credentials import create_credentials
+
+    return create_credentials(config.credentials_file)
+{%- endif %}
+{%- if cookiecutter.oss %}
+
+
+def _create_oss_objects(config: Config, credentials):
+    from .oss_client import create_oss_objects
+
+    return create_oss_objects(config, credentials)
+{%- endif %}

@@ -1,0 +1,62 @@
+"""Every error is a JSON body ``{"error", "code", "request_id", ...}``; never a traceback, never an HTML page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    """An error the client should see, with its HTTP status and a stable code."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+        self.details = details
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   **details: Any) -> Response:
+    body = {"error": message, "code": code, "request_id": g.get("request_id"), **details}
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(APIError)
+    def api_error(error: APIError) -> Response:
+        return error_response(error.status, error.code, error.message, error.headers, **error.details)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        response = error_response(status, type(error).__name__, error.description or error.name)
+        if status == 405 and error.get_response().headers.get("Allow"):
+            response.headers["Allow"] = error.get_response().headers["Allow"]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "InternalError", "internal error; the request id identifies it in the logs")
+
+
+class CredentialsUnavailable(APIError):
+    """The role's credentials cannot be had right now (endpoint or file down, or expired)."""
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self) -> None:
+        super().__init__(503, "CredentialsUnavailable", "credentials unavailable",
+                         headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)})

@@ -1,0 +1,26 @@
+"""gunicorn settings, read from the mounted directory (/mnt/data/ on EAS).
+
+The bind address is not here: it is in service.json's run command, next to ``containers[0].port``,
+so the two are seen (and checked) together.
+"""
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from app.logs import logging_config  # noqa: E402 - needs the mounted directory on sys.path
+
+wsgi_app = "app:create_app()"
+chdir = HERE
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Never preload: SDK clients and their pools must be created in each worker, after the fork.
+preload_app = False
+timeout = 60
+graceful_timeout = 25  # EAS gives an instance 30 s to stop after SIGTERM
+keepalive = 65  # longer than the gateway's idle timeout, so it never reuses a connection we closed
+logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "INFO"))
+accesslog = None  # the app writes one structured line per request

@@ -1,0 +1,127 @@
+"""Fixtures: local EAS instances run as a user runs them (``python -m local_eas up``), in subprocesses.
+
+alibabacloud_credentials reads its environment once, at import: the hermetic settings are made here,
+before any test module can import it, so no test ever probes the ECS metadata address or reads a
+personal profile.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
+os.environ["ALIBABA_CLOUD_CLI_PROFILE_DISABLED"] = "true"
+os.environ["HOME"] = tempfile.mkdtemp(prefix="eas-test-home-")
+for _name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
+              "ALIBABA_CLOUD_CREDENTIALS_URI", "ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_OIDC_TOKEN_FILE"):
+    os.environ.pop(_name, None)
+
+import json  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+import requests  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parent.parent
+SERVICE_JSON = json.loads((PROJECT / "service.json").read_text(encoding="utf-8"))
+HAS_ROLE = bool(SERVICE_JSON.get("options", {}).get("enable_ram_role"))
+CONTAINER_ENV = {item["name"]: item["value"] for item in SERVICE_JSON["containers"][0]["env"]}
+HAS_OSS = "OSS_BUCKET" in CONTAINER_ENV
+
+
+@dataclass
+class RunningEAS:
+    """A local EAS started for the tests: its state.json, its output, and a way to call things."""
+
+    state: dict[str, Any]
+    log_path: Path
+    process: subprocess.Popen
+    seen_credentials: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.state["service_url"]
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return requests.get(self.url + path, timeout=60, **kwargs)
+
+    def output(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def current_credentials(self) -> dict[str, str]:
+        """What the instance would get now from its credentials endpoint (recorded for the secret searches)."""
+        credentials = requests.get(self.state["credentials_uri"], timeout=5).json()
+        self.seen_credentials.append(credentials)
+        return credentials
+
+    def rotate(self) -> dict[str, str]:
+        requests.post(self.state["admin_url"] + "/rotate", timeout=5).raise_for_status()
+        return self.current_credentials()
+
+    def stats(self) -> dict[str, int]:
+        return requests.get(self.state["admin_url"] + "/stats", timeout=5).json()
+
+
+def start_local_eas(state_dir: Path, *options: str) -> RunningEAS:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = state_dir / "local-eas.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local_eas", "--project", str(PROJECT), "--state-dir", str(state_dir),
+             "up", *options],
+            cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    state_file = state_dir / "state.json"
+    deadline = time.monotonic() + 90
+    while not state_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_local_eas(process)
+            pytest.fail(f"the local EAS did not start:\n{log_path.read_text(encoding='utf-8')}")
+        time.sleep(0.1)
+    running = RunningEAS(json.loads(state_file.read_text(encoding="utf-8")), log_path, process)
+    if running.state.get("credentials_uri"):
+        running.current_credentials()
+    return running
+
+
+def stop_local_eas(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def local_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
+    """The service as `make dev` runs it: credentials endpoint + OSS + gunicorn, defaults of service.json."""
+    running = start_local_eas(tmp_path_factory.mktemp("local-eas"), "--quiet")
+    yield running
+    stop_local_eas(running.process)
+
+
+@pytest.fixture(scope="session")
+def oss_admin(local_eas: RunningEAS):
+    """A real oss2 client of the local OSS, signing with the instance's credentials (to set up and check)."""
+    import oss2
+    from alibabacloud_credentials.provider import URLCredentialsProvider
+
+    provider = URLCredentialsProvider(uri=local_eas.state["credentials_uri"])
+    return oss2.Bucket(oss2.ProviderAuthV4(provider), local_eas.state["oss_endpoint"], local_eas.state["bucket"],
+                       region=local_eas.state["region"])
+
+
+@pytest.fixture(scope="session")
+def data_prefix() -> str:
+    return CONTAINER_ENV.get("OSS_DATA_PREFIX", "")

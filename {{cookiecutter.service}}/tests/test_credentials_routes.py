@@ -1,0 +1,92 @@
+"""``GET /credentials`` and credential rotation, through the service under gunicorn on the local EAS."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+
+import pytest
+from conftest import HAS_OSS, start_local_eas, stop_local_eas
+
+# Just over the SDK's 15-minute refresh margin: it fetches again ~3 s after each issuance.
+SHORT_LIFETIME = ["--credentials-lifetime", "903", "--rotate-every", "1"]
+
+
+@pytest.fixture(scope="module")
+def rotating_eas(tmp_path_factory):
+    """Credentials URI method, with new credentials issued every second."""
+    running = start_local_eas(tmp_path_factory.mktemp("rotating"), "--quiet", *SHORT_LIFETIME)
+    yield running
+    stop_local_eas(running.process)
+
+
+@pytest.fixture(scope="module")
+def file_only_eas(tmp_path_factory):
+    """Method 3: no ALIBABA_CLOUD_CREDENTIALS_URI, only the credentials file, rewritten every second."""
+    running = start_local_eas(tmp_path_factory.mktemp("file-only"), "--quiet", "--no-credentials-uri",
+                              *SHORT_LIFETIME)
+    yield running
+    stop_local_eas(running.process)
+
+
+def test_credentials_shows_source_masked_key_and_expiry(local_eas):
+    current = local_eas.current_credentials()
+    body = local_eas.get("/credentials").json()
+    assert body == {
+        "source": "default/credential_uri",
+        "access_key_id": "STS.****" + current["AccessKeyId"][-4:],
+        "expiration": current["Expiration"],
+    }
+
+
+def run_for(seconds: float, call, clients: int = 8) -> list[int]:
+    deadline = time.monotonic() + seconds
+
+    def client() -> list[int]:
+        statuses = []
+        while time.monotonic() < deadline:
+            statuses.append(call())
+        return statuses
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        return [status for result in pool.map(lambda _: client(), range(clients)) for status in result]
+
+
+def test_rotation_during_a_run_of_requests_fails_none(rotating_eas):
+    seen_keys: set[str] = set()
+
+    def call() -> int:
+        response = rotating_eas.get("/credentials")
+        if response.status_code == 200:
+            seen_keys.add(response.json()["access_key_id"])
+        if HAS_OSS:  # a signed OSS request with whatever credentials the worker holds now
+            listed = rotating_eas.get("/oss/objects?max_keys=2")
+            return listed.status_code if response.status_code == 200 else response.status_code
+        return response.status_code
+
+    statuses = run_for(8, call)
+    assert statuses and set(statuses) == {200}, f"{len(statuses)} requests, statuses {set(statuses)}"
+    assert len(seen_keys) >= 2, f"the service kept one key through {rotating_eas.stats()['issuances']} issuances"
+
+
+def test_the_file_method_is_used_when_no_uri_is_injected(file_only_eas):
+    assert "ALIBABA_CLOUD_CREDENTIALS_URI" not in file_only_eas.state["env"]
+    body = file_only_eas.get("/credentials").json()
+    assert body["source"] == "credentials_file"
+    assert body["access_key_id"].startswith("STS.****")
+
+
+def test_the_file_method_follows_the_rewritten_file_without_failures(file_only_eas):
+    seen_keys: set[str] = set()
+
+    def call() -> int:
+        response = file_only_eas.get("/credentials")
+        if response.status_code == 200:
+            seen_keys.add(response.json()["access_key_id"])
+        if HAS_OSS and response.status_code == 200:
+            return file_only_eas.get("/oss/objects?max_keys=2").status_code
+        return response.status_code
+
+    statuses = run_for(4, call)
+    assert statuses and set(statuses) == {200}
+    assert len(seen_keys) >= 2

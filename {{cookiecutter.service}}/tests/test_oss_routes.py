@@ -1,0 +1,189 @@
+"""``/oss/objects`` through the service under gunicorn, against the local OSS, checked with the real oss2."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import start_local_eas, stop_local_eas
+
+MIB = 1024 * 1024
+
+
+def test_listing_defaults_to_ten_keys_relative_to_the_data_prefix(local_eas, oss_admin, data_prefix):
+    for index in range(12):
+        oss_admin.put_object(f"{data_prefix}many/{index:02d}.txt", b"x")
+    body = local_eas.get("/oss/objects", params={"prefix": "many/"}).json()
+    assert [item["key"] for item in body["objects"]] == [f"many/{index:02d}.txt" for index in range(10)]
+    assert body["is_truncated"] is True
+    assert set(body["objects"][0]) == {"key", "size", "last_modified", "etag"}
+
+
+def test_paging_with_the_marker_reaches_every_key(local_eas, oss_admin, data_prefix):
+    for index in range(7):
+        oss_admin.put_object(f"{data_prefix}paged/{index}.txt", b"p" * index)
+    keys, marker = [], ""
+    while True:
+        page = local_eas.get("/oss/objects", params={"prefix": "paged/", "max_keys": 3, "marker": marker}).json()
+        keys += [item["key"] for item in page["objects"]]
+        if not page["is_truncated"]:
+            break
+        marker = page["next_marker"]
+    assert keys == [f"paged/{index}.txt" for index in range(7)]
+
+
+@pytest.mark.parametrize("max_keys", ["0", "1001", "ten", "-1"])
+def test_bad_max_keys_is_rejected_by_name(local_eas, max_keys):
+    response = local_eas.get("/oss/objects", params={"max_keys": max_keys})
+    assert response.status_code == 400
+    assert response.json()["field"] == "max_keys"
+
+
+def test_get_streams_the_object_with_its_headers(local_eas, oss_admin, data_prefix):
+    oss_admin.put_object(f"{data_prefix}docs/a b+ü.txt", "héllo wörld".encode(), headers={"Content-Type": "text/plain"})
+    response = local_eas.get("/oss/objects/docs/a b+ü.txt")
+    assert response.status_code == 200
+    assert response.content == "héllo wörld".encode()
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.headers["ETag"]
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "body", "content_range"),
+    [
+        ("bytes=0-4", 206, b"01234", "bytes 0-4/10"),
+        ("bytes=7-", 206, b"789", "bytes 7-9/10"),
+        ("bytes=-3", 206, b"789", "bytes 7-9/10"),
+        ("bytes=0-3,5-6", 200, b"0123456789", None),  # several ranges: the whole object is a valid answer
+    ],
+)
+def test_range_requests(local_eas, oss_admin, data_prefix, header, status, body, content_range):
+    oss_admin.put_object(f"{data_prefix}range.txt", b"0123456789")
+    response = local_eas.get("/oss/objects/range.txt", headers={"Range": header})
+    assert response.status_code == status
+    assert response.content == body
+    assert response.headers.get("Content-Range") == content_range
+
+
+def test_an_unsatisfiable_range_is_416(local_eas, oss_admin, data_prefix):
+    oss_admin.put_object(f"{data_prefix}range.txt", b"0123456789")
+    response = local_eas.get("/oss/objects/range.txt", headers={"Range": "bytes=100-"})
+    assert response.status_code == 416
+    assert response.json()["code"] == "InvalidRange"
+
+
+def test_put_then_read_back_with_oss2_and_delete(local_eas, oss_admin, data_prefix):
+    response = requests.put(f"{local_eas.url}/oss/objects/uploads/note.json", data=b'{"a": 1}',
+                            headers={"Content-Type": "application/json"}, timeout=30)
+    assert response.status_code == 201
+    assert response.json()["size"] == 8
+    stored = oss_admin.get_object(f"{data_prefix}uploads/note.json")
+    assert stored.read() == b'{"a": 1}'
+    assert stored.headers["Content-Type"] == "application/json"
+
+    assert requests.delete(f"{local_eas.url}/oss/objects/uploads/note.json", timeout=30).status_code == 204
+    assert not oss_admin.object_exists(f"{data_prefix}uploads/note.json")
+
+
+def test_a_missing_object_is_a_json_404_with_the_oss_codes(local_eas):
+    response = local_eas.get("/oss/objects/no/such/object.txt")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["code"] == "NoSuchKey"
+    assert body["oss_request_id"] and body["request_id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [
+        ("/oss/objects//etc/passwd", "must not start with /"),
+        ("/oss/objects/a%00b", "control characters"),
+        ("/oss/objects/a%01b", "control characters"),
+        ("/oss/objects/%2E%2E/secret", ". or .. path segments"),
+        ("/oss/objects/a/%2E/b", ". or .. path segments"),
+        ("/oss/objects/" + "k" * 1024, "OSS allows at most 1023"),
+    ],
+)
+def test_invalid_keys_are_rejected_before_reaching_oss(local_eas, path, rule):
+    for method in ("GET", "PUT", "DELETE"):
+        response = requests.request(method, local_eas.url + path, data=b"x" if method == "PUT" else None, timeout=30)
+        assert response.status_code == 400, (method, response.text)
+        assert rule in response.json()["error"]
+        assert response.json()["field"] == "key"
+
+
+def worker_pids(service_pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == service_pid:
+                children.append(int(entry.name))
+    return children
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for {pid}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read the workers' peak memory")
+def test_a_large_streamed_put_and_get_never_buffer_the_object(local_eas, oss_admin, data_prefix):
+    """256 MiB through the service both ways: no worker's peak memory grows by more than 64 MiB."""
+    size, block = 256 * MIB, os.urandom(MIB)
+    workers = worker_pids(local_eas.state["service_pid"])
+    assert workers, "no gunicorn workers found"
+    local_eas.get("/oss/objects?max_keys=1")  # let each worker make its clients first
+    before = {pid: peak_rss_mib(pid) for pid in workers}
+
+    def body():  # a generator: requests sends it chunked, nobody knows the size in advance
+        for _ in range(size // MIB):
+            yield block
+
+    response = requests.put(f"{local_eas.url}/oss/objects/big/blob.bin", data=body(), timeout=300)
+    assert response.status_code == 201, response.text
+    assert response.json()["size"] == size
+    assert oss_admin.head_object(f"{data_prefix}big/blob.bin").content_length == size
+
+    digest = hashlib.md5()
+    with requests.get(f"{local_eas.url}/oss/objects/big/blob.bin", stream=True, timeout=300) as download:
+        assert download.status_code == 200
+        for chunk in download.iter_content(MIB):
+            digest.update(chunk)
+    assert digest.hexdigest() == hashlib.md5(block * (size // MIB)).hexdigest()
+
+    growth = {pid: peak_rss_mib(pid) - before[pid] for pid in workers}
+    assert max(growth.values()) < 64, f"peak RSS growth per worker (MiB): {growth}"
+    oss_admin.delete_object(f"{data_prefix}big/blob.bin")
+
+
+@pytest.fixture(scope="module")
+def small_limit_eas(tmp_path_factory):
+    running = start_local_eas(tmp_path_factory.mktemp("small-limit"), "--quiet", "--env", f"MAX_UPLOAD_BYTES={MIB}")
+    yield running
+    stop_local_eas(running.process)
+
+
+def test_an_upload_over_the_limit_is_413_before_reading(small_limit_eas):
+    response = requests.put(f"{small_limit_eas.url}/oss/objects/too-big.bin", data=b"x" * (2 * MIB), timeout=30)
+    assert response.status_code == 413
+    assert "MAX_UPLOAD_BYTES" in response.json()["error"]
+
+
+def test_a_chunked_upload_over_the_limit_is_413_and_leaves_nothing(small_limit_eas):
+    def body():
+        for _ in range(4):
+            yield b"y" * MIB
+
+    response = requests.put(f"{small_limit_eas.url}/oss/objects/chunked-too-big.bin", data=body(), timeout=30)
+    assert response.status_code == 413
+    listed = small_limit_eas.get("/oss/objects", params={"prefix": "chunked-too-big"}).json()
+    assert listed["objects"] == []

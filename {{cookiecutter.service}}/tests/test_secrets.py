@@ -1,0 +1,52 @@
+"""No issued AccessKeySecret or SecurityToken in any log line or response, whatever the traffic."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from conftest import HAS_OSS, HAS_ROLE, start_local_eas, stop_local_eas
+
+pytestmark = pytest.mark.skipif(not HAS_ROLE, reason="no RAM role: no credentials are issued")
+
+
+def exercise(running) -> list[str]:
+    """Every route, good and bad requests, with a rotation in the middle; returns what the client saw."""
+    seen = []
+
+    def record(response: requests.Response) -> None:
+        seen.append(f"{response.status_code} {dict(response.headers)} {response.text}")
+
+    for round_ in range(2):
+        record(running.get("/health"))
+        record(running.get("/credentials"))
+        record(running.get("/nowhere"))
+        record(requests.post(running.url + "/credentials", timeout=10))
+        if HAS_OSS:
+            record(running.get("/oss/objects"))
+            record(running.get("/oss/objects", params={"max_keys": "many"}))
+            record(requests.put(f"{running.url}/oss/objects/secrets-test/{round_}.txt", data=b"data", timeout=10))
+            record(running.get(f"/oss/objects/secrets-test/{round_}.txt", headers={"Range": "bytes=0-1"}))
+            record(running.get("/oss/objects/secrets-test/missing.txt"))
+            record(running.get("/oss/objects/a%01b"))
+            record(requests.delete(f"{running.url}/oss/objects/secrets-test/{round_}.txt", timeout=10))
+        running.rotate()
+    return seen
+
+
+def test_no_secret_in_logs_or_responses(tmp_path):
+    # DEBUG logging: the most the service ever writes.
+    running = start_local_eas(tmp_path / "eas", "--quiet", "--env", "LOG_LEVEL=DEBUG")
+    try:
+        responses = exercise(running)
+        issuances = running.stats()["issuances"]
+    finally:
+        stop_local_eas(running.process)
+    issued = running.seen_credentials
+    # The test saw every issuance, so every secret the service could have held is searched for.
+    assert len({credentials["AccessKeyId"] for credentials in issued}) == issuances == 3
+    output = running.output() + (tmp_path / "eas" / "logs" / "service.log").read_text(encoding="utf-8")
+    assert '"logger": "app.request"' in output
+    captured = output + "\n".join(responses)
+    for credentials in issued:
+        for name in ("AccessKeySecret", "SecurityToken"):
+            assert credentials[name] not in captured, f"an issued {name} leaked"
