@@ -20,7 +20,13 @@ log = logging.getLogger("local_eas")
 class QuietRequestHandler(WSGIRequestHandler):
     # http.server sends headers and body in separate packets; with Nagle on, each request waits ~40 ms.
     disable_nagle_algorithm = True
-    protocol_version = "HTTP/1.1"  # keep-alive, as the real services
+    protocol_version = "HTTP/1.1"  # chunked responses, as the real services
+
+    def send_response(self, code: int, message=None) -> None:
+        # http.server's own adds "Server: Werkzeug/… Python/…" next to the app's (AliyunOSS for the OSS).
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
 
     def log_request(self, code="-", size="-") -> None:
         log.debug("%s %s %s", self.command, self.path.split("?", 1)[0], code)

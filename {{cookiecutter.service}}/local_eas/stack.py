@@ -26,6 +26,7 @@ from .seed import seed_demo_objects
 from .servers import LoopbackServer
 
 STATE_FILE = "state.json"
+UNEMULATED_ENDPOINT = "http://127.0.0.1:9"  # the discard port, closed: connection refused at once
 
 
 @dataclass
@@ -108,11 +109,10 @@ class LocalEAS:
             raise
 
     def local_endpoints(self, oss_url: str) -> dict[str, str]:
-        """The cloud endpoints of service.json's env, swapped for the local ones."""
-        endpoints = {}
-        if "OSS_ENDPOINT" in self.spec.env:
-            endpoints["OSS_ENDPOINT"] = oss_url
-        return endpoints
+        """Every ``*_ENDPOINT`` of service.json's env, swapped for a loopback one: the local service where
+        there is one, else a closed port, so nothing the instance runs can reach the real cloud."""
+        local = {"OSS_ENDPOINT": oss_url}
+        return {name: local.get(name, UNEMULATED_ENDPOINT) for name in self.spec.env if name.endswith("_ENDPOINT")}
 
     def stop(self) -> None:
         if self.instance is not None:

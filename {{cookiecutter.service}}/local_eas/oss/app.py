@@ -124,6 +124,8 @@ class _Operation:
 
 
 class OssApp:
+    """The WSGI callable :func:`create_oss_app` returns; ``store`` is public for seeding and inspection."""
+
     def __init__(self, store: ObjectStore, authenticator: Authenticator,
                  authorize: Authorize | None = None) -> None:
         self.store = store

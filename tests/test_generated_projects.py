@@ -1,0 +1,101 @@
+"""Baked projects run their own tests, their demo, and their Python 3.9 install, as a user would."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ACCEPTED_COMBINATIONS, SHARED, combination_id
+
+# Every combination whose Python code differs runs its whole suite: with and without the OSS handlers,
+# with and without a role (credentials code), and a MaxCompute + PAI default role bake in another
+# region and port. The rest differ only in service.json, ram/ and requirements: they run SUBSET.
+FULL_SUITES = [
+    {},
+    {"oss": False},
+    {"role": "none", "oss": False},
+    {"role": "pai-default", "workspace_id": "123456", "maxcompute": True, "region": "cn-shanghai", "port": 8501},
+]
+SUBSET = ["tests/test_app.py", "tests/test_local_eas.py", "tests/test_credentials.py"]
+
+
+def options(answers: dict) -> tuple:
+    return answers.get("role", "custom"), answers.get("oss", True), answers.get("maxcompute", False)
+
+
+SUBSET_ONLY = [answers for answers in ACCEPTED_COMBINATIONS
+               if options(answers) not in {options(full) for full in FULL_SUITES}]
+
+
+def passed_count(output: str) -> int:
+    match = re.search(r"(\d+) passed", output)
+    return int(match.group(1)) if match else 0
+
+
+@pytest.mark.parametrize("answers", FULL_SUITES, ids=[combination_id(a) or "default" for a in FULL_SUITES])
+def test_the_baked_project_passes_its_own_tests(bake, answers):
+    result = bake(**answers).make("test", PYTEST_ARGS="-q -p no:cacheprovider")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert " failed" not in result.stdout and passed_count(result.stdout) >= 20
+
+
+@pytest.mark.parametrize("answers", SUBSET_ONLY, ids=[combination_id(a) for a in SUBSET_ONLY])
+def test_other_combinations_pass_the_subset(bake, answers):
+    baked = bake(**answers)
+    paths = [path for path in SUBSET if (baked.path / path).exists()]
+    result = baked.make("test", PYTEST_ARGS="-q -p no:cacheprovider " + " ".join(paths))
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert passed_count(result.stdout) >= 10
+
+
+def test_demo_shows_credentials_and_objects_then_stops(bake):
+    result = bake().make("demo", timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "GET /health       → 200" in out
+    assert re.search(r"GET /credentials  → 200 source=default/credential_uri access_key_id=STS\.\*{4}\w{4} "
+                     r"expires=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", out), out
+    assert "datasets/iris.csv" in out and "hello.txt" in out
+    assert "stopped everything" in out
+
+
+def python39() -> str | None:
+    candidates = [shutil.which("python3.9"), *map(str, Path.home().glob(".pyenv/versions/3.9*/bin/python3.9")),
+                  *map(str, Path("/root").glob(".pyenv/versions/3.9*/bin/python3.9"))]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0 and probe.stdout.strip() == "(3, 9)":
+            return candidate
+    return None
+
+
+@pytest.mark.skipif(python39() is None, reason="no Python 3.9 on this machine (the EAS image's Python)")
+def test_on_python39_make_test_builds_its_own_venv_and_passes(bake):
+    baked = bake()
+    result = baked.make("test", timeout=1200, PYTHON=python39(), VIRTUAL_ENV="",
+                        PYTEST_ARGS="-q -p no:cacheprovider")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert (baked.path / ".venv" / "bin" / "python3.9").exists()
+    assert passed_count(result.stdout) >= 20
+
+
+def seed_example_code(number: int) -> str:
+    """The code block of the seed's Example <number>, from the English seed document."""
+    for seed in sorted((SHARED / "seeds").glob("*.txt")):
+        text = seed.read_text(encoding="utf-8")
+        if f"Example {number}:" in text:
+            block = text.split(f"Example {number}:", 1)[1]
+            start = block.index("import ") if number == 1 else block.index("from ")
+            end = block.index("\nReplace the placeholders")
+            return block[start:end].strip()
+    pytest.skip("the seed documents are not beside the template")
+
+
+def test_the_seed_example_copy_is_unchanged(bake):
+    copy = bake().read("tests/seed_examples/example1_oss.py").strip()
+    assert [line.rstrip() for line in copy.splitlines()] == \
+        [line.rstrip() for line in seed_example_code(1).splitlines()]
