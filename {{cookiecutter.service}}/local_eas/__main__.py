@@ -181,7 +181,12 @@ def print_urls(state: dict[str, Any], state_file: Path) -> None:
         print(f"  credentials file {state['credentials_file']}")
     print(f"  OSS endpoint     {state['oss_endpoint']}  (bucket {state['bucket']}, region {state['region']})")
     print(f"  state            {state_file}")
-    print("  run a script in the instance: python -m local_eas exec -- python mount/list_oss_objects.py", flush=True)
+    project = Path(state["project"])
+    if (project / "mount" / "list_oss_objects.py").exists():
+        print("  the seed's Example 1 inside the instance:\n"
+              f"    {sys.executable} -m local_eas --project {project} --state-dir {state['state_dir']} "
+              "exec -- python mount/list_oss_objects.py")
+    sys.stdout.flush()
 
 
 def wait_for_signal() -> None:

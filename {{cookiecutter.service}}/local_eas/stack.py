@@ -97,6 +97,7 @@ class LocalEAS:
                 "oss_endpoint": oss.url,
                 "bucket": self.spec.bucket,
                 "region": self.spec.region,
+                "project": str(self.settings.project),
                 "state_dir": str(state_dir),
                 "pid": os.getpid(),
                 "service_pid": self.instance.process.pid if self.instance.process else None,

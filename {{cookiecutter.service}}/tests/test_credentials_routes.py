@@ -39,8 +39,20 @@ def test_credentials_shows_source_masked_key_and_expiry(local_eas):
     }
 
 
-def run_for(seconds: float, call, clients: int = 8) -> list[int]:
+def keys_seen_during(running, seconds: float, clients: int = 8) -> tuple[list[int], set[str]]:
+    """Concurrent clients calling /credentials (and a signed OSS listing) for ``seconds``: every status, and
+    the masked keys the service reported."""
     deadline = time.monotonic() + seconds
+    seen_keys: set[str] = set()
+
+    def call() -> int:
+        response = running.get("/credentials")
+        if response.status_code != 200:
+            return response.status_code
+        seen_keys.add(response.json()["access_key_id"])
+        if HAS_OSS:  # a request to OSS signed with whatever credentials the worker holds now
+            return running.get("/oss/objects?max_keys=2").status_code
+        return 200
 
     def client() -> list[int]:
         statuses = []
@@ -49,22 +61,12 @@ def run_for(seconds: float, call, clients: int = 8) -> list[int]:
         return statuses
 
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        return [status for result in pool.map(lambda _: client(), range(clients)) for status in result]
+        statuses = [status for result in pool.map(lambda _: client(), range(clients)) for status in result]
+    return statuses, seen_keys
 
 
 def test_rotation_during_a_run_of_requests_fails_none(rotating_eas):
-    seen_keys: set[str] = set()
-
-    def call() -> int:
-        response = rotating_eas.get("/credentials")
-        if response.status_code == 200:
-            seen_keys.add(response.json()["access_key_id"])
-        if HAS_OSS:  # a signed OSS request with whatever credentials the worker holds now
-            listed = rotating_eas.get("/oss/objects?max_keys=2")
-            return listed.status_code if response.status_code == 200 else response.status_code
-        return response.status_code
-
-    statuses = run_for(8, call)
+    statuses, seen_keys = keys_seen_during(rotating_eas, 8)
     assert statuses and set(statuses) == {200}, f"{len(statuses)} requests, statuses {set(statuses)}"
     assert len(seen_keys) >= 2, f"the service kept one key through {rotating_eas.stats()['issuances']} issuances"
 
@@ -77,16 +79,6 @@ def test_the_file_method_is_used_when_no_uri_is_injected(file_only_eas):
 
 
 def test_the_file_method_follows_the_rewritten_file_without_failures(file_only_eas):
-    seen_keys: set[str] = set()
-
-    def call() -> int:
-        response = file_only_eas.get("/credentials")
-        if response.status_code == 200:
-            seen_keys.add(response.json()["access_key_id"])
-        if HAS_OSS and response.status_code == 200:
-            return file_only_eas.get("/oss/objects?max_keys=2").status_code
-        return response.status_code
-
-    statuses = run_for(4, call)
+    statuses, seen_keys = keys_seen_during(file_only_eas, 4)
     assert statuses and set(statuses) == {200}
     assert len(seen_keys) >= 2
