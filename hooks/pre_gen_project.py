@@ -91,7 +91,7 @@ def check(answers: dict[str, Any]) -> list[str]:
                 "the digits of the PAI workspace ID", "123456")
     if role == "none":
         for field, enabled in (("oss", oss), ("maxcompute", maxcompute)):
-            require(field, not enabled, f"is enabled but role=none",
+            require(field, not enabled, "is enabled but role=none",
                     "the OSS and MaxCompute handlers get their credentials from the service's RAM role",
                     "role=custom or role=pai-default, or answer no here")
 

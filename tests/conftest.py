@@ -30,7 +30,8 @@ DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8
 
 # Every combination of role × oss × maxcompute the hook accepts (role=none only without handlers).
 ACCEPTED_COMBINATIONS = [
-    {"role": role, "oss": oss, "maxcompute": maxcompute, **({"workspace_id": "123456"} if role == "pai-default" else {})}
+    {"role": role, "oss": oss, "maxcompute": maxcompute,
+     **({"workspace_id": "123456"} if role == "pai-default" else {})}
     for role in ("custom", "pai-default")
     for oss in (True, False)
     for maxcompute in (True, False)

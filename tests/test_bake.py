@@ -134,7 +134,8 @@ def test_ram_policies_are_the_seeds_with_least_privilege(bake):
     assert all(not action.endswith("*") for action, _ in grants)
     assert ("oss:ListObjects", f"acs:oss:*:*:{bucket}") in grants
     assert ("oss:GetObject", f"acs:oss:*:*:{bucket}/{code}*") in grants
-    assert {("oss:PutObject", f"acs:oss:*:*:{bucket}/{data}*"), ("oss:DeleteObject", f"acs:oss:*:*:{bucket}/{data}*")} <= grants
+    data_objects = f"acs:oss:*:*:{bucket}/{data}*"
+    assert {("oss:PutObject", data_objects), ("oss:DeleteObject", data_objects)} <= grants
     project = baked.context["odps_project"]
     assert ("odps:Select", f"acs:odps:*:projects/{project}/tables/*") in grants
     readme = baked.read("ram/README.md")
