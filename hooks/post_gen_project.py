@@ -19,8 +19,24 @@ ONLY_WITH = {
         "mount/app/oss_client.py",
         "mount/list_oss_objects.py",
         "tests/test_oss_routes.py",
-        "tests/test_seed_examples.py",
+        "tests/test_seed_example_oss.py",
         "tests/seed_examples/example1_oss.py",
+    ],
+    "maxcompute": [
+        "mount/app/routes/maxcompute.py",
+        "mount/app/maxcompute_client.py",
+        "mount/list_maxcompute_tables.py",
+        "local_eas/maxcompute",
+        "tests/test_maxcompute_routes.py",
+        "tests/test_local_maxcompute.py",
+        "tests/test_seed_example_maxcompute.py",
+        "tests/seed_examples/example2_maxcompute.py",
+    ],
+    "maxcompute_sql": [
+        "mount/app/routes/maxcompute_sql.py",
+        "mount/app/sql_guard.py",
+        "tests/test_sql_guard.py",
+        "tests/test_maxcompute_sql_routes.py",
     ],
     "role": [
         "mount/app/credentials.py",
@@ -47,6 +63,8 @@ def main() -> None:
     project = Path.cwd()
     enabled = {
         "oss": bool(ANSWERS["oss"]),
+        "maxcompute": bool(ANSWERS["maxcompute"]),
+        "maxcompute_sql": bool(ANSWERS["maxcompute"]) and bool(ANSWERS["maxcompute_sql"]),
         "role": ANSWERS["role"] != "none",
         "custom_role": ANSWERS["role"] == "custom",
     }

@@ -106,6 +106,8 @@ def check(answers: dict[str, Any]) -> list[str]:
     require("oss_data_prefix", data_prefix == "" or matches(OSS_PREFIX)(data_prefix),
             f"{data_prefix!r} is not a folder in the bucket",
             "empty (the whole bucket) or a path that ends with / and does not start with /", "data/")
+    require("maxcompute_sql", maxcompute or not answers.get("maxcompute_sql"), "is enabled but maxcompute=no",
+            "the SQL route is part of the MaxCompute handlers", "maxcompute=yes, or maxcompute_sql=no")
     if maxcompute:
         require("odps_project", matches(ODPS_PROJECT)(answers["odps_project"]),
                 f"{answers['odps_project']!r} is not a valid MaxCompute project name",

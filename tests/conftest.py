@@ -35,7 +35,11 @@ ACCEPTED_COMBINATIONS = [
     for role in ("custom", "pai-default")
     for oss in (True, False)
     for maxcompute in (True, False)
-] + [{"role": "none", "oss": False, "maxcompute": False}]
+] + [
+    {"role": "none", "oss": False, "maxcompute": False},
+    {"role": "custom", "oss": True, "maxcompute": True, "maxcompute_sql": True},
+    {"role": "pai-default", "oss": False, "maxcompute": True, "maxcompute_sql": True, "workspace_id": "123456"},
+]
 
 
 def combination_id(answers: dict[str, Any]) -> str:

@@ -71,10 +71,10 @@ def test_the_mounted_directory_holds_exactly_what_is_uploaded(bake):
     baked = bake()
     uploaded = sorted(str(path.relative_to(baked.path / "mount")) for path in all_files(baked.path / "mount"))
     assert uploaded == sorted([
-        "requirements.txt", "gunicorn.conf.py", "list_oss_objects.py",
+        "requirements.txt", "gunicorn.conf.py", "list_oss_objects.py", "list_maxcompute_tables.py",
         "app/__init__.py", "app/config.py", "app/credentials.py", "app/errors.py", "app/lazy.py", "app/logs.py",
-        "app/oss_client.py", "app/routes/__init__.py", "app/routes/credentials.py", "app/routes/health.py",
-        "app/routes/oss.py",
+        "app/oss_client.py", "app/maxcompute_client.py", "app/routes/__init__.py", "app/routes/credentials.py",
+        "app/routes/health.py", "app/routes/oss.py", "app/routes/maxcompute.py",
     ])
 
 
@@ -91,6 +91,13 @@ def test_disabled_options_leave_no_code_and_no_dependency(bake, answers):
     assert ("oss2==" in requirements) == answers["oss"]
     assert ("OSS_BUCKET" in env) == answers["oss"]
     assert ("pyodps==" in requirements) == answers["maxcompute"]
+    for path in ("mount/app/routes/maxcompute.py", "mount/app/maxcompute_client.py", "mount/list_maxcompute_tables.py",
+                 "local_eas/maxcompute", "tests/test_maxcompute_routes.py"):
+        assert (baked.path / path).exists() == answers["maxcompute"], path
+    sql = answers["maxcompute"] and answers.get("maxcompute_sql", False)
+    for path in ("mount/app/routes/maxcompute_sql.py", "mount/app/sql_guard.py", "tests/test_sql_guard.py"):
+        assert (baked.path / path).exists() == sql, path
+    assert ("maxcompute_sql" in baked.read("mount/app/__init__.py")) == sql
     assert ({"ODPS_PROJECT", "ODPS_ENDPOINT"} <= env) == answers["maxcompute"]
     assert (baked.path / "mount/app/credentials.py").exists() == has_role
     assert ("alibabacloud-credentials==" in requirements) == has_role
@@ -103,7 +110,8 @@ def test_disabled_options_leave_no_code_and_no_dependency(bake, answers):
 
 @pytest.mark.parametrize("role", ["custom", "pai-default", "none"])
 def test_role_options_in_service_json(bake, role):
-    answers = {"role": role, "oss": role != "none", "workspace_id": "123456" if role == "pai-default" else ""}
+    answers = {"role": role, "oss": role != "none", "maxcompute": role != "none",
+               "workspace_id": "123456" if role == "pai-default" else ""}
     config = bake(**answers).json("service.json")
     assert ("options" in config) == (role != "none")
     assert ("role_arn" in config) == (role == "custom")

@@ -11,19 +11,22 @@ import pytest
 from conftest import ACCEPTED_COMBINATIONS, SHARED, combination_id
 
 # Every combination whose Python code differs runs its whole suite: with and without the OSS handlers,
-# with and without a role (credentials code), and a MaxCompute + PAI default role bake in another
-# region and port. The rest differ only in service.json, ram/ and requirements: they run SUBSET.
+# with and without the MaxCompute handlers, with and without a role (credentials code), and the SQL route
+# with the PAI default role in another region and port. The rest differ only in service.json, ram/ and
+# requirements: they run SUBSET.
 FULL_SUITES = [
     {},
+    {"maxcompute": False},
     {"oss": False},
-    {"role": "none", "oss": False},
-    {"role": "pai-default", "workspace_id": "123456", "maxcompute": True, "region": "cn-shanghai", "port": 8501},
+    {"role": "none", "oss": False, "maxcompute": False},
+    {"role": "pai-default", "workspace_id": "123456", "maxcompute_sql": True, "region": "cn-shanghai", "port": 8501},
 ]
 SUBSET = ["tests/test_app.py", "tests/test_local_eas.py", "tests/test_credentials.py"]
 
 
 def options(answers: dict) -> tuple:
-    return answers.get("role", "custom"), answers.get("oss", True), answers.get("maxcompute", False)
+    return (answers.get("role", "custom"), answers.get("oss", True), answers.get("maxcompute", True),
+            answers.get("maxcompute_sql", False))
 
 
 SUBSET_ONLY = [answers for answers in ACCEPTED_COMBINATIONS
@@ -59,6 +62,7 @@ def test_demo_shows_credentials_and_objects_then_stops(bake):
     assert re.search(r"GET /credentials  → 200 source=default/credential_uri access_key_id=STS\.\*{4}\w{4} "
                      r"expires=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", out), out
     assert "datasets/iris.csv" in out and "hello.txt" in out
+    assert re.search(r"GET /maxcompute/tables → 200, the tables of the MaxCompute project \w+: .*iris", out), out
     assert "stopped everything" in out
 
 
@@ -95,7 +99,8 @@ def seed_example_code(number: int) -> str:
     pytest.skip("the seed documents are not beside the template")
 
 
-def test_the_seed_example_copy_is_unchanged(bake):
-    copy = bake().read("tests/seed_examples/example1_oss.py").strip()
-    assert [line.rstrip() for line in copy.splitlines()] == \
-        [line.rstrip() for line in seed_example_code(1).splitlines()]
+@pytest.mark.parametrize(("number", "copy"), [(1, "example1_oss.py"), (2, "example2_maxcompute.py")])
+def test_the_seed_example_copies_are_unchanged(bake, number, copy):
+    text = bake().read(f"tests/seed_examples/{copy}").strip()
+    assert [line.rstrip() for line in text.splitlines()] == \
+        [line.rstrip() for line in seed_example_code(number).splitlines()]

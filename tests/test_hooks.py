@@ -33,6 +33,8 @@ REJECTED = [
     ({"role": "pai-default", "workspace_id": "ws-12"}, "workspace_id: 'ws-12' is not a workspace ID", "123456"),
     ({"role": "none", "oss": True, "maxcompute": False}, "oss: is enabled but role=none", "RAM role"),
     ({"role": "none", "oss": False, "maxcompute": True}, "maxcompute: is enabled but role=none", "RAM role"),
+    ({"maxcompute": False, "maxcompute_sql": True}, "maxcompute_sql: is enabled but maxcompute=no",
+     "maxcompute_sql=no"),
     ({"oss_bucket": "My_Bucket"}, "oss_bucket: 'My_Bucket' is not a valid OSS bucket name", "my-eas-bucket"),
     ({"oss_bucket": "ab"}, "oss_bucket: 'ab'", "3 to 63"),
     ({"oss_bucket": "-bucket"}, "oss_bucket: '-bucket'", "starting and ending"),

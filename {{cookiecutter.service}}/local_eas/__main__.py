@@ -1,9 +1,10 @@
 """``python -m local_eas``: the local stand-in for EAS and the cloud services the instance uses.
 
-    up       start the credentials endpoint, OSS and the service (what `make dev` runs); Ctrl-C stops all
-    demo     start everything, call the service, print what it answered, stop (or --keep running)
-    exec     run a command inside the instance's environment, e.g. the seed's example scripts
-    rotate   issue new instance credentials now (the service must not notice)
+    up          start the credentials endpoint, OSS, MaxCompute and the service (what `make dev` runs)
+    demo        start everything, call the service, print what it answered, stop (or --keep running)
+    exec        run a command inside the instance's environment, e.g. the seed's example scripts
+    rotate      issue new instance credentials now (the service must not notice)
+    load-table  load a CSV or JSON Lines file into a table of the local MaxCompute
 """
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Optional
 
-from .instance import InstanceError
+from .instance import InstanceError, ServiceSpec
 from .stack import LocalEAS, Settings, read_state
+
+try:
+    from .maxcompute.cli import add_load_table_parser
+except ImportError:  # a service baked without MaxCompute has no local MaxCompute
+    add_load_table_parser = None
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        args.project_name = default_odps_project(args.project)
         return args.run(args)
     except (InstanceError, FileNotFoundError, ValueError) as error:
         print(f"local EAS: {error}", file=sys.stderr)
@@ -51,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--port", type=int, default=0, help="the service's local port (default: a free one)")
         command.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", type=env_assignment,
                              help="override a variable of service.json's container env, locally (repeatable)")
+        command.add_argument("--deny", action="append", default=[], metavar="ACTION",
+                             help="refuse a RAM action to the role, e.g. oss:PutObject or 'odps:*' (repeatable)")
         command.add_argument("--no-credentials-uri", action="store_true",
                              help="inject only the credentials file, not ALIBABA_CLOUD_CREDENTIALS_URI (method 3)")
 
@@ -70,7 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     rotate = commands.add_parser("rotate", help="issue new instance credentials now")
     rotate.set_defaults(run=run_rotate)
+    if add_load_table_parser is not None:
+        add_load_table_parser(commands)
     return parser
+
+
+def default_odps_project(project: Path) -> Optional[str]:
+    """The MaxCompute project of service.json's env, if the service has one."""
+    service_json = project / "service.json"
+    return ServiceSpec.load(service_json).env.get("ODPS_PROJECT") if service_json.is_file() else None
 
 
 def settings_from(args: argparse.Namespace, log_to_console: bool) -> Settings:
@@ -85,6 +102,7 @@ def settings_from(args: argparse.Namespace, log_to_console: bool) -> Settings:
         service_port=args.port,
         log_to_console=log_to_console,
         env_overrides=dict(args.env),
+        denied_actions=args.deny,
         inject_credentials_uri=not args.no_credentials_uri,
     )
 
@@ -124,7 +142,7 @@ def run_demo(args: argparse.Namespace) -> int:
             wait_for_signal()
     finally:
         local_eas.stop()
-        print("\nlocal EAS: stopped everything (service, OSS, credentials endpoint).")
+        print("\nlocal EAS: stopped everything (the service and the local cloud services).")
     return 0
 
 
@@ -164,6 +182,10 @@ def show_service(state: dict[str, Any], has_role: bool) -> None:
             print(f"    {item['key']:<28} {item['size']:>6} B  {item['last_modified']}")
         if status != 200:
             print(f"    {json.dumps(body)}")
+    if state.get("project"):
+        status, body = call(state["service_url"] + "/maxcompute/tables")
+        listed = ", ".join(body["tables"]) if status == 200 else json.dumps(body)
+        print(f"GET /maxcompute/tables → {status}, the tables of the MaxCompute project {state['project']}: {listed}")
 
 
 def call(url: str) -> tuple[int, Any]:
@@ -180,8 +202,10 @@ def print_urls(state: dict[str, Any], state_file: Path) -> None:
         print(f"  credentials URI  {state['credentials_uri']}")
         print(f"  credentials file {state['credentials_file']}")
     print(f"  OSS endpoint     {state['oss_endpoint']}  (bucket {state['bucket']}, region {state['region']})")
+    if state.get("odps_endpoint"):
+        print(f"  MaxCompute       {state['odps_endpoint']}  (project {state['project']})")
     print(f"  state            {state_file}")
-    project = Path(state["project"])
+    project = Path(state["project_dir"])
     if (project / "mount" / "list_oss_objects.py").exists():
         print("  the seed's Example 1 inside the instance:\n"
               f"    {sys.executable} -m local_eas --project {project} --state-dir {state['state_dir']} "

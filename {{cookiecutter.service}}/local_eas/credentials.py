@@ -169,11 +169,13 @@ class CredentialsEndpoint:
 
     ``GET /api/v1/credentials`` is what ``ALIBABA_CLOUD_CREDENTIALS_URI`` points at.
     ``POST /admin/rotate`` issues new credentials and answers with the masked key id only.
-    ``GET /admin/stats`` reports issuances and fetches (how often instances asked), without secrets.
+    ``GET /admin/stats`` reports issuances and fetches (how often instances asked), and what the local
+    services saw, without secrets.
     """
 
-    def __init__(self, issuer: CredentialIssuer) -> None:
+    def __init__(self, issuer: CredentialIssuer, more_stats: Optional[Callable[[], dict]] = None) -> None:
         self.issuer = issuer
+        self.more_stats = more_stats  # what the local services report (no secrets), merged into /admin/stats
         self.url_map = Map(
             [
                 Rule(CREDENTIALS_PATH, endpoint="credentials", methods=["GET"]),
@@ -202,7 +204,8 @@ class CredentialsEndpoint:
                       "expiration": credentials.expiration}, 200)
 
     def _stats(self, request: Request) -> Response:
-        return _json({"issuances": self.issuer.issuance_count, "fetches": self.issuer.fetch_count}, 200)
+        stats = {"issuances": self.issuer.issuance_count, "fetches": self.issuer.fetch_count}
+        return _json({**stats, **(self.more_stats() if self.more_stats else {})}, 200)
 
 
 def _json(body: dict, status: int) -> Response:

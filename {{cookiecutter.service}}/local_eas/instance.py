@@ -20,9 +20,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Optional
+from urllib.parse import urlsplit
 
 MOUNT_PATH = "/mnt/data/"
 GRACE_PERIOD_SECONDS = 30  # what EAS gives an instance between SIGTERM and SIGKILL
@@ -48,6 +49,7 @@ class ServiceSpec:
     has_role: bool
     mount_path: Optional[str]
     mount_source: Optional[str]  # oss://bucket/prefix/
+    local_overrides: dict[str, str] = field(default_factory=dict)  # --env of the local EAS
 
     @classmethod
     def load(cls, path: Path, env_overrides: Optional[Mapping[str, str]] = None) -> ServiceSpec:
@@ -61,6 +63,7 @@ class ServiceSpec:
             script=container["script"],
             port=int(container["port"]),
             env={**{item["name"]: str(item["value"]) for item in container.get("env", [])}, **(env_overrides or {})},
+            local_overrides=checked_overrides(env_overrides or {}),
             has_role=bool(config.get("options", {}).get("enable_ram_role")),
             mount_path=mounts[0]["mount_path"] if mounts else None,
             mount_source=mounts[0]["oss"]["path"] if mounts else None,
@@ -73,6 +76,14 @@ class ServiceSpec:
     @property
     def region(self) -> str:
         return self.env.get("REGION", "cn-hangzhou")
+
+
+def checked_overrides(overrides: Mapping[str, str]) -> dict[str, str]:
+    """The developer's overrides; an endpoint may be moved, but only to another loopback address."""
+    for name, value in overrides.items():
+        if name.endswith("_ENDPOINT") and urlsplit(value).hostname not in ("127.0.0.1", "localhost"):
+            raise InstanceError(f"--env {name}={value}: the local EAS keeps every endpoint on 127.0.0.1")
+    return dict(overrides)
 
 
 def local_script(spec: ServiceSpec, mount_dir: Path, port: int) -> str:
@@ -105,6 +116,7 @@ def instance_environment(
     }
     env.update(spec.env)
     env.update(endpoints)
+    env.update(spec.local_overrides)  # the developer's --env wins, endpoints included (loopback only)
     env.update(HERMETIC)
     if spec.has_role:
         if credentials_uri:

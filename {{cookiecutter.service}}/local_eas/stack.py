@@ -11,15 +11,16 @@ Everything listens on 127.0.0.1 and lives under one state directory (``.local-ea
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Optional
+from typing import IO, Any, Callable, Optional
 
-from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint
+from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint, mask_key_id
 from .instance import Instance, ServiceSpec, instance_environment, local_script
 from .oss import ObjectStore, create_oss_app
 from .seed import seed_demo_objects
@@ -39,6 +40,7 @@ class Settings:
     log_to_console: bool = True
     mount_dir: Optional[Path] = None  # default: <project>/mount, the directory that is uploaded
     env_overrides: dict[str, str] = field(default_factory=dict)  # on top of service.json's container env
+    denied_actions: list[str] = field(default_factory=list)  # RAM actions refused to the role (fnmatch patterns)
     inject_credentials_uri: bool = True  # False: the instance has only /etc/ram/credentials (method 3)
 
     @property
@@ -55,6 +57,8 @@ class LocalEAS:
     servers: list[LoopbackServer] = field(default_factory=list)
     instance: Optional[Instance] = None
     _log: Optional[IO[str]] = None
+    _catalog: Any = None  # the local MaxCompute's, when the service has one
+    _maxcompute: Any = None
 
     def __post_init__(self) -> None:
         self.spec = ServiceSpec.load(self.settings.project / "service.json", self.settings.env_overrides)
@@ -72,9 +76,13 @@ class LocalEAS:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.settings.state_file.unlink(missing_ok=True)
         try:
-            credentials = self._serve(CredentialsEndpoint(self.issuer), "credentials")
-            oss = self._serve(create_oss_app(self.store, self.issuer, self.spec.region), "oss")
+            credentials = self._serve(CredentialsEndpoint(self.issuer, self.stats), "credentials")
+            authorize = deny_actions(self.settings.denied_actions)
+            oss = self._serve(create_oss_app(self.store, self.issuer, self.spec.region, authorize), "oss")
             self._prepare_buckets()
+            local_endpoints = {"OSS_ENDPOINT": oss.url}
+            if "ODPS_ENDPOINT" in self.spec.env:
+                local_endpoints["ODPS_ENDPOINT"] = self._start_maxcompute(authorize)
             credentials_uri = credentials.url + CREDENTIALS_PATH
             credentials_file = self.issuer.credentials_file
             if self.spec.has_role:
@@ -82,7 +90,7 @@ class LocalEAS:
             home = state_dir / "home"
             home.mkdir(exist_ok=True)
             env = instance_environment(
-                self.spec, self.local_endpoints(oss.url), home,
+                self.spec, self.local_endpoints(local_endpoints), home,
                 credentials_uri=credentials_uri if self.settings.inject_credentials_uri else None,
                 credentials_file=credentials_file,
             )
@@ -96,8 +104,10 @@ class LocalEAS:
                 "admin_url": credentials.url + "/admin",
                 "oss_endpoint": oss.url,
                 "bucket": self.spec.bucket,
+                "odps_endpoint": local_endpoints.get("ODPS_ENDPOINT"),
+                "project": self.spec.env.get("ODPS_PROJECT"),
                 "region": self.spec.region,
-                "project": str(self.settings.project),
+                "project_dir": str(self.settings.project),
                 "state_dir": str(state_dir),
                 "pid": os.getpid(),
                 "service_pid": self.instance.process.pid if self.instance.process else None,
@@ -109,11 +119,29 @@ class LocalEAS:
             self.stop()
             raise
 
-    def local_endpoints(self, oss_url: str) -> dict[str, str]:
+    def local_endpoints(self, local: dict[str, str]) -> dict[str, str]:
         """Every ``*_ENDPOINT`` of service.json's env, swapped for a loopback one: the local service where
         there is one, else a closed port, so nothing the instance runs can reach the real cloud."""
-        local = {"OSS_ENDPOINT": oss_url}
         return {name: local.get(name, UNEMULATED_ENDPOINT) for name in self.spec.env if name.endswith("_ENDPOINT")}
+
+    def _start_maxcompute(self, authorize: Authorize) -> str:
+        """The local MaxCompute with the service's project and its demo tables; returns the endpoint."""
+        from .maxcompute import Catalog, create_maxcompute_app, seed_demo_tables
+
+        self._catalog = Catalog(self.settings.state_dir / "maxcompute")
+        seed_demo_tables(self._catalog, self.spec.env["ODPS_PROJECT"])
+        self._maxcompute = create_maxcompute_app(self._catalog, self.issuer, self.spec.region, authorize)
+        return self._serve(self._maxcompute, "maxcompute").url + "/api"
+
+    def stats(self) -> dict[str, Any]:
+        """What the local services saw: MaxCompute requests by (masked) AccessKeyId and their errors."""
+        if self._maxcompute is None:
+            return {}
+        return {
+            "maxcompute_requests_by_key": {mask_key_id(key): count
+                                           for key, count in self._maxcompute.stats.by_access_key.items()},
+            "maxcompute_errors": self._maxcompute.stats.errors,
+        }
 
     def stop(self) -> None:
         if self.instance is not None:
@@ -123,6 +151,9 @@ class LocalEAS:
             server.stop()
         self.servers.clear()
         self.issuer.stop()
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -152,6 +183,17 @@ class LocalEAS:
         instance = Instance(script, env, port, log=self._log, cwd=self.settings.project)
         instance.start()
         return instance
+
+
+Authorize = Callable[[str, str, str], bool]
+
+
+def deny_actions(patterns: list[str]) -> Optional[Authorize]:
+    """An ``authorize`` for the local services that refuses the RAM actions matching ``patterns``
+    (``oss:PutObject``, ``odps:*``), to see how the service answers AccessDenied; None allows all."""
+    if not patterns:
+        return None
+    return lambda action, resource, access_key_id: not any(fnmatch.fnmatchcase(action, p) for p in patterns)
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ for _name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", 
               "ALIBABA_CLOUD_CREDENTIALS_URI", "ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_OIDC_TOKEN_FILE"):
     os.environ.pop(_name, None)
 
+import concurrent.futures  # noqa: E402
 import json  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
@@ -25,7 +26,7 @@ import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 import pytest  # noqa: E402
 import requests  # noqa: E402
@@ -35,6 +36,7 @@ SERVICE_JSON = json.loads((PROJECT / "service.json").read_text(encoding="utf-8")
 HAS_ROLE = bool(SERVICE_JSON.get("options", {}).get("enable_ram_role"))
 CONTAINER_ENV = {item["name"]: item["value"] for item in SERVICE_JSON["containers"][0]["env"]}
 HAS_OSS = "OSS_BUCKET" in CONTAINER_ENV
+HAS_MAXCOMPUTE = "ODPS_PROJECT" in CONTAINER_ENV
 
 
 @dataclass
@@ -56,6 +58,12 @@ class RunningEAS:
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def service_problems(self) -> str:
+        """The service's WARNING and ERROR log lines (tracebacks included), for failure messages."""
+        log = Path(self.state["state_dir"]) / "logs" / "service.log"
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+        return "\n".join(line for line in lines if '"level": "WARNING"' in line or '"level": "ERROR"' in line)
+
     def current_credentials(self) -> dict[str, str]:
         """What the instance would get now from its credentials endpoint (recorded for the secret searches)."""
         credentials = requests.get(self.state["credentials_uri"], timeout=5).json()
@@ -65,6 +73,13 @@ class RunningEAS:
     def rotate(self) -> dict[str, str]:
         requests.post(self.state["admin_url"] + "/rotate", timeout=5).raise_for_status()
         return self.current_credentials()
+
+    def exec(self, *command: str) -> subprocess.CompletedProcess:
+        """``python -m local_eas exec -- <command>``: run a command in the instance's environment."""
+        return subprocess.run(
+            [sys.executable, "-m", "local_eas", "--state-dir", self.state["state_dir"], "exec", "--", *command],
+            cwd=PROJECT, capture_output=True, text=True, timeout=120,
+        )
 
     def stats(self) -> dict[str, int]:
         return requests.get(self.state["admin_url"] + "/stats", timeout=5).json()
@@ -111,6 +126,32 @@ def local_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
     stop_local_eas(running.process)
 
 
+# Just over the SDK's 15-minute refresh margin: it fetches again ~3 s after each issuance.
+SHORT_LIFETIME = ("--credentials-lifetime", "903", "--rotate-every", "1")
+
+
+@pytest.fixture(scope="session")
+def rotating_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
+    """Credentials URI method, with new credentials (a new AccessKeyId) issued every second."""
+    running = start_local_eas(tmp_path_factory.mktemp("rotating"), "--quiet", *SHORT_LIFETIME)
+    yield running
+    stop_local_eas(running.process)
+
+
+def concurrent_calls(seconds: float, call: Callable[[], int], clients: int = 8) -> list[int]:
+    """Every status ``call`` returned while ``clients`` threads called it for ``seconds``."""
+    deadline = time.monotonic() + seconds
+
+    def client() -> list[int]:
+        statuses = []
+        while time.monotonic() < deadline:
+            statuses.append(call())
+        return statuses
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        return [status for result in pool.map(lambda _: client(), range(clients)) for status in result]
+
+
 @pytest.fixture(scope="session")
 def oss_admin(local_eas: RunningEAS):
     """A real oss2 client of the local OSS, signing with the instance's credentials (to set up and check)."""
@@ -125,3 +166,20 @@ def oss_admin(local_eas: RunningEAS):
 @pytest.fixture(scope="session")
 def data_prefix() -> str:
     return CONTAINER_ENV.get("OSS_DATA_PREFIX", "")
+{%- if cookiecutter.maxcompute %}
+
+
+@pytest.fixture(scope="session")
+def odps_admin(local_eas: RunningEAS):
+    """A real pyodps client of the local MaxCompute, signing with the instance's credentials."""
+    import logging
+
+    from alibabacloud_credentials.provider import URLCredentialsProvider
+    from odps import ODPS
+    from odps.accounts import CredentialProviderAccount
+
+    logging.getLogger("odps").setLevel(logging.WARNING)  # it logs the STS token at INFO
+    provider = URLCredentialsProvider(uri=local_eas.state["credentials_uri"])
+    return ODPS(account=CredentialProviderAccount(provider), project=local_eas.state["project"],
+                endpoint=local_eas.state["odps_endpoint"], logview_host="http://127.0.0.1:9")
+{%- endif %}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
-from conftest import CONTAINER_ENV
+from conftest import CONTAINER_ENV, PROJECT
 
 from app import create_app
 from app.config import Config, ConfigError
@@ -50,3 +54,20 @@ def test_missing_region_is_named():
 def test_bad_upload_limit_is_named(value):
     with pytest.raises(ConfigError, match="MAX_UPLOAD_BYTES"):
         Config.from_environ({"REGION": "cn-hangzhou", "MAX_UPLOAD_BYTES": value})
+
+
+def test_creating_the_app_and_answering_health_imports_no_sdk():
+    """The SDKs cost ~0.5 s each to import: only the first request that needs one pays for it."""
+    code = (
+        "import json, sys\n"
+        "from app import create_app\n"
+        "from app.config import Config\n"
+        "app = create_app(Config.from_environ(json.loads(sys.argv[1])))\n"
+        "assert app.test_client().get('/health').status_code == 200\n"
+        "loaded = [m for m in ('odps', 'oss2', 'alibabacloud_credentials') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    environ = json.dumps({**CONTAINER_ENV, "OSS_ENDPOINT": "http://127.0.0.1:9"})
+    result = subprocess.run([sys.executable, "-c", code, environ], cwd=PROJECT / "mount", capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,7 +1,8 @@
 """{{ cookiecutter.project_name }}: the Flask application factory.
 
 gunicorn calls ``create_app()`` in each worker (no preload), and every SDK client is created on first
-use in that worker, after the fork. Blueprints: health{% if cookiecutter.role != 'none' %}, credentials{% endif %}{% if cookiecutter.oss %}, oss{% endif %}.
+use in that worker, after the fork. Blueprints: health{% if cookiecutter.role != 'none' %}, credentials{% endif %}{% if cookiecutter.oss %}, oss{% endif %}
+{%- if cookiecutter.maxcompute %}, maxcompute{% endif %}{% if cookiecutter.maxcompute_sql %}, maxcompute_sql{% endif %}.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from .logs import register_request_log
 from .routes import credentials as credentials_routes
 {%- endif %}
 from .routes import health
+{%- if cookiecutter.maxcompute %}
+from .routes import maxcompute as maxcompute_routes
+{%- endif %}
+{%- if cookiecutter.maxcompute_sql %}
+from .routes import maxcompute_sql as maxcompute_sql_routes
+{%- endif %}
 {%- if cookiecutter.oss %}
 from .routes import oss as oss_routes
 {%- endif %}
@@ -46,6 +53,15 @@ def create_app(config: Optional[Config] = None) -> Flask:
     app.extensions["oss_objects"] = PerProcess(lambda: _create_oss_objects(config, credentials.get()))
     app.register_blueprint(oss_routes.bp)
 {%- endif %}
+{%- if cookiecutter.maxcompute %}
+
+    config.require_maxcompute()
+    app.extensions["maxcompute_tables"] = PerProcess(lambda: _create_maxcompute_tables(config, credentials.get()))
+    app.register_blueprint(maxcompute_routes.bp)
+{%- endif %}
+{%- if cookiecutter.maxcompute_sql %}
+    app.register_blueprint(maxcompute_sql_routes.bp)
+{%- endif %}
     return app
 {%- if cookiecutter.role != 'none' %}
 
@@ -64,4 +80,12 @@ def _create_oss_objects(config: Config, credentials):
     from .oss_client import create_oss_objects
 
     return create_oss_objects(config, credentials)
+{%- endif %}
+{%- if cookiecutter.maxcompute %}
+
+
+def _create_maxcompute_tables(config: Config, credentials):
+    from .maxcompute_client import create_maxcompute_tables
+
+    return create_maxcompute_tables(config, credentials)
 {%- endif %}

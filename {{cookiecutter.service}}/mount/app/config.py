@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 GIB = 1024**3
+WHERE_SET = "service.json's containers[0].env sets it on EAS, and `make dev` sets it locally"
 
 
 class ConfigError(RuntimeError):
@@ -27,6 +28,11 @@ class Config:
     oss_data_prefix: str = ""
     max_upload_bytes: int = 5 * GIB  # OSS's own limit for a single PutObject
     credentials_file: str = "/etc/ram/credentials"  # where EAS writes the role's credentials
+    odps_project: Optional[str] = None
+    odps_endpoint: Optional[str] = None
+    # Given, so that creating the client makes no request (pyodps asks the endpoint for it otherwise).
+    odps_logview_host: str = "http://logview.aliyun.com"  # pyodps's own default
+    sql_timeout_seconds: int = 120
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -37,20 +43,29 @@ class Config:
             oss_data_prefix=environ.get("OSS_DATA_PREFIX", ""),
             max_upload_bytes=_positive_int(environ, "MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             credentials_file=environ.get("EAS_RAM_CREDENTIALS_FILE", cls.credentials_file),
+            odps_project=environ.get("ODPS_PROJECT") or None,
+            odps_endpoint=environ.get("ODPS_ENDPOINT") or None,
+            odps_logview_host=environ.get("ODPS_LOGVIEW_HOST", cls.odps_logview_host),
+            sql_timeout_seconds=_positive_int(environ, "SQL_TIMEOUT_SECONDS", cls.sql_timeout_seconds),
         )
 
     def require_oss(self) -> None:
-        for name, value in (("OSS_BUCKET", self.oss_bucket), ("OSS_ENDPOINT", self.oss_endpoint)):
-            if not value:
-                raise ConfigError(f"{name} is not set: service.json's containers[0].env sets it on EAS, "
-                                  "and `make dev` sets it locally")
+        _require_set(OSS_BUCKET=self.oss_bucket, OSS_ENDPOINT=self.oss_endpoint)
+
+    def require_maxcompute(self) -> None:
+        _require_set(ODPS_PROJECT=self.odps_project, ODPS_ENDPOINT=self.odps_endpoint)
+
+
+def _require_set(**values: Optional[str]) -> None:
+    for name, value in values.items():
+        if not value:
+            raise ConfigError(f"{name} is not set: {WHERE_SET}")
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
-        raise ConfigError(f"{name} is not set: service.json's containers[0].env sets it on EAS, "
-                          "and `make dev` sets it locally")
+        raise ConfigError(f"{name} is not set: {WHERE_SET}")
     return value
 
 
@@ -61,7 +76,7 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number of bytes") from None
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be positive")
     return value

@@ -110,8 +110,8 @@ class ServiceCredentials:
     def get_credentials(self) -> Credentials:
         try:
             credentials = self.provider.get_credentials()
-        except CredentialException as error:
-            log.warning("credentials unavailable: %s", error)
+        except Exception as error:  # the SDK re-raises its HTTP client's errors too, not only CredentialException
+            log.warning("credentials unavailable: %s: %s", type(error).__name__, error)
             raise CredentialsUnavailable() from None
         if credentials.get_access_key_id() != self._last_key_id:
             REDACTOR.remember(credentials.get_access_key_secret(), credentials.get_security_token())

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from itertools import islice
 
 import oss2
 from conftest import PROJECT
 
 SEED_EXAMPLE = PROJECT / "tests" / "seed_examples" / "example1_oss.py"
-
-
-def run_in_instance(local_eas, script) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "local_eas", "--state-dir", local_eas.state["state_dir"], "exec", "--",
-         "python", str(script)],
-        cwd=PROJECT, capture_output=True, text=True, timeout=60,
-    )
 
 
 def first_ten_keys(oss_admin) -> list[str]:
@@ -30,12 +20,12 @@ def test_the_seed_example_lists_the_bucket(local_eas, oss_admin, tmp_path):
     script = tmp_path / "example1.py"
     script.write_text(code.replace("<oss_endpoint>", local_eas.state["oss_endpoint"])
                           .replace("<oss_bucket>", local_eas.state["bucket"]))
-    result = run_in_instance(local_eas, script)
+    result = local_eas.exec("python", str(script))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == first_ten_keys(oss_admin)
 
 
 def test_the_mounted_example_script_runs_as_a_run_command_would(local_eas, oss_admin):
-    result = run_in_instance(local_eas, PROJECT / "mount" / "list_oss_objects.py")
+    result = local_eas.exec("python", "mount/list_oss_objects.py")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == first_ten_keys(oss_admin)

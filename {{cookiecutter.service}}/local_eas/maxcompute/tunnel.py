@@ -1,0 +1,178 @@
+"""The tunnel: download sessions and the record stream pyodps reads table data and SQL results from.
+
+The stream is MaxCompute's protobuf-like record format with its CRC32C checksums. It is written with
+pyodps's own ``odps.tunnel.io.writer.BaseRecordWriter`` (an internal API: requirements pin pyodps 0.13.2),
+so the local service encodes exactly what the client decodes. Rows are encoded as they are read and sent
+in chunks, never held whole in memory.
+
+A session is what ``POST ...?downloads`` creates: which table (and partition) or which instance's result
+it reads, and how many records it has. Sessions live in memory, expire after a day as the real ones do,
+and are forgotten oldest first past :data:`MAX_SESSIONS`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Optional
+
+from .catalog import Column
+from .errors import OdpsError, invalid_argument
+
+SESSION_LIFETIME = 24 * 3600
+MAX_SESSIONS = 10_000
+CHUNK_SIZE = 64 * 1024
+TIMESTAMP_TYPES = frozenset(["timestamp", "timestamp_ntz"])
+
+
+@dataclass(frozen=True)
+class DownloadSession:
+    """A download session: the rows of a table (partition) or of an instance's result, as of its creation."""
+
+    id: str
+    project: str
+    columns: tuple[Column, ...]  # the data columns of the stream, in order
+    partitions: tuple[Column, ...]  # partition keys (table sessions), for the session's schema
+    record_count: int
+    created: float
+    table: Optional[str] = None
+    partition: dict[str, str] = field(default_factory=dict)
+    instance_id: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The session as pyodps's ``TableDownloadSession``/``InstanceDownloadSession`` parse it."""
+        return {
+            "DownloadID": self.id,
+            "Status": "normal",
+            "RecordCount": self.record_count,
+            "Schema": schema_document(self.columns, self.partitions),
+            "QuotaName": "",
+            "SupportReadByRawSize": False,
+        }
+
+
+class SessionRegistry:
+    """The open download sessions, by id; thread-safe."""
+
+    def __init__(self, clock: Any = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sessions: OrderedDict[str, DownloadSession] = OrderedDict()
+
+    def create(self, project: str, columns: Sequence[Column], record_count: int, *,
+               partitions: Sequence[Column] = (), table: str | None = None,
+               partition: dict[str, str] | None = None, instance_id: str | None = None) -> DownloadSession:
+        now = self._clock()
+        # Real download ids are 32 hex digits after a timestamp; only their uniqueness matters.
+        session = DownloadSession(
+            id=time.strftime("%Y%m%d%H%M%S", time.gmtime(now)) + secrets.token_hex(12),
+            project=project, columns=tuple(columns), partitions=tuple(partitions), record_count=record_count,
+            created=now, table=table, partition=dict(partition or {}), instance_id=instance_id)
+        with self._lock:
+            self._sessions[session.id] = session
+            while len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        return session
+
+    def get(self, session_id: str, project: str, *, table: str | None = None,
+            instance_id: str | None = None) -> DownloadSession:
+        """The session, if it exists, is not expired and belongs to this table or instance."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+        if session is None or session.project != project or session.table != table \
+                or session.instance_id != instance_id:
+            raise OdpsError(404, "NoSuchDownload", f"The download session {session_id} does not exist.")
+        if self._clock() - session.created > SESSION_LIFETIME:
+            raise OdpsError(410, "DownloadSessionExpired", f"The download session {session_id} has expired.")
+        return session
+
+
+def schema_document(columns: Sequence[Column], partitions: Sequence[Column] = ()) -> dict[str, Any]:
+    """A table schema in the JSON form of pyodps's ``TableSchema`` (tables and tunnel sessions)."""
+    def describe(column: Column) -> dict[str, Any]:
+        return {"name": column.name, "type": column.type, "comment": column.comment, "isNullable": True}
+
+    return {"columns": [describe(column) for column in columns],
+            "partitionKeys": [describe(column) for column in partitions]}
+
+
+def parse_row_range(text: str | None, record_count: int) -> tuple[int, int]:
+    """``(start,count)`` as pyodps sends it in ``rowrange``, checked against the session's records."""
+    if text is None:
+        return 0, record_count
+    parts = text.strip().strip("()").split(",")
+    try:
+        start, count = (int(part) for part in parts)
+    except ValueError:
+        raise OdpsError(400, "InvalidRowRange", f"Invalid row range {text!r}: expected (start,count).") from None
+    if start < 0 or count < 0 or start + count > record_count:
+        raise OdpsError(400, "InvalidRowRange",
+                        f"Row range ({start},{count}) is outside the session's {record_count} records.")
+    return start, count
+
+
+def check_encodable(columns: Sequence[Column]) -> None:
+    """Refuse, before any byte is sent, a stream the record writer cannot produce here."""
+    if any(column.column_type.base in TIMESTAMP_TYPES for column in columns) and _pandas() is None:
+        raise invalid_argument("Reading timestamp columns through the tunnel needs pandas on both ends "
+                               "(pyodps encodes timestamps with pandas.Timestamp); select them as strings "
+                               "with CAST(... AS STRING) instead.")
+
+
+def encode_records(columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """The record stream of ``rows`` (tuples in ``columns`` order), in chunks of about :data:`CHUNK_SIZE`."""
+    from odps.models import Record
+    from odps.models import TableSchema as OdpsSchema
+    from odps.tunnel.io.writer import BaseRecordWriter
+    from odps.types import Column as OdpsColumn
+
+    schema = OdpsSchema(columns=[OdpsColumn(name=column.name, typo=column.type) for column in columns])
+    converters = [_timestamp if column.column_type.base in TIMESTAMP_TYPES else None for column in columns]
+    sink = _Sink()
+    writer = BaseRecordWriter(schema, sink)
+    for row in rows:
+        values = [value if convert is None or value is None else convert(value)
+                  for convert, value in zip(converters, row)]
+        writer.write(Record(schema=schema, values=values))
+        if sink.size >= CHUNK_SIZE:
+            yield sink.take()
+    writer.close()  # the record count and the checksum of checksums
+    yield sink.take()
+
+
+class _Sink:
+    """The file-like object the record writer flushes its buffer into."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: Any) -> None:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self.size += len(chunk)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts, self.size = [], 0
+        return data
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
+
+
+def _timestamp(value: datetime) -> Any:
+    return _pandas().Timestamp(value)

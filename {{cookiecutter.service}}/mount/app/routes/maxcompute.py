@@ -1,0 +1,99 @@
+"""``/maxcompute/tables``: list, describe and read the tables of the service's MaxCompute project.
+
+Table and column names are checked as identifiers before they reach pyodps. Rows come as a JSON document,
+or streamed as JSON Lines (one object a row) when the client asks with ``Accept: application/x-ndjson``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any, Optional
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+
+from ..errors import APIError
+
+bp = Blueprint("maxcompute", __name__, url_prefix="/maxcompute")
+
+DEFAULT_TABLES = 100
+MAX_TABLES = 1000
+DEFAULT_ROWS = 10
+MAX_ROWS = 10_000
+NDJSON = "application/x-ndjson"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def tables():  # -> maxcompute_client.MaxComputeTables, imported on first use (pyodps is slow to import)
+    return current_app.extensions["maxcompute_tables"].get()
+
+
+@bp.get("/tables")
+def list_tables() -> dict:
+    prefix = request.args.get("prefix", "")
+    marker = request.args.get("marker", "")
+    for field, value in (("prefix", prefix), ("marker", marker)):
+        if value and not re.match(r"^[A-Za-z0-9_]{1,128}$", value):
+            raise APIError(400, "InvalidArgument", f"{field} may hold only letters, digits and _ (1 to 128)",
+                           field=field)
+    return tables().list(prefix, marker, bounded_int("limit", DEFAULT_TABLES, MAX_TABLES))
+
+
+@bp.get("/tables/<name>")
+def describe_table(name: str) -> dict:
+    return tables().describe(identifier(name, "name"))
+
+
+@bp.get("/tables/<name>/rows")
+def read_rows(name: str) -> Response:
+    columns = request.args.get("columns")
+    selected = None if columns is None else [identifier(column.strip(), "columns") for column in columns.split(",")]
+    limit = bounded_int("limit", DEFAULT_ROWS, MAX_ROWS)
+    return rows_response(tables().rows(identifier(name, "name"), limit, selected, partition_spec()))
+
+
+def partition_spec() -> Optional[str]:
+    """``?partition=ds=20261101`` (or ``region=hz,ds=20261101``) for partitioned tables."""
+    spec = request.args.get("partition")
+    if spec is None:
+        return None
+    for part in spec.split(","):
+        key, equals, value = part.partition("=")
+        if not equals or not _IDENTIFIER.match(key.strip()) or not _PARTITION_VALUE.match(value.strip()):
+            raise APIError(400, "InvalidArgument", "partition must be key=value[,key=value] with identifier keys "
+                           "and values of letters, digits, _ . : -", field="partition")
+    return spec
+
+
+def rows_response(rows: Any) -> Response:
+    """JSON ``{"columns", "rows"}``, or JSON Lines streamed row by row when the client accepts NDJSON."""
+    if wants_ndjson():
+        def lines() -> Iterator[str]:
+            for record in rows.records:
+                yield json.dumps(record, ensure_ascii=False) + "\n"
+
+        return Response(stream_with_context(lines()), mimetype=NDJSON)
+    # Bounded by MAX_ROWS, so a document is fine; JSON Lines is the way to stream.
+    return current_app.json.response({"columns": rows.columns, "rows": list(rows.records)})
+
+
+def wants_ndjson() -> bool:
+    """Only when asked for by name: ``*/*`` keeps the plain JSON document."""
+    return any(mimetype == NDJSON and quality > 0 for mimetype, quality in request.accept_mimetypes)
+
+
+def identifier(value: str, field: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise APIError(400, "InvalidIdentifier",
+                       f"{field} {value[:64]!r} is not a MaxCompute identifier (a letter or _, then letters, "
+                       "digits or _, at most 128)", field=field)
+    return value
+
+
+def bounded_int(field: str, default: int, maximum: int, value: Optional[Any] = None) -> int:
+    raw = request.args.get(field, str(default)) if value is None else value
+    if isinstance(raw, bool) or not str(raw).isdigit() or not 1 <= int(raw) <= maximum:
+        raise APIError(400, "InvalidArgument", f"{field} must be a whole number from 1 to {maximum}", field=field)
+    return int(raw)

@@ -1,0 +1,32 @@
+"""``POST /maxcompute/sql``: one read-only SELECT, ``{"sql": "...", "limit": 100}``.
+
+Present only in services baked with ``maxcompute_sql=yes``; even then anything but a single SELECT is
+refused with 400 and the reason, before it reaches MaxCompute.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from ..errors import APIError
+from ..sql_guard import UnsafeSQL, single_select
+from .maxcompute import DEFAULT_ROWS, MAX_ROWS, bounded_int, rows_response, tables
+
+bp = Blueprint("maxcompute_sql", __name__, url_prefix="/maxcompute")
+
+
+@bp.post("/sql")
+def run_sql() -> Response:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise APIError(400, "InvalidArgument", 'the body must be a JSON object: {"sql": "SELECT ...", "limit": 10}',
+                       field="body")
+    sql = body.get("sql")
+    if not isinstance(sql, str):
+        raise APIError(400, "InvalidArgument", "sql must be a string", field="sql")
+    try:
+        statement = single_select(sql)
+    except UnsafeSQL as refusal:
+        raise APIError(400, "UnsafeSQL", str(refusal), field="sql") from None
+    limit = bounded_int("limit", DEFAULT_ROWS, MAX_ROWS, value=body.get("limit", DEFAULT_ROWS))
+    return rows_response(tables().query(statement, limit))
