@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol, Union
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -53,6 +53,20 @@ class IssuedCredentials:
 
     def __repr__(self) -> str:  # never let a secret reach a log line through repr()
         return f"IssuedCredentials(access_key_id={mask_key_id(self.access_key_id)!r}, expiration={self.expiration!r})"
+
+
+class CredentialLookup(Protocol):
+    """What the local services need from the issuer to verify a request: ``CredentialIssuer`` has it."""
+
+    def lookup(self, access_key_id: str) -> Optional[IssuedCredentials]: ...
+
+
+LookupSource = Union[CredentialLookup, Callable[[str], Optional[IssuedCredentials]]]
+
+
+def lookup_function(source: LookupSource) -> Callable[[str], Optional[IssuedCredentials]]:
+    """``source.lookup`` for an issuer, or ``source`` itself for a plain function (tests)."""
+    return getattr(source, "lookup", source)
 
 
 def mask_key_id(access_key_id: str) -> str:

@@ -43,6 +43,7 @@ from urllib.parse import quote
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
+from ..credentials import LookupSource
 from .catalog import Catalog, CatalogError, Column, NotFound, Project, QueryResult, TableSchema
 from .errors import (
     REQUEST_ID_HEADER,
@@ -62,7 +63,7 @@ from .errors import (
     sql_no_permission,
     tunnel_unsupported,
 )
-from .signature import Authenticator, LookupSource, SignedRequest
+from .signature import Authenticator, SignedRequest
 from .tunnel import (
     DownloadSession,
     SessionRegistry,

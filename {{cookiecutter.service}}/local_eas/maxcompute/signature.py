@@ -31,10 +31,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_tz
-from typing import Callable, Optional, Protocol, Union
+from typing import Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..credentials import IssuedCredentials, mask_key_id
+from ..credentials import LookupSource, lookup_function, mask_key_id
 from .errors import OdpsError
 
 STS_TOKEN_HEADER = "authorization-sts-token"
@@ -45,11 +45,6 @@ MAX_SKEW_SECONDS = 15 * 60
 SECONDS_PER_DAY = 24 * 3600
 
 
-class CredentialLookup(Protocol):
-    def lookup(self, access_key_id: str) -> IssuedCredentials | None: ...
-
-
-LookupSource = Union[CredentialLookup, Callable[[str], Optional[IssuedCredentials]]]
 
 
 @dataclass(frozen=True)
@@ -97,7 +92,7 @@ class Authenticator:
 
     def __init__(self, credentials: LookupSource, region: str | None, endpoint_path: str = "/api",
                  clock: Callable[[], float] = time.time) -> None:
-        self._lookup: Callable[[str], IssuedCredentials | None] = getattr(credentials, "lookup", credentials)
+        self._lookup = lookup_function(credentials)
         self.region = region
         self.endpoint_path = endpoint_path
         self._clock = clock

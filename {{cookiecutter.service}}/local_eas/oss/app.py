@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
+from ..credentials import LookupSource
 from .errors import (
     XML_CONTENT_TYPE,
     XML_DECLARATION,
@@ -45,7 +46,7 @@ from .errors import (
     no_such_bucket,
     not_implemented,
 )
-from .signature import V1_SUBRESOURCES, Authenticator, LookupSource, SignedRequest
+from .signature import V1_SUBRESOURCES, Authenticator, SignedRequest
 from .storage import ObjectInfo, ObjectStore, PartInfo, is_valid_bucket_name, parse_content_md5
 
 log = logging.getLogger("local_eas.oss")

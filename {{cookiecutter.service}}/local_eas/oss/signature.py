@@ -34,10 +34,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_tz
-from typing import Callable, Optional, Protocol, Union
+from typing import Callable
 from urllib.parse import quote
 
-from ..credentials import IssuedCredentials
+from ..credentials import LookupSource, lookup_function
 from .errors import OssError, access_denied, invalid_argument, not_implemented
 
 MAX_SKEW_SECONDS = 15 * 60
@@ -74,13 +74,6 @@ V1_SUBRESOURCES = frozenset([
 V4_DEFAULT_SIGNED_HEADERS = frozenset(["content-type", "content-md5"])
 
 
-class CredentialLookup(Protocol):
-    """What the verifier needs from the issuer: ``CredentialIssuer`` satisfies it."""
-
-    def lookup(self, access_key_id: str) -> IssuedCredentials | None: ...
-
-
-LookupSource = Union[CredentialLookup, Callable[[str], Optional[IssuedCredentials]]]
 
 
 @dataclass(frozen=True)
@@ -128,7 +121,7 @@ class Authenticator:
     """Authenticates requests against the credentials ``lookup`` knows, for a bucket region."""
 
     def __init__(self, credentials: LookupSource, region: str, clock: Callable[[], float] = time.time) -> None:
-        self._lookup: Callable[[str], IssuedCredentials | None] = getattr(credentials, "lookup", credentials)
+        self._lookup = lookup_function(credentials)
         self.region = region
         self._clock = clock
 
