@@ -100,3 +100,12 @@ def test_the_hooks_region_list_is_cookiecutters_choice_list():
     source = (TEMPLATE / "hooks" / "pre_gen_project.py").read_text(encoding="utf-8")
     listed = source.split("REGIONS = (", 1)[1].split(")", 1)[0]
     assert [region.strip().strip('"') for region in listed.split(",") if region.strip()] == DEFAULTS["region"]
+
+
+def test_prompts_render_as_written():
+    """rich turns :name: into emoji: no prompt may contain such a pair (acs:ram:: did)."""
+    import re
+
+    prompts = [p if isinstance(p, str) else p["__prompt__"] for p in DEFAULTS["__prompts__"].values()]
+    assert set(DEFAULTS["__prompts__"]) == {key for key in DEFAULTS if not key.startswith("_")}
+    assert not [p for p in prompts if re.search(r":[a-z_]+:", p)]
