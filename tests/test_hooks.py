@@ -4,6 +4,7 @@ is left behind."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import DEFAULTS, TEMPLATE
@@ -104,8 +105,6 @@ def test_the_hooks_region_list_is_cookiecutters_choice_list():
 
 def test_prompts_render_as_written():
     """rich turns :name: into emoji: no prompt may contain such a pair (acs:ram:: did)."""
-    import re
-
     prompts = [p if isinstance(p, str) else p["__prompt__"] for p in DEFAULTS["__prompts__"].values()]
     assert set(DEFAULTS["__prompts__"]) == {key for key in DEFAULTS if not key.startswith("_")}
     assert not [p for p in prompts if re.search(r":[a-z_]+:", p)]
