@@ -36,7 +36,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         args.project_name = default_odps_project(args.project)
         return args.run(args)
-    except (InstanceError, FileNotFoundError, ValueError) as error:
+    except (InstanceError, FileNotFoundError, ValueError) as error:  # PolicyError is a ValueError
         print(f"local EAS: {error}", file=sys.stderr)
         return 1
 
@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", type=env_assignment,
                              help="override a variable of service.json's container env, locally (repeatable)")
         command.add_argument("--deny", action="append", default=[], metavar="ACTION",
-                             help="refuse a RAM action to the role, e.g. oss:PutObject or 'odps:*' (repeatable)")
+                             help="refuse a RAM action to the role on top of its policy, e.g. oss:PutObject or "
+                                  "'odps:*' (repeatable)")
+        command.add_argument("--permission-policy", type=Path, default=None, metavar="FILE",
+                             help="the custom role's permission policy (default: ram/permission-policy.json); "
+                                  "edits apply at once, as in RAM")
         command.add_argument("--no-credentials-uri", action="store_true",
                              help="inject only the credentials file, not ALIBABA_CLOUD_CREDENTIALS_URI (method 3)")
 
@@ -103,6 +107,7 @@ def settings_from(args: argparse.Namespace, log_to_console: bool) -> Settings:
         log_to_console=log_to_console,
         env_overrides=dict(args.env),
         denied_actions=args.deny,
+        permission_policy=args.permission_policy.resolve() if args.permission_policy else None,
         inject_credentials_uri=not args.no_credentials_uri,
     )
 

@@ -47,6 +47,7 @@ class ServiceSpec:
     port: int
     env: dict[str, str]
     has_role: bool
+    role_arn: Optional[str]  # None with the PAI default role
     mount_path: Optional[str]
     mount_source: Optional[str]  # oss://bucket/prefix/
     local_overrides: dict[str, str] = field(default_factory=dict)  # --env of the local EAS
@@ -65,6 +66,7 @@ class ServiceSpec:
             env={**{item["name"]: str(item["value"]) for item in container.get("env", [])}, **(env_overrides or {})},
             local_overrides=checked_overrides(env_overrides or {}),
             has_role=bool(config.get("options", {}).get("enable_ram_role")),
+            role_arn=config.get("role_arn"),
             mount_path=mounts[0]["mount_path"] if mounts else None,
             mount_source=mounts[0]["oss"]["path"] if mounts else None,
         )

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import IO, Any, Callable, Optional
 
 from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint, mask_key_id
-from .instance import Instance, ServiceSpec, instance_environment, local_script
+from .instance import Instance, InstanceError, ServiceSpec, instance_environment, local_script
 from .oss import ObjectStore, create_oss_app
+from .ram import Policy, PolicyFile, pai_default_role
 from .seed import seed_demo_objects
 from .servers import LoopbackServer
 
@@ -41,6 +42,7 @@ class Settings:
     mount_dir: Optional[Path] = None  # default: <project>/mount, the directory that is uploaded
     env_overrides: dict[str, str] = field(default_factory=dict)  # on top of service.json's container env
     denied_actions: list[str] = field(default_factory=list)  # RAM actions refused to the role (fnmatch patterns)
+    permission_policy: Optional[Path] = None  # a custom role's policy; default: <project>/ram/permission-policy.json
     inject_credentials_uri: bool = True  # False: the instance has only /etc/ram/credentials (method 3)
 
     @property
@@ -77,7 +79,7 @@ class LocalEAS:
         self.settings.state_file.unlink(missing_ok=True)
         try:
             credentials = self._serve(CredentialsEndpoint(self.issuer, self.stats), "credentials")
-            authorize = deny_actions(self.settings.denied_actions)
+            authorize = self.role_authorizer()
             oss = self._serve(create_oss_app(self.store, self.issuer, self.spec.region, authorize), "oss")
             self._prepare_buckets()
             local_endpoints = {"OSS_ENDPOINT": oss.url}
@@ -118,6 +120,34 @@ class LocalEAS:
         except BaseException:
             self.stop()
             raise
+
+    def role_authorizer(self) -> Authorize:
+        """How the local services decide a request signed with the instance's credentials: by the role's
+        permission policy (the PAI default role's model without a role_arn), minus ``--deny``."""
+        denied = self.settings.denied_actions
+        if self.spec.role_arn:
+            path = self.settings.permission_policy or self.settings.project / "ram" / "permission-policy.json"
+            if not path.is_file():
+                raise InstanceError(f"{path} is missing: it is the custom role's permission policy")
+            policy_file = PolicyFile(path)
+            role_policy: Callable[[], Policy] = lambda: policy_file.policy  # noqa: E731 - re-read on change
+        else:
+            projects = [self.spec.env["ODPS_PROJECT"]] if "ODPS_PROJECT" in self.spec.env else []
+            default_role = pai_default_role(self.workspace_bucket, projects)
+            role_policy = lambda: default_role  # noqa: E731
+
+        def authorize(action: str, resource: str, access_key_id: str) -> bool:
+            if any(fnmatch.fnmatchcase(action, pattern) for pattern in denied):
+                return False
+            return role_policy().allows(action, resource)
+
+        return authorize
+
+    @property
+    def workspace_bucket(self) -> str:
+        """The workspace's default bucket, as far as the local EAS knows: where the code is mounted from
+        (the template puts code and data of a PAI-default-role service in that one bucket)."""
+        return _bucket_of(self.spec.mount_source) if self.spec.mount_source else (self.spec.bucket or "")
 
     def local_endpoints(self, local: dict[str, str]) -> dict[str, str]:
         """Every ``*_ENDPOINT`` of service.json's env, swapped for a loopback one: the local service where
@@ -186,14 +216,6 @@ class LocalEAS:
 
 
 Authorize = Callable[[str, str, str], bool]
-
-
-def deny_actions(patterns: list[str]) -> Optional[Authorize]:
-    """An ``authorize`` for the local services that refuses the RAM actions matching ``patterns``
-    (``oss:PutObject``, ``odps:*``), to see how the service answers AccessDenied; None allows all."""
-    if not patterns:
-        return None
-    return lambda action, resource, access_key_id: not any(fnmatch.fnmatchcase(action, p) for p in patterns)
 
 
 def free_port() -> int:

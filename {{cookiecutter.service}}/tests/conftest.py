@@ -53,7 +53,10 @@ class RunningEAS:
         return self.state["service_url"]
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return requests.get(self.url + path, timeout=60, **kwargs)
+        return self.request("GET", path, **kwargs)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(method, self.url + path, timeout=60, **kwargs)
 
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
