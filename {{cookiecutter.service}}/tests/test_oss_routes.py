@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import start_local_eas, stop_local_eas
+from conftest import concurrent_calls, start_local_eas, stop_local_eas
 
 MIB = 1024 * 1024
 
@@ -137,11 +137,12 @@ def peak_rss_mib(pid: int) -> float:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read the workers' peak memory")
 def test_a_large_streamed_put_and_get_never_buffer_the_object(local_eas, oss_admin, data_prefix):
-    """256 MiB through the service both ways: no worker's peak memory grows by more than 64 MiB."""
+    """256 MiB through the service both ways: no worker's peak memory grows by more than 32 MiB."""
     size, block = 256 * MIB, os.urandom(MIB)
     workers = worker_pids(local_eas.state["service_pid"])
     assert workers, "no gunicorn workers found"
-    local_eas.get("/oss/objects?max_keys=1")  # let each worker make its clients first
+    # Let every worker import the SDKs and make its clients first: that is not what is measured.
+    concurrent_calls(1, lambda: local_eas.get("/oss/objects", params={"max_keys": 1}).status_code)
     before = {pid: peak_rss_mib(pid) for pid in workers}
 
     def body():  # a generator: requests sends it chunked, nobody knows the size in advance
@@ -161,7 +162,7 @@ def test_a_large_streamed_put_and_get_never_buffer_the_object(local_eas, oss_adm
     assert digest.hexdigest() == hashlib.md5(block * (size // MIB)).hexdigest()
 
     growth = {pid: peak_rss_mib(pid) - before[pid] for pid in workers}
-    assert max(growth.values()) < 64, f"peak RSS growth per worker (MiB): {growth}"
+    assert max(growth.values()) < 32, f"peak RSS growth per worker (MiB): {growth}"
     oss_admin.delete_object(f"{data_prefix}big/blob.bin")
 
 
