@@ -45,6 +45,7 @@ ONLY_WITH = {
         "tests/test_credentials_routes.py",
         "ram",
     ],
+    "handlers": ["mount/app/params.py"],
     # The PAI default role is built in: nobody creates it, edits its trust policy or passes it.
     "custom_role": ["ram/trust-policy.json", "ram/passrole-policy.json"],
 }
@@ -67,6 +68,7 @@ def main() -> None:
         "maxcompute_sql": bool(ANSWERS["maxcompute"]) and bool(ANSWERS["maxcompute_sql"]),
         "role": ANSWERS["role"] != "none",
         "custom_role": ANSWERS["role"] == "custom",
+        "handlers": bool(ANSWERS["oss"]) or bool(ANSWERS["maxcompute"]),
     }
     for option, paths in ONLY_WITH.items():
         if not enabled[option]:

@@ -101,7 +101,6 @@ class LocalEAS:
                 "service": self.spec.name,
                 "service_url": self.instance.url,
                 "credentials_uri": credentials_uri if self.spec.has_role else None,
-                "credentials_uri_injected": self.spec.has_role and self.settings.inject_credentials_uri,
                 "credentials_file": str(credentials_file) if self.spec.has_role else None,
                 "admin_url": credentials.url + "/admin",
                 "oss_endpoint": oss.url,
@@ -125,6 +124,8 @@ class LocalEAS:
         """How the local services decide a request signed with the instance's credentials: by the role's
         permission policy (the PAI default role's model without a role_arn), minus ``--deny``."""
         denied = self.settings.denied_actions
+        if not self.spec.has_role:
+            return lambda action, resource, access_key_id: False  # no role: no credentials, nothing allowed
         if self.spec.role_arn:
             path = self.settings.permission_policy or self.settings.project / "ram" / "permission-policy.json"
             if not path.is_file():

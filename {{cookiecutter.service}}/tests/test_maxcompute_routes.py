@@ -95,6 +95,7 @@ def test_a_missing_table_is_404_with_the_maxcompute_code(local_eas):
         ("/maxcompute/tables/iris/rows?columns=", "columns"),
         ("/maxcompute/tables/iris/rows?limit=0", "limit"),
         ("/maxcompute/tables/iris/rows?limit=10001", "limit"),
+        ("/maxcompute/tables/iris/rows?limit=%C2%B2", "limit"),
         ("/maxcompute/tables?limit=1001", "limit"),
         ("/maxcompute/tables?prefix=a%27b", "prefix"),
         ("/maxcompute/tables/sales/rows?partition=ds", "partition"),

@@ -53,6 +53,8 @@ def test_a_missing_table_in_sql_is_404(local_eas):
         ({}, "sql must be a string"),
         ({"sql": "SELECT * FROM iris", "limit": 0}, "limit must be"),
         ({"sql": "SELECT * FROM iris", "limit": "ten"}, "limit must be"),
+        ({"sql": "SELECT * FROM iris", "limit": True}, "limit must be"),
+        ({"sql": "SELECT * FROM iris", "limit": 2.5}, "limit must be"),
         ([1, 2], "JSON object"),
     ],
 )

@@ -35,7 +35,7 @@ def test_paging_with_the_marker_reaches_every_key(local_eas, oss_admin, data_pre
     assert keys == [f"paged/{index}.txt" for index in range(7)]
 
 
-@pytest.mark.parametrize("max_keys", ["0", "1001", "ten", "-1"])
+@pytest.mark.parametrize("max_keys", ["0", "1001", "ten", "-1", "²", "1.5", ""])
 def test_bad_max_keys_is_rejected_by_name(local_eas, max_keys):
     response = local_eas.get("/oss/objects", params={"max_keys": max_keys})
     assert response.status_code == 400

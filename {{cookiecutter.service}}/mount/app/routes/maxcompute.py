@@ -14,6 +14,7 @@ from typing import Any, Optional
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from ..errors import APIError
+from ..params import bounded_int
 
 bp = Blueprint("maxcompute", __name__, url_prefix="/maxcompute")
 
@@ -38,7 +39,7 @@ def list_tables() -> dict:
         if value and not re.match(r"^[A-Za-z0-9_]{1,128}$", value):
             raise APIError(400, "InvalidArgument", f"{field} may hold only letters, digits and _ (1 to 128)",
                            field=field)
-    return tables().list(prefix, marker, bounded_int("limit", DEFAULT_TABLES, MAX_TABLES))
+    return tables().list(prefix, marker, bounded_int("limit", request.args.get("limit", DEFAULT_TABLES), MAX_TABLES))
 
 
 @bp.get("/tables/<name>")
@@ -50,7 +51,7 @@ def describe_table(name: str) -> dict:
 def read_rows(name: str) -> Response:
     columns = request.args.get("columns")
     selected = None if columns is None else [identifier(column.strip(), "columns") for column in columns.split(",")]
-    limit = bounded_int("limit", DEFAULT_ROWS, MAX_ROWS)
+    limit = bounded_int("limit", request.args.get("limit", DEFAULT_ROWS), MAX_ROWS)
     return rows_response(tables().rows(identifier(name, "name"), limit, selected, partition_spec()))
 
 
@@ -91,9 +92,3 @@ def identifier(value: str, field: str) -> str:
                        "digits or _, at most 128)", field=field)
     return value
 
-
-def bounded_int(field: str, default: int, maximum: int, value: Optional[Any] = None) -> int:
-    raw = request.args.get(field, str(default)) if value is None else value
-    if isinstance(raw, bool) or not str(raw).isdigit() or not 1 <= int(raw) <= maximum:
-        raise APIError(400, "InvalidArgument", f"{field} must be a whole number from 1 to {maximum}", field=field)
-    return int(raw)

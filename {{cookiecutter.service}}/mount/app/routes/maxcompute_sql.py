@@ -9,8 +9,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from ..errors import APIError
+from ..params import bounded_int
 from ..sql_guard import UnsafeSQL, single_select
-from .maxcompute import DEFAULT_ROWS, MAX_ROWS, bounded_int, rows_response, tables
+from .maxcompute import DEFAULT_ROWS, MAX_ROWS, rows_response, tables
 
 bp = Blueprint("maxcompute_sql", __name__, url_prefix="/maxcompute")
 
@@ -28,5 +29,5 @@ def run_sql() -> Response:
         statement = single_select(sql)
     except UnsafeSQL as refusal:
         raise APIError(400, "UnsafeSQL", str(refusal), field="sql") from None
-    limit = bounded_int("limit", DEFAULT_ROWS, MAX_ROWS, value=body.get("limit", DEFAULT_ROWS))
+    limit = bounded_int("limit", body.get("limit", DEFAULT_ROWS), MAX_ROWS)
     return rows_response(tables().query(statement, limit))

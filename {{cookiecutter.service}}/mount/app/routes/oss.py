@@ -14,6 +14,7 @@ from werkzeug.routing import PathConverter
 
 from ..config import Config
 from ..errors import APIError
+from ..params import bounded_int
 
 bp = Blueprint("oss", __name__, url_prefix="/oss")
 
@@ -51,11 +52,8 @@ def list_objects() -> dict:
         validate_key(prefix, "prefix")
     if marker:
         validate_key(marker, "marker")
-    raw_max_keys = request.args.get("max_keys", str(DEFAULT_MAX_KEYS))
-    if not raw_max_keys.isdigit() or not 1 <= int(raw_max_keys) <= MAX_KEYS_CAP:
-        raise APIError(400, "InvalidArgument", f"max_keys must be a whole number from 1 to {MAX_KEYS_CAP}",
-                       field="max_keys")
-    return objects().list(prefix, marker, int(raw_max_keys))
+    max_keys = bounded_int("max_keys", request.args.get("max_keys", str(DEFAULT_MAX_KEYS)), MAX_KEYS_CAP)
+    return objects().list(prefix, marker, max_keys)
 
 
 @bp.get("/objects/<object_key:key>")
