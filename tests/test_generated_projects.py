@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,6 +69,35 @@ def test_demo_shows_credentials_and_objects_then_stops(bake):
     assert "datasets/iris.csv" in out and "hello.txt" in out
     assert re.search(r"GET /maxcompute/tables → 200, the tables of the MaxCompute project \w+: .*iris", out), out
     assert "stopped everything" in out
+
+
+def test_make_deploy_status_and_delete_on_the_local_eas_of_make_dev(bake):
+    """The default bake's deploy loop as the README tells it: `make dev` in one terminal, deploy from another."""
+    baked = bake()
+    environment = {**os.environ, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
+    dev = subprocess.Popen(["make", "--no-print-directory", "dev", "ARGS=--quiet"], cwd=baked.path, env=environment,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        state = baked.path / ".local-eas" / "state.json"
+        deadline = time.monotonic() + 90
+        while not state.exists() and dev.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert state.exists(), dev.stdout.read() if dev.poll() is not None else "make dev did not start in 90 s"
+
+        deployed = baked.make("deploy", timeout=300)
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        call = re.search(r"curl -H 'Authorization: (?P<token>[^']+)' (?P<url>\S+)", deployed.stdout)
+        assert call and "is Running (1/1 instances)" in deployed.stdout, deployed.stdout
+        health = subprocess.run(["curl", "-s", "-H", f"Authorization: {call['token']}", call["url"]],
+                                capture_output=True, text=True, timeout=30)
+        assert json.loads(health.stdout) == {"status": "ok"}
+
+        assert "Running" in baked.make("status").stdout
+        deleted = baked.make("delete", ARGS="--yes")
+        assert deleted.returncode == 0 and "deleted in" in deleted.stdout, deleted.stdout + deleted.stderr
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        dev.wait(timeout=60)
 
 
 def python39() -> str | None:

@@ -1,9 +1,11 @@
 """``python -m local_eas``: the local stand-in for EAS and the cloud services the instance uses.
 
-    up          start the credentials endpoint, OSS, MaxCompute and the service (what `make dev` runs)
+    up          start the credentials endpoint, OSS, MaxCompute, the EAS control plane and gateway, and the
+                service (what `make dev` runs); `make deploy` deploys to it
     demo        start everything, call the service, print what it answered, stop (or --keep running)
     exec        run a command inside the instance's environment, e.g. the seed's example scripts
     rotate      issue new instance credentials now (the service must not notice)
+    ram         show or change the local RAM: delete the role, edit its trust, detach PassRole
     load-table  load a CSV or JSON Lines file into a table of the local MaxCompute
 """
 
@@ -21,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Optional
 
+from .control_plane.cli import add_ram_parser
 from .instance import InstanceError, ServiceSpec
 from .stack import LocalEAS, Settings, read_state
 
@@ -83,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rotate = commands.add_parser("rotate", help="issue new instance credentials now")
     rotate.set_defaults(run=run_rotate)
+    add_ram_parser(commands, state_dir_of)
     if add_load_table_parser is not None:
         add_load_table_parser(commands)
     return parser
@@ -92,6 +96,10 @@ def default_odps_project(project: Path) -> Optional[str]:
     """The MaxCompute project of service.json's env, if the service has one."""
     service_json = project / "service.json"
     return ServiceSpec.load(service_json).env.get("ODPS_PROJECT") if service_json.is_file() else None
+
+
+def state_dir_of(args: argparse.Namespace) -> Path:
+    return (args.state_dir or args.project / ".local-eas").resolve()
 
 
 def settings_from(args: argparse.Namespace, log_to_console: bool) -> Settings:
@@ -155,12 +163,12 @@ def run_exec(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise ValueError("exec needs a command, e.g. `python -m local_eas exec -- python mount/list_oss_objects.py`")
-    state = read_state((args.state_dir or args.project / ".local-eas").resolve())
+    state = read_state(state_dir_of(args))
     return subprocess.call(command, env=state["env"], cwd=args.project)
 
 
 def run_rotate(args: argparse.Namespace) -> int:
-    state = read_state((args.state_dir or args.project / ".local-eas").resolve())
+    state = read_state(state_dir_of(args))
     request = urllib.request.Request(state["admin_url"] + "/rotate", method="POST")
     with urllib.request.urlopen(request, timeout=5) as response:
         rotated = json.load(response)
@@ -209,6 +217,8 @@ def print_urls(state: dict[str, Any], state_file: Path) -> None:
     print(f"  OSS endpoint     {state['oss_endpoint']}  (bucket {state['bucket']}, region {state['region']})")
     if state.get("odps_endpoint"):
         print(f"  MaxCompute       {state['odps_endpoint']}  (project {state['project']})")
+    print(f"  EAS control plane {state['eas_endpoint']}  (make deploy / status / events / delete deploy to it)")
+    print(f"  EAS gateway      {state['gateway_url']}/api/predict/<service>")
     print(f"  state            {state_file}")
     project = Path(state["project_dir"])
     if (project / "mount" / "list_oss_objects.py").exists():

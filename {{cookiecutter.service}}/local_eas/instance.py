@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 
 MOUNT_PATH = "/mnt/data/"
 GRACE_PERIOD_SECONDS = 30  # what EAS gives an instance between SIGTERM and SIGKILL
+UNEMULATED_ENDPOINT = "http://127.0.0.1:9"  # the discard port, closed: connection refused at once
 # Variables the instance gets from the platform, not from service.json.
 HERMETIC = {
     "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",  # never probe 100.100.100.200 from a laptop
@@ -98,6 +100,18 @@ def local_script(spec: ServiceSpec, mount_dir: Path, port: int) -> str:
     if spec.mount_path:
         script = re.sub(re.escape(spec.mount_path.rstrip("/")) + r"(?=/|\b)", str(mount_dir), script)
     return script
+
+
+def local_endpoints(spec: ServiceSpec, local: Mapping[str, str]) -> dict[str, str]:
+    """Every ``*_ENDPOINT`` of service.json's env, swapped for a loopback one: the local service where
+    there is one, else a closed port, so nothing the instance runs can reach the real cloud."""
+    return {name: local.get(name, UNEMULATED_ENDPOINT) for name in spec.env if name.endswith("_ENDPOINT")}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def instance_environment(

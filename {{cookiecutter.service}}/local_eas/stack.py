@@ -4,6 +4,8 @@ Everything listens on 127.0.0.1 and lives under one state directory (``.local-ea
 
     state.json            every URL and the instance environment, written once all is ready
     oss/                  the buckets
+    ram-account.json      the local RAM: the role, its trust policy, the deploying RAM user (from ram/)
+    services/<name>/      what the local EAS control plane deployed: the mounted code, logs, HOME
     etc/ram/credentials   the credentials file (method 3 of the seed)
     home/                 the throw-away HOME of the instance (no personal profile leaks in)
     logs/service.log      what the run command printed
@@ -14,21 +16,30 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Optional
 
-from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint, mask_key_id
-from .instance import Instance, InstanceError, ServiceSpec, instance_environment, local_script
+from .control_plane import Accounts, ControlPlane
+from .control_plane.accounts import ACCOUNTS_FILE
+from .control_plane.deployer import as_issued
+from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint, IssuedCredentials, mask_key_id
+from .instance import (
+    Instance,
+    InstanceError,
+    ServiceSpec,
+    free_port,
+    instance_environment,
+    local_endpoints,
+    local_script,
+)
 from .oss import ObjectStore, create_oss_app
 from .ram import Policy, PolicyFile, pai_default_role
 from .seed import seed_demo_objects
 from .servers import LoopbackServer
 
 STATE_FILE = "state.json"
-UNEMULATED_ENDPOINT = "http://127.0.0.1:9"  # the discard port, closed: connection refused at once
 
 
 @dataclass
@@ -58,6 +69,8 @@ class LocalEAS:
     store: ObjectStore = field(init=False)
     servers: list[LoopbackServer] = field(default_factory=list)
     instance: Optional[Instance] = None
+    accounts: Optional[Accounts] = None
+    plane: Optional[ControlPlane] = None
     _log: Optional[IO[str]] = None
     _catalog: Any = None  # the local MaxCompute's, when the service has one
     _maxcompute: Any = None
@@ -78,21 +91,29 @@ class LocalEAS:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.settings.state_file.unlink(missing_ok=True)
         try:
+            # The local RAM as ram/README.md sets it up in the cloud, afresh from ram/ at every start.
+            self.accounts = Accounts.for_project(state_dir / ACCOUNTS_FILE, self.settings.project, replace=True)
             credentials = self._serve(CredentialsEndpoint(self.issuer, self.stats), "credentials")
             authorize = self.role_authorizer()
-            oss = self._serve(create_oss_app(self.store, self.issuer, self.spec.region, authorize), "oss")
+            oss = self._serve(create_oss_app(self.store, self.credential_lookup, self.spec.region,
+                                             self.deployer_or(authorize)), "oss")
             self._prepare_buckets()
-            local_endpoints = {"OSS_ENDPOINT": oss.url}
+            local_urls = {"OSS_ENDPOINT": oss.url}
             if "ODPS_ENDPOINT" in self.spec.env:
-                local_endpoints["ODPS_ENDPOINT"] = self._start_maxcompute(authorize)
+                local_urls["ODPS_ENDPOINT"] = self._start_maxcompute(authorize)
             credentials_uri = credentials.url + CREDENTIALS_PATH
             credentials_file = self.issuer.credentials_file
+            self.plane = ControlPlane(
+                state_dir, self.store, self.accounts, self.spec.region, endpoints=local_urls, issuer=self.issuer,
+                credentials_uri=credentials_uri if self.settings.inject_credentials_uri else None,
+            )
+            eas = self.plane.start()
             if self.spec.has_role:
                 self.issuer.start()  # EAS writes the file before the instance starts, and keeps it fresh
             home = state_dir / "home"
             home.mkdir(exist_ok=True)
             env = instance_environment(
-                self.spec, self.local_endpoints(local_endpoints), home,
+                self.spec, local_endpoints(self.spec, local_urls), home,
                 credentials_uri=credentials_uri if self.settings.inject_credentials_uri else None,
                 credentials_file=credentials_file,
             )
@@ -105,9 +126,13 @@ class LocalEAS:
                 "admin_url": credentials.url + "/admin",
                 "oss_endpoint": oss.url,
                 "bucket": self.spec.bucket,
-                "odps_endpoint": local_endpoints.get("ODPS_ENDPOINT"),
+                "odps_endpoint": local_urls.get("ODPS_ENDPOINT"),
                 "project": self.spec.env.get("ODPS_PROJECT"),
                 "region": self.spec.region,
+                "eas_endpoint": eas.api_endpoint,
+                "gateway_url": eas.gateway_url,
+                "deployer_credentials_uri": eas.deployer_credentials_uri,
+                "ram_account_file": str(self.accounts.path),
                 "project_dir": str(self.settings.project),
                 "state_dir": str(state_dir),
                 "pid": os.getpid(),
@@ -144,16 +169,29 @@ class LocalEAS:
 
         return authorize
 
+    def credential_lookup(self, access_key_id: str) -> Optional[IssuedCredentials]:
+        """The credentials behind a request to the local OSS: the instance's role, or the deploying developer."""
+        issued = self.issuer.lookup(access_key_id)
+        if issued is None and self.accounts is not None:
+            key = self.accounts.lookup(access_key_id)
+            issued = as_issued(key) if key is not None else None
+        return issued
+
+    def deployer_or(self, authorize: Authorize) -> Authorize:
+        """``authorize`` for the role's credentials; the deploying developer may do anything (uploading the
+        code needs oss:PutObject on the code bucket, which the developer's own account has in the cloud)."""
+        def decide(action: str, resource: str, access_key_id: str) -> bool:
+            if self.accounts is not None and self.accounts.lookup(access_key_id) is not None:
+                return True
+            return authorize(action, resource, access_key_id)
+
+        return decide
+
     @property
     def workspace_bucket(self) -> str:
         """The workspace's default bucket, as far as the local EAS knows: where the code is mounted from
         (the template puts code and data of a PAI-default-role service in that one bucket)."""
         return _bucket_of(self.spec.mount_source) if self.spec.mount_source else (self.spec.bucket or "")
-
-    def local_endpoints(self, local: dict[str, str]) -> dict[str, str]:
-        """Every ``*_ENDPOINT`` of service.json's env, swapped for a loopback one: the local service where
-        there is one, else a closed port, so nothing the instance runs can reach the real cloud."""
-        return {name: local.get(name, UNEMULATED_ENDPOINT) for name in self.spec.env if name.endswith("_ENDPOINT")}
 
     def _start_maxcompute(self, authorize: Authorize) -> str:
         """The local MaxCompute with the service's project and its demo tables; returns the endpoint."""
@@ -175,6 +213,9 @@ class LocalEAS:
         }
 
     def stop(self) -> None:
+        if self.plane is not None:
+            self.plane.stop()  # SIGTERM to every deployed instance
+            self.plane = None
         if self.instance is not None:
             self.instance.stop()
             self.instance = None
@@ -217,12 +258,6 @@ class LocalEAS:
 
 
 Authorize = Callable[[str, str, str], bool]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def read_state(state_dir: Path, wait: float = 0) -> dict[str, Any]:

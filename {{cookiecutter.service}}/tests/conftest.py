@@ -88,13 +88,13 @@ class RunningEAS:
         return requests.get(self.state["admin_url"] + "/stats", timeout=5).json()
 
 
-def start_local_eas(state_dir: Path, *options: str) -> RunningEAS:
+def start_local_eas(state_dir: Path, *options: str, project: Path = PROJECT) -> RunningEAS:
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / "local-eas.log"
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local_eas", "--project", str(PROJECT), "--state-dir", str(state_dir),
+            [sys.executable, "-m", "local_eas", "--project", str(project), "--state-dir", str(state_dir),
              "up", *options],
             cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -1,0 +1,270 @@
+"""``make deploy`` / ``status`` / ``events`` / ``delete`` end to end against the local EAS, as a user runs them.
+
+A copy of the project is deployed (so its code can change between deploys), by ``python -m eas_deploy`` in a
+subprocess, to a local EAS started with that copy (``python -m local_eas up``): the real
+``alibabacloud_eas20210701`` client and oss2 on the wire, the local control plane deciding RAM as the cloud
+does. The tests run in file order: deploy, call, update, the seed's troubleshooting cases, delete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pytest
+import requests
+from conftest import HAS_OSS, PROJECT, SERVICE_JSON, RunningEAS, start_local_eas, stop_local_eas
+
+NAME = SERVICE_JSON["metadata"]["name"]
+HAS_CUSTOM_ROLE = bool(SERVICE_JSON.get("role_arn"))
+ROLE_NAME = SERVICE_JSON.get("role_arn", "").rsplit("/", 1)[-1]
+CURL = re.compile(r"curl -H 'Authorization: (?P<token>[^']+)' (?P<endpoint>\S+)/health")
+# The seed's "Before" trust policy: another service is trusted, not eas.pai.aliyuncs.com.
+TRUST_WITHOUT_EAS = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
+                                    "Principal": {"RAM": ["acs:ram::aaa:root"], "Service": ["xxx.aliyuncs.com"]}}],
+                     "Version": "1"}
+SEED_ASSUME_ROLE_ERROR = ("unable to render, error: failed to assume role for user, reason: You are not authorized "
+                          "to do this action. You should be authorized by RAM.")
+
+
+@dataclass
+class Deployment:
+    project: Path
+    eas: RunningEAS
+    outputs: list[str]  # everything every command printed, for the secret search
+
+    def run(self, *args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
+        environment = {**os.environ, "EAS_TARGET": "local", "EAS_LOCAL_STATE_DIR": self.eas.state["state_dir"],
+                       **(env or {})}
+        result = subprocess.run([sys.executable, "-m", "eas_deploy", *args, "--project", str(self.project)],
+                                cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=300)
+        self.outputs.append(result.stdout + result.stderr)
+        return result
+
+    def local_eas(self, *args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "local_eas", "--project", str(self.project), "--state-dir",
+                                 self.eas.state["state_dir"], *args],
+                                cwd=PROJECT, capture_output=True, text=True, timeout=60)
+        self.outputs.append(result.stdout + result.stderr)
+        return result
+
+    def deploy(self, *args: str) -> subprocess.CompletedProcess:
+        return self.run("deploy", *args)
+
+    def gateway(self, path: str, token: Optional[str]) -> requests.Response:
+        headers = {"Authorization": token} if token is not None else {}
+        return requests.get(f"{self.eas.state['gateway_url']}/api/predict/{NAME}{path}", headers=headers, timeout=30)
+
+
+def copy_project(destination: Path) -> Path:
+    """What a deploy reads: service.json, schemas/, ram/ and mount/ (no caches)."""
+    destination.mkdir(parents=True)
+    shutil.copy2(PROJECT / "service.json", destination / "service.json")
+    for directory in ("schemas", "ram", "mount"):
+        if (PROJECT / directory).is_dir():  # a service without a role has no ram/
+            shutil.copytree(PROJECT / directory, destination / directory,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return destination
+
+
+def succeeded(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def failed(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    project = copy_project(tmp_path_factory.mktemp("deploy") / "project")
+    running = start_local_eas(tmp_path_factory.mktemp("deploy-eas"), "--quiet", project=project)
+    yield Deployment(project, running, [])
+    stop_local_eas(running.process)
+
+
+def test_deploy_uploads_creates_waits_and_prints_a_curl_that_works(deployment):
+    output = succeeded(deployment.deploy())
+    files = [path for path in (deployment.project / "mount").rglob("*") if path.is_file()]
+
+    assert "[1/5] check: 0 errors" in output
+    assert f"{len(files)} uploaded" in output and "0 unchanged, 0 removed" in output
+    assert f"[3/5] CreateService {NAME}" in output
+    assert f"[4/5] {NAME} is Running (1/1 instances)" in output
+    call = CURL.search(output)
+    assert call, output
+    assert call["endpoint"] == f"{deployment.eas.state['gateway_url']}/api/predict/{NAME}"
+    health = requests.get(call["endpoint"] + "/health", headers={"Authorization": call["token"]}, timeout=30)
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+
+
+def test_the_upload_shows_a_progress_bar(deployment):
+    (deployment.project / "mount" / "notes.txt").write_text("a file to upload\n", encoding="utf-8")
+    result = deployment.deploy()
+
+    assert "1 uploaded" in succeeded(result)
+    assert "uploading 1 of" in result.stderr and "100%" in result.stderr
+
+
+def test_the_gateway_wants_the_token_and_strips_the_prefix(deployment):
+    token = deployment.run("status", "--show-token")
+    call = CURL.search(succeeded(token))
+
+    assert deployment.gateway("/health", None).status_code == 401
+    assert deployment.gateway("/health", "not-the-token").status_code == 401
+    assert deployment.gateway("/health", call["token"]).json() == {"status": "ok"}
+    assert deployment.gateway("/no/such/route", call["token"]).status_code == 404  # the service's own 404
+    if HAS_OSS:  # the deployed instance reads OSS with the role's credentials
+        listed = deployment.gateway("/oss/objects?max_keys=2", call["token"])
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["objects"]
+
+
+def test_status_hides_the_token_unless_asked(deployment):
+    output = succeeded(deployment.run("status"))
+    token = CURL.search(succeeded(deployment.run("status", "--show-token")))["token"]
+
+    assert f"{NAME}: Running" in output and "1 running of 1" in output
+    assert token not in output
+
+
+def test_a_redeploy_uploads_only_what_changed_and_runs_the_new_code(deployment):
+    health = deployment.project / "mount" / "app" / "routes" / "health.py"
+    code = health.read_text(encoding="utf-8")
+    health.write_text(code.replace('{"status": "ok"}', '{"status": "ok", "release": "2"}'), encoding="utf-8")
+    (deployment.project / "mount" / "notes.txt").unlink()
+    output = succeeded(deployment.deploy())
+    token = CURL.search(output)["token"]
+
+    assert "1 uploaded" in output and "1 removed" in output
+    assert f"UpdateService {NAME} (it exists: Running)" in output
+    assert re.search(r"Updating → .*Running in", output)
+    assert deployment.gateway("/health", token).json() == {"status": "ok", "release": "2"}
+
+
+def test_events_list_what_happened(deployment):
+    output = succeeded(deployment.run("events"))
+
+    for reason in ("Creating", "Mounted", "Running", "Updating"):
+        assert f" {reason}: " in output
+    assert re.search(r"\d+ events", output)
+
+
+def seed_case(name: str):
+    return pytest.param(name, marks=pytest.mark.skipif(not HAS_CUSTOM_ROLE, reason="only a custom role is checked"))
+
+
+@pytest.mark.parametrize("case", [seed_case("role deleted"), seed_case("trust without EAS"), seed_case("no PassRole")])
+def test_the_seeds_troubleshooting_cases_fail_with_their_fix(deployment, case, tmp_path):
+    if case == "role deleted":
+        change = ("ram", "delete-role", ROLE_NAME)
+        expected = ["RoleNotFound", "↳ Role not found. Fix:", "Check in the RAM console whether the role exists.",
+                    "Role doesn't exist: update the service configuration", "lacks ram:PassRole permission"]
+    elif case == "trust without EAS":
+        before = tmp_path / "trust-before.json"
+        before.write_text(json.dumps(TRUST_WITHOUT_EAS), encoding="utf-8")
+        change = ("ram", "set-trust", ROLE_NAME, str(before))
+        expected = [SEED_ASSUME_ROLE_ERROR, "↳ Failed to assume role. Fix:",
+                    "The RAM role's trust policy does not include eas.pai.aliyuncs.com as a trusted principal.",
+                    '5. In the Service array, add "eas.pai.aliyuncs.com" and click OK.']
+    else:
+        change = ("ram", "detach-policies")
+        expected = ["is not authorized to perform ram:PassRole", "↳ The deploying RAM user lacks ram:PassRole. Fix:",
+                    "attach ram/passrole-policy.json"]
+    succeeded(deployment.local_eas(*change))
+    try:
+        output = failed(deployment.deploy())
+        for text in expected:
+            assert text in output
+        assert f"{NAME} is Failed" in output
+        assert output.count(" Warning ") == 1  # this deployment's warning, not those of earlier ones
+        assert "Running\n" not in output and "curl" not in output
+        assert "Failed" in succeeded(deployment.run("status"))
+    finally:
+        succeeded(deployment.local_eas("ram", "sync"))
+    assert "is Running" in succeeded(deployment.deploy())  # fixed as the fix says
+
+
+def test_the_cloud_target_is_configuration_alone(deployment):
+    """EAS_TARGET=cloud through DefaultCredentialsProvider, its endpoints pointed at the local EAS."""
+    state = deployment.eas.state
+    cloud = {"EAS_TARGET": "cloud", "EAS_LOCAL_STATE_DIR": "/nonexistent",
+             "EAS_ENDPOINT": f"http://{state['eas_endpoint']}", "OSS_UPLOAD_ENDPOINT": state["oss_endpoint"],
+             "ALIBABA_CLOUD_CREDENTIALS_URI": state["deployer_credentials_uri"]}
+
+    output = succeeded(deployment.run("status", env=cloud))
+    assert f"{NAME}: Running" in output
+
+    deployed = succeeded(deployment.run("deploy", env=cloud))
+    assert "Deploying" in deployed and "the cloud EAS at http://127.0.0.1" in deployed
+    assert "is Running" in deployed
+
+
+def test_without_a_local_eas_the_error_says_how_to_start_it(deployment, tmp_path):
+    result = deployment.run("status", env={"EAS_LOCAL_STATE_DIR": str(tmp_path)})
+
+    assert failed(result) and "start the local EAS first (`make dev`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_wrong_target_is_named(deployment):
+    result = deployment.run("status", env={"EAS_TARGET": "staging"})
+
+    assert failed(result) and "EAS_TARGET='staging': must be one of local, cloud" in result.stderr
+
+
+def test_delete_needs_yes_without_a_terminal_then_removes_the_service(deployment):
+    refused = deployment.run("delete")
+    assert failed(refused) and "pass --yes" in refused.stderr
+
+    output = succeeded(deployment.run("delete", "--yes"))
+    assert f"{NAME} deleted in" in output
+    assert "not deployed" in failed(deployment.run("status"))
+    assert deployment.gateway("/health", "any").status_code == 404
+
+
+def test_a_deploy_with_check_errors_stops_before_uploading(deployment, tmp_path):
+    broken = copy_project(tmp_path / "broken")
+    config = json.loads((broken / "service.json").read_text(encoding="utf-8"))
+    config["containers"][0]["port"] = 8080
+    (broken / "service.json").write_text(json.dumps(config), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "eas_deploy", "deploy", "--project", str(broken)], cwd=PROJECT,
+                            env={**os.environ, "EAS_LOCAL_STATE_DIR": deployment.eas.state["state_dir"]},
+                            capture_output=True, text=True, timeout=120)
+    deployment.outputs.append(result.stdout + result.stderr)
+
+    output = failed(result)
+    assert "ERROR service.json $.containers[0].port" in output and "Stopped: fix the errors above" in output
+    assert "[2/5]" not in output
+    assert "not deployed" in failed(deployment.run("status"))
+
+
+def test_no_command_ever_printed_a_secret(deployment):
+    issued = [requests.get(deployment.eas.state["deployer_credentials_uri"], timeout=5).json()]
+    if deployment.eas.state.get("credentials_uri"):
+        issued.append(deployment.eas.current_credentials())
+    secrets = [value for credentials in issued for value in (credentials["AccessKeySecret"],
+                                                              credentials["SecurityToken"])]
+    everything = "\n".join(deployment.outputs) + deployment.eas.output()
+
+    assert len(deployment.outputs) > 10
+    for secret in secrets:
+        assert secret not in everything
+
+
+@pytest.mark.parametrize("command", ["deploy", "status", "events", "delete", "check"])
+def test_every_command_has_help(command):
+    result = subprocess.run([sys.executable, "-m", "eas_deploy", command, "--help"], cwd=PROJECT,
+                            capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0 and "EAS_TARGET" in result.stdout
