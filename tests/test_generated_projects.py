@@ -27,6 +27,7 @@ FULL_SUITES = [
     {"role": "pai-default", "workspace_id": "123456", "maxcompute_sql": True, "region": "cn-shanghai", "port": 8501},
 ]
 SUBSET = ["tests/test_app.py", "tests/test_local_eas.py", "tests/test_credentials.py"]
+EMULATOR_TESTS = ["tests/test_local_oss.py", "tests/test_local_maxcompute.py"]
 
 
 def options(answers: dict) -> tuple:
@@ -45,7 +46,10 @@ def passed_count(output: str) -> int:
 
 @pytest.mark.parametrize("answers", FULL_SUITES, ids=[combination_id(a) or "default" for a in FULL_SUITES])
 def test_the_baked_project_passes_its_own_tests(bake, answers):
-    result = bake(**answers).make("test", PYTEST_ARGS="-q -p no:cacheprovider")
+    # The emulators' own tests are the same files in every bake (local_eas/ is copied, not rendered): the
+    # default bake runs them, the others skip them to keep the run short.
+    same_everywhere = "" if not answers else " ".join(f"--ignore={path}" for path in EMULATOR_TESTS)
+    result = bake(**answers).make("test", PYTEST_ARGS=f"-q -p no:cacheprovider {same_everywhere}")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert " failed" not in result.stdout and passed_count(result.stdout) >= 20
 

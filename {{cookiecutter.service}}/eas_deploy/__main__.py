@@ -23,7 +23,8 @@ from .target import TARGETS, Service, Target, TargetError, resolve
 
 TARGET_HELP = (f"The target is the environment variable EAS_TARGET ({' or '.join(TARGETS)}, default local): local "
                "is the local EAS of `make dev` (start it first); cloud is PAI-EAS of the service's region with your "
-               "own credentials (DefaultCredentialsProvider: environment AccessKey, aliyun CLI profile, ...); "
+               "own credentials (DefaultCredentialsProvider: environment AccessKey, aliyun CLI profile unless "
+               "ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true, ...); "
                "EAS_ENDPOINT and OSS_UPLOAD_ENDPOINT override its endpoints.")
 
 

@@ -17,6 +17,7 @@ import fnmatch
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Optional
@@ -96,7 +97,7 @@ class LocalEAS:
             credentials = self._serve(CredentialsEndpoint(self.issuer, self.stats), "credentials")
             authorize = self.role_authorizer()
             oss = self._serve(create_oss_app(self.store, self.credential_lookup, self.spec.region,
-                                             self.deployer_or(authorize)), "oss")
+                                             self.deployer_or(authorize), account_id=self.accounts.account_id), "oss")
             self._prepare_buckets()
             local_urls = {"OSS_ENDPOINT": oss.url}
             if "ODPS_ENDPOINT" in self.spec.env:
@@ -150,7 +151,7 @@ class LocalEAS:
         permission policy (the PAI default role's model without a role_arn), minus ``--deny``."""
         denied = self.settings.denied_actions
         if not self.spec.has_role:
-            return lambda action, resource, access_key_id: False  # no role: no credentials, nothing allowed
+            return lambda action, resource, access_key_id, context=None: False  # no role: nothing allowed
         if self.spec.role_arn:
             path = self.settings.permission_policy or self.settings.project / "ram" / "permission-policy.json"
             if not path.is_file():
@@ -162,15 +163,16 @@ class LocalEAS:
             default_role = pai_default_role(self.workspace_bucket, projects)
             role_policy = lambda: default_role  # noqa: E731
 
-        def authorize(action: str, resource: str, access_key_id: str) -> bool:
+        def authorize(action: str, resource: str, access_key_id: str,
+                      context: Optional[Mapping[str, str]] = None) -> bool:
             if any(fnmatch.fnmatchcase(action, pattern) for pattern in denied):
                 return False
-            return role_policy().allows(action, resource)
+            return role_policy().allows(action, resource, context)
 
         return authorize
 
     def credential_lookup(self, access_key_id: str) -> Optional[IssuedCredentials]:
-        """The credentials behind a request to the local OSS: the instance's role, or the deploying developer."""
+        """The credentials behind a request to the local OSS or MaxCompute: the role's, or the developer's."""
         issued = self.issuer.lookup(access_key_id)
         if issued is None and self.accounts is not None:
             key = self.accounts.lookup(access_key_id)
@@ -180,10 +182,11 @@ class LocalEAS:
     def deployer_or(self, authorize: Authorize) -> Authorize:
         """``authorize`` for the role's credentials; the deploying developer may do anything (uploading the
         code needs oss:PutObject on the code bucket, which the developer's own account has in the cloud)."""
-        def decide(action: str, resource: str, access_key_id: str) -> bool:
+        def decide(action: str, resource: str, access_key_id: str,
+                   context: Optional[Mapping[str, str]] = None) -> bool:
             if self.accounts is not None and self.accounts.lookup(access_key_id) is not None:
                 return True
-            return authorize(action, resource, access_key_id)
+            return authorize(action, resource, access_key_id, context)
 
         return decide
 
@@ -199,7 +202,8 @@ class LocalEAS:
 
         self._catalog = Catalog(self.settings.state_dir / "maxcompute")
         seed_demo_tables(self._catalog, self.spec.env["ODPS_PROJECT"])
-        self._maxcompute = create_maxcompute_app(self._catalog, self.issuer, self.spec.region, authorize)
+        self._maxcompute = create_maxcompute_app(self._catalog, self.credential_lookup, self.spec.region,
+                                                 self.deployer_or(authorize))
         return self._serve(self._maxcompute, "maxcompute").url + "/api"
 
     def stats(self) -> dict[str, Any]:
@@ -257,7 +261,7 @@ class LocalEAS:
         return instance
 
 
-Authorize = Callable[[str, str, str], bool]
+Authorize = Callable[..., bool]  # (action, resource, AccessKeyId[, condition context]) -> allowed
 
 
 def read_state(state_dir: Path, wait: float = 0) -> dict[str, Any]:

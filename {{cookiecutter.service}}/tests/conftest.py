@@ -174,7 +174,7 @@ def data_prefix() -> str:
 
 @pytest.fixture(scope="session")
 def odps_admin(local_eas: RunningEAS):
-    """A real pyodps client of the local MaxCompute, signing with the instance's credentials."""
+    """A real pyodps client of the local MaxCompute, signing as the developer (who may do anything there)."""
     import logging
 
     from alibabacloud_credentials.provider import URLCredentialsProvider
@@ -182,7 +182,7 @@ def odps_admin(local_eas: RunningEAS):
     from odps.accounts import CredentialProviderAccount
 
     logging.getLogger("odps").setLevel(logging.WARNING)  # it logs the STS token at INFO
-    provider = URLCredentialsProvider(uri=local_eas.state["credentials_uri"])
+    provider = URLCredentialsProvider(uri=local_eas.state["deployer_credentials_uri"])
     return ODPS(account=CredentialProviderAccount(provider), project=local_eas.state["project"],
                 endpoint=local_eas.state["odps_endpoint"], logview_host="http://127.0.0.1:9")
 {%- endif %}

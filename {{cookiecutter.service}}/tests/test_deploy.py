@@ -152,6 +152,29 @@ def test_a_redeploy_uploads_only_what_changed_and_runs_the_new_code(deployment):
     assert deployment.gateway("/health", token).json() == {"status": "ok", "release": "2"}
 
 
+def test_an_object_uploaded_in_parts_is_compared_by_crc64(deployment, tmp_path):
+    """A multipart object's ETag is not an MD5: the upload compares OSS's CRC-64 instead."""
+    import oss2
+    from alibabacloud_credentials.provider import URLCredentialsProvider
+
+    from eas_deploy.target import Service, resolve
+    from eas_deploy.upload import open_bucket, sync_mount
+
+    service = Service.load(deployment.project)
+    target = resolve(deployment.project, service, {"EAS_LOCAL_STATE_DIR": deployment.eas.state["state_dir"]})
+    bucket = open_bucket(target, service, URLCredentialsProvider(uri=deployment.eas.state["deployer_credentials_uri"]))
+    mount = tmp_path / "mount"
+    mount.mkdir()
+    (mount / "weights.bin").write_bytes(bytes(range(256)) * 1024)  # 256 KiB
+    oss2.resumable_upload(bucket, "crc-test/weights.bin", str(mount / "weights.bin"), multipart_threshold=100 * 1024,
+                          part_size=100 * 1024, num_threads=1, store=oss2.ResumableStore(root=str(tmp_path)))
+    assert "-" in bucket.head_object("crc-test/weights.bin").etag  # uploaded in parts
+
+    assert sync_mount(bucket, mount, "crc-test/").unchanged == ["crc-test/weights.bin"]
+    (mount / "weights.bin").write_bytes(bytes(reversed(range(256))) * 1024)  # same size, other content
+    assert sync_mount(bucket, mount, "crc-test/").uploaded == ["crc-test/weights.bin"]
+
+
 def test_events_list_what_happened(deployment):
     output = succeeded(deployment.run("events"))
 

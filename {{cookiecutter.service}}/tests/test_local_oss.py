@@ -79,7 +79,7 @@ class LocalOss:
 
     root: Path
     issuer: CredentialIssuer = field(default_factory=CredentialIssuer)
-    authorize: Callable[[str, str, str], bool] | None = None
+    authorize: Callable[[str, str, str, dict], bool] | None = None
     clock: Callable[[], float] = time.time
     store_options: dict = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
@@ -590,9 +590,11 @@ def test_skewed_clock_and_expired_presigned_urls(make_oss: Callable[..., LocalOs
 
 def test_authorize_sees_ram_actions_and_can_deny(make_oss: Callable[..., LocalOss], tmp_path: Path) -> None:
     asked: list[tuple[str, str, str]] = []
+    contexts: list[dict] = []
 
-    def authorize(action: str, resource: str, access_key_id: str) -> bool:
+    def authorize(action: str, resource: str, access_key_id: str, context: dict) -> bool:
         asked.append((action, resource, access_key_id))
+        contexts.append(context)
         if resource.endswith("/boom"):
             raise RuntimeError("policy engine failure")
         return action != "oss:DeleteObject"
@@ -603,7 +605,7 @@ def test_authorize_sees_ram_actions_and_can_deny(make_oss: Callable[..., LocalOs
     bucket.put_object("k", b"x")
     bucket.get_object("k").read()
     bucket.object_exists("k")
-    bucket.list_objects()
+    bucket.list_objects(prefix="models/", delimiter="/")
     upload_id = bucket.init_multipart_upload("m").upload_id
     bucket.upload_part("m", upload_id, 1, b"x")
     bucket.list_parts("m", upload_id)
@@ -614,19 +616,22 @@ def test_authorize_sees_ram_actions_and_can_deny(make_oss: Callable[..., LocalOs
     with pytest.raises(oss2.exceptions.AccessDenied):
         bucket.batch_delete_objects(["k"])
 
-    obj, bucket_arn = f"acs:oss:*:*:{BUCKET}/k", f"acs:oss:*:*:{BUCKET}"
-    upload_arn = f"acs:oss:*:*:{BUCKET}/m"
+    # As RAM sees a request: the region and the bucket owner's account (unknown to this app: *).
+    obj, bucket_arn = f"acs:oss:{REGION}:*:{BUCKET}/k", f"acs:oss:{REGION}:*:{BUCKET}"
+    upload_arn = f"acs:oss:{REGION}:*:{BUCKET}/m"
     assert asked == [(action, resource, access_key_id) for action, resource in [
         ("oss:PutObject", obj), ("oss:GetObject", obj), ("oss:GetObject", obj), ("oss:ListObjects", bucket_arn),
         ("oss:PutObject", upload_arn), ("oss:PutObject", upload_arn), ("oss:ListParts", upload_arn),
         ("oss:AbortMultipartUpload", upload_arn), ("oss:DeleteObject", obj), ("oss:DeleteObject", obj),
     ]]
+    assert contexts[3] == {"oss:Prefix": "models/", "oss:Delimiter": "/"}
+    assert not any(contexts[:3] + contexts[4:])
     assert local.store.read_bytes(BUCKET, "k") == b"x"
 
 
 def test_an_unexpected_failure_is_an_internal_error_without_secrets(make_oss: Callable[..., LocalOss],
                                                                      caplog: pytest.LogCaptureFixture) -> None:
-    def authorize(action: str, resource: str, access_key_id: str) -> bool:
+    def authorize(action: str, resource: str, access_key_id: str, context: dict) -> bool:
         raise RuntimeError("policy engine failure")
 
     local = make_oss(authorize=authorize)

@@ -136,6 +136,47 @@ def test_a_too_narrow_policy_fails_with_the_clouds_error_and_a_fix_applies_at_on
     assert running.get("/oss/objects/ram-test.txt").status_code == 200  # reading is still allowed
     narrowed_policy(policy, without=set())
     assert put().status_code == 201
+
+
+def region_and_account_policy(account: str) -> dict:
+    """The generated policy with OSS resources for this region and ``account`` only, and listing allowed only
+    under the data prefix (an ``oss:Prefix`` condition), as a careful administrator might write it."""
+    from conftest import CONTAINER_ENV
+
+    region = CONTAINER_ENV["REGION"]
+    policy = json.loads((PROJECT / "ram" / "permission-policy.json").read_text())
+    for statement in policy["Statement"]:
+        statement["Resource"] = [resource.replace("acs:oss:*:*:", f"acs:oss:{region}:{account}:")
+                                 for resource in statement["Resource"]]
+        if statement["Action"] == ["oss:ListObjects"]:
+            # The data prefix for the service, the code prefix for EAS's mount of the code.
+            statement["Condition"] = {"StringLike": {"oss:Prefix": ["{{ cookiecutter.oss_data_prefix }}*",
+                                                                    "{{ cookiecutter.oss_code_prefix }}*"]}}
+    return policy
+
+
+def test_region_account_and_prefix_conditions_are_decided_as_ram_and_the_doctor_decide(narrow_eas, tmp_path):
+    import shutil
+
+    from conftest import SERVICE_JSON
+
+    from eas_deploy import doctor
+
+    running, policy = narrow_eas
+    account = SERVICE_JSON["role_arn"].split(":")[3]
+    write_later(policy, json.dumps(region_and_account_policy(account)))
+    assert running.get("/oss/objects?max_keys=1").status_code == 200
+    assert running.request("PUT", "/oss/objects/ram-test.txt", data=b"x").status_code == 201
+
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT, project, ignore=shutil.ignore_patterns(".venv", ".local-eas", "tests", "__pycache__"))
+    (project / "ram" / "permission-policy.json").write_text(json.dumps(region_and_account_policy(account)))
+    assert doctor.check(project).errors == 0
+
+    write_later(policy, json.dumps(region_and_account_policy("999999")))  # another account's bucket
+    assert running.get("/oss/objects?max_keys=1").status_code == 403
+    narrowed_policy(policy, without=set())
+    assert running.get("/oss/objects?max_keys=1").status_code == 200
 {%- endif %}
 {%- if cookiecutter.maxcompute %}
 

@@ -5,7 +5,7 @@ SDK talks to over HTTP on 127.0.0.1.
     accounts = Accounts.for_project(state_dir / "ram-account.json", project_dir)
     plane = ControlPlane(state_dir, store, accounts, region="cn-hangzhou",
                          endpoints={"OSS_ENDPOINT": oss_url}, issuer=issuer, credentials_uri=credentials_uri)
-    endpoints = plane.start()                                   # .api_url, .gateway_url, .api_endpoint
+    endpoints = plane.start()                                   # .api_url, .gateway_url, .deployer_credentials_uri
     key = accounts.create_access_key("developer")               # a RAM user of the accounts file, or "root"
     client = Client(open_api_models.Config(**plane.client_config(key)))
     client.create_service(CreateServiceRequest(body=service_json_text))
@@ -15,8 +15,9 @@ SDK talks to over HTTP on 127.0.0.1.
 Modules, one job each: :mod:`.signature` (ACS3-HMAC-SHA256 verification), :mod:`.accounts` (RAM facts:
 roles, RAM users, PassRole, trust), :mod:`.registry` (services, statuses, events), :mod:`.mount` (the OSS
 mount and the requirements check), :mod:`.lifecycle` (what happens after a request, in the background),
-:mod:`.api` (the OpenAPI routes), :mod:`.gateway` (``/api/predict/<service>``), :mod:`.errors`, and
-:mod:`.plane` (the two servers wired together).
+:mod:`.api` (the OpenAPI routes), :mod:`.gateway` (``/api/predict/<service>``), :mod:`.errors`,
+:mod:`.deployer` (the deploying developer's credentials as a credentials URI), :mod:`.cli` (``python -m local_eas
+ram``), and :mod:`.plane` (the servers wired together).
 """
 
 from __future__ import annotations

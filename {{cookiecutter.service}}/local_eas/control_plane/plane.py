@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,17 +104,3 @@ class ControlPlane:
         if key.security_token:
             config["security_token"] = key.security_token
         return config
-
-    def write_client_config(self, path: Path, key: AccessKey) -> None:
-        """:meth:`client_config` as a JSON file only its owner can read (for a deploy CLI in another process)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".client.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.client_config(key), handle, indent=2)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise

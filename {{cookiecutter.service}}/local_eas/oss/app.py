@@ -51,8 +51,11 @@ from .storage import ObjectInfo, ObjectStore, PartInfo, is_valid_bucket_name, pa
 
 log = logging.getLogger("local_eas.oss")
 
-Authorize = Callable[[str, str, str], bool]
-"""``(RAM action, resource ARN, AccessKeyId) -> allowed``, asked after authentication for every request."""
+Authorize = Callable[[str, str, str, Mapping[str, str]], bool]
+"""``(RAM action, resource ARN, AccessKeyId, condition context) -> allowed``, asked after authentication for
+every request. The resource carries the region and the bucket owner's account, as RAM sees a request
+(``acs:oss:cn-hangzhou:<account>:bucket/key``); ListObjects gives ``oss:Prefix`` and ``oss:Delimiter`` in the
+context when the request has them."""
 
 GET_CHUNK = 64 * 1024
 MAX_XML_BODY = 4 * 1024 * 1024  # a CompleteMultipartUpload of 10,000 parts is well under this
@@ -79,14 +82,16 @@ _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", re.DOTALL)
 
 
 def create_oss_app(store: ObjectStore, credentials: LookupSource, region: str,
-                   authorize: Authorize | None = None, *, clock: Callable[[], float] = time.time) -> OssApp:
+                   authorize: Authorize | None = None, *, account_id: str = "*",
+                   clock: Callable[[], float] = time.time) -> OssApp:
     """A WSGI app serving ``store`` as OSS in ``region``.
 
     ``credentials`` is anything with ``lookup(access_key_id) -> IssuedCredentials | None`` (the
     ``CredentialIssuer``). ``authorize`` decides RAM permissions; None allows every authenticated request.
-    ``clock`` is the server's idea of now (request-time skew, presigned URL and credential expiry).
+    ``account_id`` owns the buckets (in resource ARNs). ``clock`` is the server's idea of now (request-time
+    skew, presigned URL and credential expiry).
     """
-    return OssApp(store, Authenticator(credentials, region, clock), authorize)
+    return OssApp(store, Authenticator(credentials, region, clock), authorize, region=region, account_id=account_id)
 
 
 @dataclass(frozen=True)
@@ -94,10 +99,10 @@ class _Target:
     bucket: str
     key: str
 
-    @property
-    def resource(self) -> str:
+    def resource(self, region: str, account_id: str) -> str:
         """The RAM resource ARN of the object, or of the bucket for bucket-level requests."""
-        return f"acs:oss:*:*:{self.bucket}/{self.key}" if self.key else f"acs:oss:*:*:{self.bucket}"
+        bucket = f"acs:oss:{region}:{account_id}:{self.bucket}"
+        return f"{bucket}/{self.key}" if self.key else bucket
 
 
 @dataclass(frozen=True)
@@ -128,10 +133,12 @@ class OssApp:
     """The WSGI callable :func:`create_oss_app` returns; ``store`` is public for seeding and inspection."""
 
     def __init__(self, store: ObjectStore, authenticator: Authenticator,
-                 authorize: Authorize | None = None) -> None:
+                 authorize: Authorize | None = None, *, region: str = "*", account_id: str = "*") -> None:
         self.store = store
         self.authenticator = authenticator
         self.authorize = authorize
+        self.region = region
+        self.account_id = account_id
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
@@ -167,11 +174,15 @@ class OssApp:
         operation = self._route(request.method, target, params, headers)
         call = _Call(request, target, params, authentication.access_key_id)
         if not operation.authorized_per_key:
-            self._authorize(call, operation.action, target.resource)
+            self._authorize(call, operation.action, target)
         return operation.handler(call)
 
-    def _authorize(self, call: _Call, action: str, resource: str) -> None:
-        if self.authorize is not None and not self.authorize(action, resource, call.access_key_id):
+    def _authorize(self, call: _Call, action: str, target: _Target) -> None:
+        if self.authorize is None:
+            return
+        context = {f"oss:{name.capitalize()}": call.params[name] for name in ("prefix", "delimiter")
+                   if action == "oss:ListObjects" and name in call.params}
+        if not self.authorize(action, target.resource(self.region, self.account_id), call.access_key_id, context):
             raise access_denied()
 
     def _route(self, method: str, target: _Target, params: Mapping[str, str],
@@ -335,7 +346,7 @@ class OssApp:
             raise malformed_xml()
         quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
         for key in keys:
-            self._authorize(call, "oss:DeleteObject", _Target(call.target.bucket, key).resource)
+            self._authorize(call, "oss:DeleteObject", _Target(call.target.bucket, key))
         for key in keys:
             self.store.delete_object(call.target.bucket, key)
 
