@@ -28,7 +28,7 @@ demo: $(VENV)/.installed ## bake the default service and run it on the local EAS
 
 test: $(VENV)/.installed ## lint, then bake every option combination and run what it makes
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## ruff on the template's own code
 	$(BIN)/python -m ruff check .
