@@ -5,6 +5,7 @@
     demo        start everything, call the service, print what it answered, stop (or --keep running)
     exec        run a command inside the instance's environment, e.g. the seed's example scripts
     rotate      issue new instance credentials now (the service must not notice)
+    outage      take the credentials endpoint and file away (on), or bring them back (off)
     ram         show or change the local RAM: delete the role, edit its trust, detach PassRole
     load-table  load a CSV or JSON Lines file into a table of the local MaxCompute
 """
@@ -86,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     rotate = commands.add_parser("rotate", help="issue new instance credentials now")
     rotate.set_defaults(run=run_rotate)
+    outage = commands.add_parser("outage", help="make the instance credentials unavailable, or available again",
+                                 description="on: the credentials endpoint answers 503 and the credentials file "
+                                             "is gone, as in an incident; off: both are back, with fresh "
+                                             "credentials. The service must keep serving while its cached "
+                                             "credentials last, and answer 503 with Retry-After after that.")
+    outage.add_argument("state", choices=("on", "off"))
+    outage.set_defaults(run=run_outage)
     add_ram_parser(commands, state_dir_of)
     if add_load_table_parser is not None:
         add_load_table_parser(commands)
@@ -173,6 +181,16 @@ def run_rotate(args: argparse.Namespace) -> int:
     with urllib.request.urlopen(request, timeout=5) as response:
         rotated = json.load(response)
     print(f"new instance credentials: {rotated['access_key_id']}, expiring {rotated['expiration']}")
+    return 0
+
+
+def run_outage(args: argparse.Namespace) -> int:
+    state = read_state(state_dir_of(args))
+    on = "true" if args.state == "on" else "false"
+    request = urllib.request.Request(f"{state['admin_url']}/outage?on={on}", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        outage = json.load(response)["outage"]
+    print("instance credentials: " + ("UNAVAILABLE (endpoint 503, file removed)" if outage else "available again"))
     return 0
 
 

@@ -105,6 +105,19 @@ class CredentialIssuer:
         self._thread: Optional[threading.Thread] = None
         self.issuance_count = 0
         self.fetch_count = 0
+        self.outage = False  # the endpoint and the file unavailable, as during an incident
+
+    def set_outage(self, on: bool) -> None:
+        """Take the endpoint and the file away (the file is deleted), or bring both back with the current
+        credentials. Rotation goes on meanwhile, unseen, as it would behind a broken endpoint."""
+        with self._lock:
+            self.outage = on
+            if self.credentials_file is None:
+                return
+            if on:
+                self.credentials_file.unlink(missing_ok=True)
+            elif self._current is not None:
+                write_credentials_file(self.credentials_file, self._current)
 
     def start(self) -> None:
         """Issue the first credentials now, then new ones every ``rotate_every`` seconds until ``stop()``."""
@@ -136,12 +149,13 @@ class CredentialIssuer:
         with self._lock:
             return self._issued.get(access_key_id)
 
-    def serve(self) -> IssuedCredentials:
-        """``current()``, counted as one fetch by an instance (for the benchmarks and the tests)."""
+    def serve(self) -> Optional[IssuedCredentials]:
+        """``current()``, counted as one fetch by an instance (for the benchmarks and the tests); None
+        during an outage."""
         credentials = self.current()
         with self._lock:
             self.fetch_count += 1
-        return credentials
+            return None if self.outage else credentials
 
     def _rotate_on_schedule(self) -> None:
         while not self._stopped.wait(self.rotate_every):
@@ -157,7 +171,7 @@ class CredentialIssuer:
         self._issued[credentials.access_key_id] = credentials
         self._current = credentials
         self.issuance_count += 1
-        if self.credentials_file is not None:
+        if self.credentials_file is not None and not self.outage:
             write_credentials_file(self.credentials_file, credentials)
 
 
@@ -183,6 +197,7 @@ class CredentialsEndpoint:
 
     ``GET /api/v1/credentials`` is what ``ALIBABA_CLOUD_CREDENTIALS_URI`` points at.
     ``POST /admin/rotate`` issues new credentials and answers with the masked key id only.
+    ``POST /admin/outage?on=true|false`` takes the endpoint (503) and the file away, or brings them back.
     ``GET /admin/stats`` reports issuances and fetches (how often instances asked), and what the local
     services saw, without secrets.
     """
@@ -194,6 +209,7 @@ class CredentialsEndpoint:
             [
                 Rule(CREDENTIALS_PATH, endpoint="credentials", methods=["GET"]),
                 Rule("/admin/rotate", endpoint="rotate", methods=["POST"]),
+                Rule("/admin/outage", endpoint="outage", methods=["POST"]),
                 Rule("/admin/stats", endpoint="stats", methods=["GET"]),
             ]
         )
@@ -210,7 +226,17 @@ class CredentialsEndpoint:
         return getattr(self, f"_{endpoint}")(request)(environ, start_response)
 
     def _credentials(self, request: Request) -> Response:
-        return _json(self.issuer.serve().to_json(), 200)
+        credentials = self.issuer.serve()
+        if credentials is None:
+            return _json({"Code": "ServiceUnavailable", "Message": "the credentials service is unavailable"}, 503)
+        return _json(credentials.to_json(), 200)
+
+    def _outage(self, request: Request) -> Response:
+        value = request.args.get("on", "")
+        if value not in ("true", "false"):
+            return _json({"Code": "InvalidParameter", "Message": "on: true or false"}, 400)
+        self.issuer.set_outage(value == "true")
+        return _json({"outage": self.issuer.outage}, 200)
 
     def _rotate(self, request: Request) -> Response:
         credentials = self.issuer.rotate()
@@ -218,7 +244,8 @@ class CredentialsEndpoint:
                       "expiration": credentials.expiration}, 200)
 
     def _stats(self, request: Request) -> Response:
-        stats = {"issuances": self.issuer.issuance_count, "fetches": self.issuer.fetch_count}
+        stats = {"issuances": self.issuer.issuance_count, "fetches": self.issuer.fetch_count,
+                 "outage": self.issuer.outage}
         return _json({**stats, **(self.more_stats() if self.more_stats else {})}, 200)
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CONTAINER_ENV, PROJECT
+from conftest import CONTAINER_ENV, HAS_ROLE, PROJECT
 
 from app import create_app
 from app.config import Config, ConfigError
@@ -23,6 +23,18 @@ def test_health_answers_without_any_cloud_service(client):
     response = client.get("/health")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
+
+
+def test_ready_reports_credentials_it_cannot_get_while_health_stays_ok(client):
+    """No credentials endpoint and no credentials file here: a service with a role is not ready."""
+    response = client.get("/ready")
+    if HAS_ROLE:
+        assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+        assert response.get_json() == {"status": "degraded", "dependencies": {"credentials": "unavailable"}}
+    else:
+        assert response.status_code == 200
+        assert response.get_json() == {"status": "ready", "dependencies": {}}
+    assert client.get("/health").status_code == 200
 
 
 def test_every_response_carries_a_request_id_and_a_given_one_is_kept(client):

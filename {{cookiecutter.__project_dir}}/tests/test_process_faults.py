@@ -1,0 +1,127 @@
+"""Process faults: a worker killed in the middle of a download, and SIGTERM while downloads are in flight.
+
+EAS stops an instance with SIGTERM and gives it 30 s before SIGKILL; gunicorn drains in-flight requests
+within ``graceful_timeout`` (25 s). A worker that dies takes only its own requests with it: the master
+starts another, and the service goes on answering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from conftest import HAS_OSS, RunningEAS, start_local_eas, stop_local_eas
+
+pytestmark = [
+    pytest.mark.skipif(not HAS_OSS, reason="streams an object through the OSS routes"),
+    pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="finds the serving worker through /proc"),
+]
+OBJECT_SIZE = 16 * 1024 * 1024  # several times what the loopback socket buffers hold
+CHUNK = 256 * 1024
+
+
+@pytest.fixture
+def eas(tmp_path) -> Iterator[RunningEAS]:
+    running = start_local_eas(tmp_path / "eas", "--quiet")
+    yield running
+    stop_local_eas(running.process)
+
+
+def upload(eas: RunningEAS, key: str) -> str:
+    body = os.urandom(1024 * 1024) * (OBJECT_SIZE // (1024 * 1024))
+    assert eas.request("PUT", f"/oss/objects/{key}", data=body).status_code == 201
+    return hashlib.sha256(body).hexdigest()
+
+
+def open_download(eas: RunningEAS, key: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    address = urlsplit(eas.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.request("GET", f"/oss/objects/{key}")
+    response = connection.getresponse()
+    assert response.status == 200
+    return connection, response
+
+
+def workers_of(master: int) -> set[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return {int(pid) for pid in children.read_text().split()} if children.exists() else set()
+
+
+def worker_serving(master: int, client_port: int) -> int:
+    """The worker holding the connection whose other end is our ``client_port`` (from /proc's socket inodes)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == client_port:  # remote address of the server's socket
+            inodes.add(fields[9])
+    for pid in workers_of(master):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes:
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError(f"no worker of {master} holds the connection from port {client_port}")
+
+
+def test_a_worker_killed_mid_download_fails_only_that_download(eas):
+    upload(eas, "faults/big.bin")
+    master = eas.state["service_pid"]
+    connection, download = open_download(eas, "faults/big.bin")
+    try:
+        received = len(download.read(CHUNK))
+        victim = worker_serving(master, connection.sock.getsockname()[1])
+        os.kill(victim, signal.SIGKILL)
+        try:
+            while chunk := download.read(CHUNK):
+                received += len(chunk)
+        except (http.client.HTTPException, OSError):
+            pass  # a reset instead of an early end: the same failure for the client
+    finally:
+        connection.close()
+    assert received < OBJECT_SIZE, "the download completed although its worker was killed"
+
+    statuses = [eas.get("/oss/objects?max_keys=1").status_code for _ in range(20)]
+    assert statuses == [200] * 20
+    deadline = time.monotonic() + 15
+    while (len(workers_of(master)) < 2 or victim in workers_of(master)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert victim not in workers_of(master) and len(workers_of(master)) == 2, "the master did not replace it"
+
+
+def test_sigterm_lets_in_flight_downloads_finish_then_stops_within_the_grace_period(eas):
+    digest = upload(eas, "faults/drain.bin")
+    master = eas.state["service_pid"]
+    connection, download = open_download(eas, "faults/drain.bin")
+    received = hashlib.sha256(download.read(CHUNK))
+    os.kill(master, signal.SIGTERM)
+    stopped_at = time.monotonic()
+    try:
+        while chunk := download.read(CHUNK):
+            received.update(chunk)
+            time.sleep(0.01)  # a slow client: the drain waits for it
+    finally:
+        connection.close()
+    assert received.hexdigest() == digest, "the in-flight download was cut short"
+
+    while _is_running(master) and time.monotonic() - stopped_at < 30:
+        time.sleep(0.1)
+    assert not _is_running(master), "gunicorn outlived EAS's 30 s grace period"
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(f"{eas.url}/health", timeout=5)
+
+
+def _is_running(pid: int) -> bool:
+    """Alive and not a zombie (the local EAS, its parent, reaps it only when it stops)."""
+    try:
+        return not Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return False
