@@ -10,7 +10,7 @@ export ALIBABA_CLOUD_ECS_METADATA_DISABLED := true
 export ALIBABA_CLOUD_CLI_PROFILE_DISABLED := true
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint clean
+.PHONY: help demo test reliability lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -29,6 +29,10 @@ demo: $(VENV)/.installed ## bake the default service and run it on the local EAS
 test: $(VENV)/.installed ## lint, then bake every option combination and run what it makes
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+reliability: $(VENV)/.installed ## the template's reliability test, long (EXAMPLES=1000 generated answers); figures to README
+	RELIABILITY_REPORT=RELIABILITY.md TEMPLATE_INPUT_EXAMPLES=$(or $(EXAMPLES),1000) \
+	$(BIN)/python -m pytest -p no:xdist -q tests/test_template_input.py
 
 lint: $(VENV)/.installed ## ruff on the template's own code
 	$(BIN)/python -m ruff check .

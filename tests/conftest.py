@@ -28,6 +28,21 @@ TEMPLATE = Path(__file__).resolve().parent.parent
 SHARED = TEMPLATE.parent / "shared"
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
 
+# The generated projects' figures collector (plain Python, no templating in it) serves the template too.
+sys.path.insert(0, str(TEMPLATE / "{{cookiecutter.__project_dir}}" / "tests"))
+from reliability import ReliabilityFigures  # noqa: E402
+
+FIGURES = ReliabilityFigures()
+
+
+@pytest.fixture(scope="session")
+def reliability() -> ReliabilityFigures:
+    return FIGURES
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    FIGURES.write_if_asked(exitstatus, TEMPLATE / "README.md")
+
 # Every combination of role × oss × maxcompute the hook accepts (role=none only without handlers).
 ACCEPTED_COMBINATIONS = [
     {"role": role, "oss": oss, "maxcompute": maxcompute,

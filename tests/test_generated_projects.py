@@ -44,14 +44,45 @@ def passed_count(output: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+# What the reliability suite reports: one row each, every one with nothing lost.
+RELIABILITY_ROWS = ("Rotation soak", "Backend faults", "Generated requests (OpenAPI)", "Hostile input", "Secrets")
+# The other bakes run the reliability tests shorter still: the default bake runs them as `make test` does.
+SHORTER_RELIABILITY = {"RELIABILITY_SOAK_SECONDS": "6", "RELIABILITY_FUZZ_EXAMPLES": "40"}
+
+
+def reliability_rows(report: str) -> dict[str, str]:
+    """The report's table rows by test name: {"Rotation soak": "| Rotation soak | … | 0 |", …}."""
+    return {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}
+
+
 @pytest.mark.parametrize("answers", FULL_SUITES, ids=[combination_id(a) or "default" for a in FULL_SUITES])
 def test_the_baked_project_passes_its_own_tests(bake, answers):
     # The emulators' own tests are the same files in every bake (local_eas/ is copied, not rendered): the
     # default bake runs them, the others skip them to keep the run short.
     same_everywhere = "" if not answers else " ".join(f"--ignore={path}" for path in EMULATOR_TESTS)
-    result = bake(**answers).make("test", PYTEST_ARGS=f"-q -p no:cacheprovider {same_everywhere}")
+    baked = bake(**answers)
+    shorter = SHORTER_RELIABILITY if answers else {}
+    result = baked.make("test", PYTEST_ARGS=f"-q -p no:cacheprovider {same_everywhere}",
+                        RELIABILITY_REPORT="RELIABILITY.md", **shorter)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert " failed" not in result.stdout and passed_count(result.stdout) >= 20
+    if not answers:  # the default bake has every part: every row is there, and nothing was lost
+        rows = reliability_rows(baked.read("RELIABILITY.md"))
+        assert set(RELIABILITY_ROWS) <= set(rows), rows
+        assert all(row.endswith("| 0 |") for row in rows.values() if row.split("|")[1].strip() != "test"), rows
+
+
+def test_make_reliability_puts_its_figures_in_the_readme(bake):
+    baked = bake()
+    assert "<!-- reliability:start -->" in baked.read("README.md")
+    result = baked.make("reliability", SOAK_SECONDS="4",
+                        PYTEST_ARGS="-q -p no:cacheprovider tests/test_rotation_soak.py")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    report, readme = baked.read("RELIABILITY.md"), baked.read("README.md")
+    soak = reliability_rows(report)["Rotation soak"]
+    assert "seconds: 4.0" in soak and soak.endswith("| 0 |")
+    section = readme.split("<!-- reliability:start -->", 1)[1].split("<!-- reliability:end -->", 1)[0]
+    assert soak in section and "Produced by `make reliability`" in section
 
 
 @pytest.mark.parametrize("answers", SUBSET_ONLY, ids=[combination_id(a) for a in SUBSET_ONLY])
@@ -119,7 +150,7 @@ def python39() -> str | None:
 def test_on_python39_make_test_builds_its_own_venv_and_passes(bake):
     baked = bake()
     result = baked.make("test", timeout=1200, PYTHON=python39(), VIRTUAL_ENV="",
-                        PYTEST_ARGS="-q -p no:cacheprovider")
+                        PYTEST_ARGS="-q -p no:cacheprovider", **SHORTER_RELIABILITY)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert (baked.path / ".venv" / "bin" / "python3.9").exists()
     assert passed_count(result.stdout) >= 20
@@ -142,3 +173,17 @@ def test_the_seed_example_copies_are_unchanged(bake, number, copy):
     text = bake().read(f"tests/seed_examples/{copy}").strip()
     assert [line.rstrip() for line in text.splitlines()] == \
         [line.rstrip() for line in seed_example_code(number).splitlines()]
+
+
+def test_make_bench_quick_writes_the_five_benchmarks_to_benchmarks_md(bake):
+    baked = bake()
+    result = baked.make("bench", ARGS="--quick", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    report = baked.read("BENCHMARKS.md")
+    for title in ("1. Credential fetches", "2. Service overhead", "3. Streaming", "4. Cold start", "5. MaxCompute"):
+        assert f"\n## {title}\n" in report, title
+    rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| benchmark")]
+    assert len(rows) >= 5 and all(re.search(r"\d", line.split("|")[2]) for line in rows), rows
+    assert "`make bench ARGS=--quick` (runs `python -m bench --quick`)" in report and "Quick run" in report
+    assert re.search(r"Machine: .+, \d+ cores, Python 3\.\d+", report)
+    assert "CAIS" not in report and "SecurityToken" not in report  # no STS token, ever

@@ -6,6 +6,7 @@
     exec        run a command inside the instance's environment, e.g. the seed's example scripts
     rotate      issue new instance credentials now (the service must not notice)
     outage      take the credentials endpoint and file away (on), or bring them back (off)
+    fault       make the local OSS or MaxCompute fail on demand (5xx, resets, truncated bodies, latency)
     ram         show or change the local RAM: delete the role, edit its trust, detach PassRole
     load-table  load a CSV or JSON Lines file into a table of the local MaxCompute
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .control_plane.cli import add_ram_parser
+from .faults import KINDS, summary
 from .instance import InstanceError, ServiceSpec
 from .stack import LocalEAS, Settings, read_state
 
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "credentials last, and answer 503 with Retry-After after that.")
     outage.add_argument("state", choices=("on", "off"))
     outage.set_defaults(run=run_outage)
+    add_fault_parser(commands)
     add_ram_parser(commands, state_dir_of)
     if add_load_table_parser is not None:
         add_load_table_parser(commands)
@@ -192,6 +195,73 @@ def run_outage(args: argparse.Namespace) -> int:
         outage = json.load(response)["outage"]
     print("instance credentials: " + ("UNAVAILABLE (endpoint 503, file removed)" if outage else "available again"))
     return 0
+
+
+FAULT_HELP = """Backend faults: the local OSS or MaxCompute fails matching requests, as the cloud services sometimes do.
+
+    status    answer with a 5xx (--status, default 503) and the service's own error XML
+    reset     reset the TCP connection (RST) before any response
+    truncate  send the real response's headers and only half of its body, then close
+    latency   wait --seconds before answering
+
+A rule applies to --count matching requests (default: until `fault clear`); --method and --path (a glob of
+the request path, e.g. '/*/data/*' for OSS or '/api/projects/*/tables/*' for MaxCompute) narrow it."""
+
+
+def add_fault_parser(commands: Any) -> None:
+    fault = commands.add_parser("fault", help="inject backend faults into the local OSS or MaxCompute",
+                                description=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    targets = fault.add_subparsers(title="targets", required=True, metavar="oss|maxcompute|list|clear")
+    for service in ("oss", "maxcompute"):
+        inject = targets.add_parser(service, help=f"add a fault rule for the local {service}",
+                                    description=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        inject.add_argument("kind", choices=KINDS, help="the kind of fault")
+        inject.add_argument("--status", type=int, default=None, help="the 5xx status of kind status (default 503)")
+        inject.add_argument("--seconds", type=float, default=None, help="the delay of kind latency")
+        inject.add_argument("--count", type=int, default=None,
+                            help="how many matching requests get the fault (default: until cleared)")
+        inject.add_argument("--method", default=None, help="only requests with this method, e.g. GET or PUT")
+        inject.add_argument("--path", default=None, metavar="GLOB", help="only requests whose path matches")
+        inject.set_defaults(run=run_fault_add, service=service)
+    listing = targets.add_parser("list", help="show the fault rules, and how often each was injected")
+    listing.set_defaults(run=run_fault_list)
+    clear = targets.add_parser("clear", help="remove every fault rule: the local services answer normally")
+    clear.set_defaults(run=run_fault_clear)
+
+
+def run_fault_add(args: argparse.Namespace) -> int:
+    rule = {name: getattr(args, name) for name in ("service", "kind", "status", "seconds", "count", "method", "path")
+            if getattr(args, name) is not None}
+    status, body = admin_call(args, "POST", "/faults", rule)
+    if status != 201:
+        print(f"fault refused: {body.get('Message', body)}", file=sys.stderr)
+        return 2
+    print(f"fault added: {body['description']}")
+    return 0
+
+
+def run_fault_list(args: argparse.Namespace) -> int:
+    print(summary(admin_call(args, "GET", "/faults")[1]))
+    return 0
+
+
+def run_fault_clear(args: argparse.Namespace) -> int:
+    body = admin_call(args, "DELETE", "/faults")[1]
+    print(f"faults cleared: {body['cleared']} rule(s) removed; the local services answer normally "
+          f"({body['injected']} faults injected since the start)")
+    return 0
+
+
+def admin_call(args: argparse.Namespace, method: str, path: str, document: Optional[dict] = None) -> tuple[int, Any]:
+    state = read_state(state_dir_of(args))
+    data = json.dumps(document).encode() if document is not None else None
+    request = urllib.request.Request(state["admin_url"] + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
 
 
 def show_service(state: dict[str, Any], has_role: bool) -> None:

@@ -24,6 +24,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .faults import FaultInjector, InvalidFaultRule
+from .leaks import SecretPair, count_leaks
+
 EXPIRATION_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the only form alibabacloud_credentials parses
 
 
@@ -149,6 +152,11 @@ class CredentialIssuer:
         with self._lock:
             return self._issued.get(access_key_id)
 
+    def issued_secrets(self) -> list[SecretPair]:
+        """Every secret and token issued so far, for the leak check (never leaves the process)."""
+        with self._lock:
+            return [(issued.access_key_secret, issued.security_token) for issued in self._issued.values()]
+
     def serve(self) -> Optional[IssuedCredentials]:
         """``current()``, counted as one fetch by an instance (for the benchmarks and the tests); None
         during an outage."""
@@ -200,17 +208,26 @@ class CredentialsEndpoint:
     ``POST /admin/outage?on=true|false`` takes the endpoint (503) and the file away, or brings them back.
     ``GET /admin/stats`` reports issuances and fetches (how often instances asked), and what the local
     services saw, without secrets.
+    ``POST /admin/leak-check`` counts the issued secrets and tokens found in the posted text.
+    ``POST /admin/faults`` adds a backend fault rule (JSON, see :mod:`.faults`), ``GET`` lists the rules with
+    their counts, ``DELETE`` clears them.
     """
 
-    def __init__(self, issuer: CredentialIssuer, more_stats: Optional[Callable[[], dict]] = None) -> None:
+    def __init__(self, issuer: CredentialIssuer, more_stats: Optional[Callable[[], dict]] = None,
+                 more_secrets: Optional[Callable[[], list[SecretPair]]] = None,
+                 faults: Optional[FaultInjector] = None) -> None:
         self.issuer = issuer
         self.more_stats = more_stats  # what the local services report (no secrets), merged into /admin/stats
+        self.more_secrets = more_secrets  # other credentials the local EAS minted (the deploying developer's)
+        self.faults = faults  # the backend fault rules of the local OSS and MaxCompute
         self.url_map = Map(
             [
                 Rule(CREDENTIALS_PATH, endpoint="credentials", methods=["GET"]),
                 Rule("/admin/rotate", endpoint="rotate", methods=["POST"]),
                 Rule("/admin/outage", endpoint="outage", methods=["POST"]),
                 Rule("/admin/stats", endpoint="stats", methods=["GET"]),
+                Rule("/admin/leak-check", endpoint="leak_check", methods=["POST"]),
+                Rule("/admin/faults", endpoint="faults", methods=["GET", "POST", "DELETE"]),
             ]
         )
 
@@ -247,6 +264,26 @@ class CredentialsEndpoint:
         stats = {"issuances": self.issuer.issuance_count, "fetches": self.issuer.fetch_count,
                  "outage": self.issuer.outage}
         return _json({**stats, **(self.more_stats() if self.more_stats else {})}, 200)
+
+
+    def _leak_check(self, request: Request) -> Response:
+        text = request.get_data(as_text=True)
+        issued = self.issuer.issued_secrets() + (self.more_secrets() if self.more_secrets else [])
+        return _json({"bytes_searched": len(text.encode("utf-8")), **count_leaks(text, issued)}, 200)
+
+
+    def _faults(self, request: Request) -> Response:
+        if self.faults is None:
+            return _json({"Code": "NotFound", "Message": "no local service to inject faults into"}, 404)
+        if request.method == "POST":
+            try:
+                rule = self.faults.add(request.get_json(silent=True))
+            except InvalidFaultRule as invalid:
+                return _json({"Code": "InvalidParameter", "Message": str(invalid), "field": invalid.field}, 400)
+            return _json({"rule": rule.to_json(), "description": rule.describe()}, 201)
+        if request.method == "DELETE":
+            return _json({"cleared": self.faults.clear(), "injected": self.faults.injected}, 200)
+        return _json(self.faults.report(), 200)
 
 
 def _json(body: dict, status: int) -> Response:

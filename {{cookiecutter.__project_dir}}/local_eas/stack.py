@@ -26,6 +26,7 @@ from .control_plane import Accounts, ControlPlane
 from .control_plane.accounts import ACCOUNTS_FILE
 from .control_plane.deployer import as_issued
 from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint, IssuedCredentials, mask_key_id
+from .faults import FaultInjector
 from .instance import (
     Instance,
     InstanceError,
@@ -75,6 +76,7 @@ class LocalEAS:
     _log: Optional[IO[str]] = None
     _catalog: Any = None  # the local MaxCompute's, when the service has one
     _maxcompute: Any = None
+    faults: FaultInjector = field(default_factory=FaultInjector)  # backend faults, set through /admin/faults
 
     def __post_init__(self) -> None:
         self.spec = ServiceSpec.load(self.settings.project / "service.json", self.settings.env_overrides)
@@ -94,10 +96,12 @@ class LocalEAS:
         try:
             # The local RAM as ram/README.md sets it up in the cloud, afresh from ram/ at every start.
             self.accounts = Accounts.for_project(state_dir / ACCOUNTS_FILE, self.settings.project, replace=True)
-            credentials = self._serve(CredentialsEndpoint(self.issuer, self.stats), "credentials")
+            credentials = self._serve(CredentialsEndpoint(self.issuer, self.stats, self.minted_secrets,
+                                                          faults=self.faults), "credentials")
             authorize = self.role_authorizer()
-            oss = self._serve(create_oss_app(self.store, self.credential_lookup, self.spec.region,
-                                             self.deployer_or(authorize), account_id=self.accounts.account_id), "oss")
+            oss_app = create_oss_app(self.store, self.credential_lookup, self.spec.region,
+                                     self.deployer_or(authorize), account_id=self.accounts.account_id)
+            oss = self._serve(self.faults.wrap(oss_app, "oss"), "oss")
             self._prepare_buckets()
             local_urls = {"OSS_ENDPOINT": oss.url}
             if "ODPS_ENDPOINT" in self.spec.env:
@@ -204,17 +208,21 @@ class LocalEAS:
         seed_demo_tables(self._catalog, self.spec.env["ODPS_PROJECT"])
         self._maxcompute = create_maxcompute_app(self._catalog, self.credential_lookup, self.spec.region,
                                                  self.deployer_or(authorize))
-        return self._serve(self._maxcompute, "maxcompute").url + "/api"
+        return self._serve(self.faults.wrap(self._maxcompute, "maxcompute"), "maxcompute").url + "/api"
 
     def stats(self) -> dict[str, Any]:
-        """What the local services saw: MaxCompute requests by (masked) AccessKeyId and their errors."""
-        if self._maxcompute is None:
-            return {}
-        return {
-            "maxcompute_requests_by_key": {mask_key_id(key): count
-                                           for key, count in self._maxcompute.stats.by_access_key.items()},
-            "maxcompute_errors": self._maxcompute.stats.errors,
-        }
+        """What the local services saw: MaxCompute requests by (masked) AccessKeyId and their errors, and the
+        backend faults injected."""
+        stats: dict[str, Any] = {"faults_injected": self.faults.injected}
+        if self._maxcompute is not None:
+            stats["maxcompute_requests_by_key"] = {mask_key_id(key): count
+                                                   for key, count in self._maxcompute.stats.by_access_key.items()}
+            stats["maxcompute_errors"] = self._maxcompute.stats.errors
+        return stats
+
+    def minted_secrets(self) -> list[tuple[str, str]]:
+        """The local RAM's AccessKeys (the deploying developer's), for the leak check."""
+        return self.accounts.issued_secrets() if self.accounts is not None else []
 
     def stop(self) -> None:
         if self.plane is not None:

@@ -30,6 +30,7 @@ from typing import Any, Callable  # noqa: E402
 
 import pytest  # noqa: E402
 import requests  # noqa: E402
+from reliability import ReliabilityFigures  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 SERVICE_JSON = json.loads((PROJECT / "service.json").read_text(encoding="utf-8"))
@@ -55,8 +56,26 @@ class RunningEAS:
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)
 
+    seen_responses: list[str] = field(default_factory=list)
+
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return requests.request(method, self.url + path, timeout=60, **kwargs)
+        return self.capture(requests.request(method, self.url + path, timeout=kwargs.pop("timeout", 60), **kwargs))
+
+    def capture(self, response: requests.Response) -> requests.Response:
+        """Keep what a client saw (status, headers, and the body unless it is object data) for the leak check."""
+        textual = response.headers.get("Content-Type", "").startswith(("application/json", "application/x-ndjson",
+                                                                        "text/"))
+        self.seen_responses.append(f"{response.status_code} {dict(response.headers)}\n"
+                                   f"{response.text if textual else ''}")
+        return response
+
+    def leak_check(self) -> dict[str, int]:
+        """Every captured response and every log this local EAS wrote, searched by the local EAS for every
+        secret and token it issued; only counts come back."""
+        logs = [self.log_path, *Path(self.state["state_dir"]).glob("**/*.log")]
+        text = "\n".join(self.seen_responses) + "\n".join(
+            path.read_text(encoding="utf-8", errors="replace") for path in dict.fromkeys(logs) if path.is_file())
+        return requests.post(self.state["admin_url"] + "/leak-check", data=text.encode("utf-8"), timeout=120).json()
 
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -111,6 +130,19 @@ def start_local_eas(state_dir: Path, *options: str, project: Path = PROJECT) -> 
     return running
 
 
+def finish_local_eas(running: RunningEAS) -> None:
+    """Search what the tests saw and what was logged for every issued secret, then stop the local EAS."""
+    try:
+        if running.process.poll() is None:
+            found = running.leak_check()
+            FIGURES.record("Secrets", local_eas_runs=1, responses_searched=len(running.seen_responses),
+                           bytes_searched=found["bytes_searched"], credentials_searched=found["credentials_searched"],
+                           lost=found["secret_hits"] + found["token_hits"])
+            assert found["secret_hits"] == found["token_hits"] == 0, f"issued secrets leaked: {found}"
+    finally:
+        stop_local_eas(running.process)
+
+
 def stop_local_eas(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -121,12 +153,25 @@ def stop_local_eas(process: subprocess.Popen) -> None:
             process.wait()
 
 
+FIGURES = ReliabilityFigures()
+
+
+@pytest.fixture(scope="session")
+def reliability() -> ReliabilityFigures:
+    """Where reliability tests record what they did: ``reliability.record("Rotation soak", requests=n, lost=0)``."""
+    return FIGURES
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    FIGURES.write_if_asked(exitstatus, PROJECT / "README.md")
+
+
 @pytest.fixture(scope="session")
 def local_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
     """The service as `make dev` runs it: credentials endpoint + OSS + gunicorn, defaults of service.json."""
     running = start_local_eas(tmp_path_factory.mktemp("local-eas"), "--quiet")
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 # Just over the SDK's 15-minute refresh margin: it fetches again ~3 s after each issuance.
@@ -138,7 +183,7 @@ def rotating_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEA
     """Credentials URI method, with new credentials (a new AccessKeyId) issued every second."""
     running = start_local_eas(tmp_path_factory.mktemp("rotating"), "--quiet", *SHORT_LIFETIME)
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 def concurrent_calls(seconds: float, call: Callable[[], int], clients: int = 8) -> list[int]:

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from conftest import HAS_OSS, HAS_ROLE, PROJECT, RunningEAS, concurrent_calls, start_local_eas, stop_local_eas
+from conftest import HAS_OSS, HAS_ROLE, PROJECT, RunningEAS, concurrent_calls, finish_local_eas, start_local_eas
 
-pytestmark = pytest.mark.skipif(not HAS_ROLE, reason="a service without a role has no credentials")
+pytestmark = [pytest.mark.reliability,
+              pytest.mark.skipif(not HAS_ROLE, reason="a service without a role has no credentials")]
 ONE_WORKER = ("--env", "GUNICORN_WORKERS=1", "--quiet")
 # A route that needs the credentials on every request.
 NEEDS_CREDENTIALS = "/oss/objects?max_keys=1" if HAS_OSS else "/credentials"
@@ -34,7 +35,7 @@ def fresh_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
     """Credentials valid for an hour: cached for 45 minutes."""
     running = start_local_eas(tmp_path_factory.mktemp("fresh"), *ONE_WORKER)
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 @pytest.fixture
@@ -42,10 +43,10 @@ def stale_eas(tmp_path) -> Iterator[RunningEAS]:
     """Credentials valid for 903 s: stale for the SDK 3 s after they are issued, so fetched on every request."""
     running = start_local_eas(tmp_path / "eas", *ONE_WORKER, "--credentials-lifetime", "903", "--rotate-every", "600")
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
-def test_an_outage_while_cached_credentials_are_fresh_fails_nothing(fresh_eas):
+def test_an_outage_while_cached_credentials_are_fresh_fails_nothing(fresh_eas, reliability):
     assert fresh_eas.get(NEEDS_CREDENTIALS).status_code == 200  # the worker caches its credentials
     outage(fresh_eas, "on")
     try:
@@ -54,11 +55,14 @@ def test_an_outage_while_cached_credentials_are_fresh_fails_nothing(fresh_eas):
         ready = fresh_eas.get("/ready")
     finally:
         outage(fresh_eas, "off")
+    reliability.record("Credentials outage", requests_while_cached=len(statuses),
+                       lost=sum(status != 200 for status in statuses))
     assert statuses and set(statuses) == {200}, f"{len(statuses)} requests, statuses {set(statuses)}"
     assert ready.status_code == 200 and ready.json() == {"status": "ready", "dependencies": {"credentials": "ok"}}
 
 
-def test_past_freshness_it_is_503_with_retry_after_at_once_and_recovers_when_the_endpoint_returns(stale_eas):
+def test_past_freshness_it_is_503_with_retry_after_at_once_and_recovers_when_the_endpoint_returns(stale_eas,
+                                                                                                  reliability):
     assert stale_eas.get(NEEDS_CREDENTIALS).status_code == 200
     time.sleep(3.5)  # the credentials are now stale for the SDK
     outage(stale_eas, "on")
@@ -77,9 +81,12 @@ def test_past_freshness_it_is_503_with_retry_after_at_once_and_recovers_when_the
     assert ready.status_code == 503 and ready.headers["Retry-After"]
     assert ready.json() == {"status": "degraded", "dependencies": {"credentials": "unavailable"}}
 
-    deadline = time.monotonic() + 10
-    while (status := stale_eas.get(NEEDS_CREDENTIALS).status_code) != 200 and time.monotonic() < deadline:
+    returned = time.monotonic()
+    while (status := stale_eas.get(NEEDS_CREDENTIALS).status_code) != 200 and time.monotonic() < returned + 10:
         time.sleep(0.2)
+    recovered_in = time.monotonic() - returned
+    reliability.record("Credentials outage", refused_in_ms=round(took * 1000),
+                       recovered_in_ms=round(recovered_in * 1000))
     assert status == 200, "the service did not recover within 10 s of the endpoint's return"
     assert stale_eas.get("/ready").status_code == 200
 

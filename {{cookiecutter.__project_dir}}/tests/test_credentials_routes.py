@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import HAS_OSS, SHORT_LIFETIME, concurrent_calls, start_local_eas, stop_local_eas
+from conftest import HAS_OSS, SHORT_LIFETIME, concurrent_calls, finish_local_eas, start_local_eas
 
 
 @pytest.fixture(scope="module")
@@ -12,7 +12,7 @@ def file_only_eas(tmp_path_factory):
     running = start_local_eas(tmp_path_factory.mktemp("file-only"), "--quiet", "--no-credentials-uri",
                               *SHORT_LIFETIME)
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 def test_credentials_shows_source_masked_key_and_expiry(local_eas):

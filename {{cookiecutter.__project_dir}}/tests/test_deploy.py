@@ -21,7 +21,7 @@ from typing import Optional
 
 import pytest
 import requests
-from conftest import HAS_OSS, PROJECT, SERVICE_JSON, RunningEAS, start_local_eas, stop_local_eas
+from conftest import HAS_OSS, PROJECT, SERVICE_JSON, RunningEAS, finish_local_eas, start_local_eas
 
 NAME = SERVICE_JSON["metadata"]["name"]
 HAS_CUSTOM_ROLE = bool(SERVICE_JSON.get("role_arn"))
@@ -90,7 +90,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     project = copy_project(tmp_path_factory.mktemp("deploy") / "project")
     running = start_local_eas(tmp_path_factory.mktemp("deploy-eas"), "--quiet", project=project)
     yield Deployment(project, running, [])
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 def test_deploy_uploads_creates_waits_and_prints_a_curl_that_works(deployment):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import requests
-from conftest import PROJECT, concurrent_calls, start_local_eas, stop_local_eas
+from conftest import PROJECT, concurrent_calls, finish_local_eas, start_local_eas
 
 
 def test_listing_pages_through_every_table(local_eas, odps_admin):
@@ -114,7 +114,7 @@ def denying_eas(tmp_path_factory):
     running = start_local_eas(tmp_path_factory.mktemp("denying"), "--quiet", "--deny", "odps:Download",
                               "--deny", "odps:Select")
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 def test_a_denied_read_is_403_with_the_maxcompute_code(denying_eas):
@@ -130,7 +130,7 @@ def unreachable_eas(tmp_path_factory):
     running = start_local_eas(tmp_path_factory.mktemp("unreachable"), "--quiet",
                               "--env", "ODPS_ENDPOINT=http://127.0.0.1:9/api")
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 def test_an_unreachable_maxcompute_is_502_json(unreachable_eas):

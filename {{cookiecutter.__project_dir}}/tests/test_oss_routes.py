@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import concurrent_calls, start_local_eas, stop_local_eas
+from conftest import concurrent_calls, finish_local_eas, start_local_eas
 
 MIB = 1024 * 1024
 
@@ -170,7 +170,7 @@ def test_a_large_streamed_put_and_get_never_buffer_the_object(local_eas, oss_adm
 def small_limit_eas(tmp_path_factory):
     running = start_local_eas(tmp_path_factory.mktemp("small-limit"), "--quiet", "--env", f"MAX_UPLOAD_BYTES={MIB}")
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 def test_an_upload_over_the_limit_is_413_before_reading(small_limit_eas):

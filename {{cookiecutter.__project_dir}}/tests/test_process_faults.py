@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import HAS_OSS, RunningEAS, start_local_eas, stop_local_eas
+from conftest import HAS_OSS, RunningEAS, finish_local_eas, start_local_eas
 
 pytestmark = [
+    pytest.mark.reliability,
     pytest.mark.skipif(not HAS_OSS, reason="streams an object through the OSS routes"),
     pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="finds the serving worker through /proc"),
 ]
@@ -32,7 +33,7 @@ CHUNK = 256 * 1024
 def eas(tmp_path) -> Iterator[RunningEAS]:
     running = start_local_eas(tmp_path / "eas", "--quiet")
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 def upload(eas: RunningEAS, key: str) -> str:
@@ -72,7 +73,7 @@ def worker_serving(master: int, client_port: int) -> int:
     raise AssertionError(f"no worker of {master} holds the connection from port {client_port}")
 
 
-def test_a_worker_killed_mid_download_fails_only_that_download(eas):
+def test_a_worker_killed_mid_download_fails_only_that_download(eas, reliability):
     upload(eas, "faults/big.bin")
     master = eas.state["service_pid"]
     connection, download = open_download(eas, "faults/big.bin")
@@ -95,9 +96,10 @@ def test_a_worker_killed_mid_download_fails_only_that_download(eas):
     while (len(workers_of(master)) < 2 or victim in workers_of(master)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert victim not in workers_of(master) and len(workers_of(master)) == 2, "the master did not replace it"
+    reliability.record("Process faults", workers_killed=1, requests_after=len(statuses), lost=0)
 
 
-def test_sigterm_lets_in_flight_downloads_finish_then_stops_within_the_grace_period(eas):
+def test_sigterm_lets_in_flight_downloads_finish_then_stops_within_the_grace_period(eas, reliability):
     digest = upload(eas, "faults/drain.bin")
     master = eas.state["service_pid"]
     connection, download = open_download(eas, "faults/drain.bin")
@@ -115,6 +117,7 @@ def test_sigterm_lets_in_flight_downloads_finish_then_stops_within_the_grace_per
     while _is_running(master) and time.monotonic() - stopped_at < 30:
         time.sleep(0.1)
     assert not _is_running(master), "gunicorn outlived EAS's 30 s grace period"
+    reliability.record("Process faults", sigterm_drains=1, drain_seconds=round(time.monotonic() - stopped_at, 1))
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"{eas.url}/health", timeout=5)
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 {%- if cookiecutter.role == 'custom' %}
-from conftest import PROJECT, start_local_eas, stop_local_eas
+from conftest import PROJECT, finish_local_eas, start_local_eas
 {%- elif cookiecutter.role == 'pai-default' and cookiecutter.oss %}
-from conftest import start_local_eas, stop_local_eas
+from conftest import finish_local_eas, start_local_eas
 {%- endif %}
 
 from local_eas.ram import Policy, PolicyError, PolicyFile, pai_default_role
@@ -117,7 +117,7 @@ def narrow_eas(tmp_path_factory):
     narrowed_policy(policy, without=set())
     running = start_local_eas(state_dir / "eas", "--quiet", "--permission-policy", str(policy))
     yield running, policy
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 {%- if cookiecutter.oss %}
 
 
@@ -204,5 +204,5 @@ def test_the_pai_default_role_is_refused_another_bucket(tmp_path):
         assert denied.json()["code"] == "AccessDenied"
         assert running.get("/health").status_code == 200
     finally:
-        stop_local_eas(running.process)
+        finish_local_eas(running)
 {%- endif %}

@@ -174,6 +174,11 @@ class Accounts:
             return None
         return key
 
+    def issued_secrets(self) -> list[tuple[str, str]]:
+        """Every secret and token minted here, for the leak check (never leaves the process)."""
+        with self._lock:
+            return [(key.access_key_secret, key.security_token or "") for key in self._keys.values()]
+
     def role_exists(self, role_arn: str) -> bool:
         return self._role(role_arn) is not None
 

@@ -1,7 +1,7 @@
 """{{ cookiecutter.project_name }}: the Flask application factory.
 
 gunicorn calls ``create_app()`` in each worker (no preload), and every SDK client is created on first
-use in that worker, after the fork. Blueprints: health{% if cookiecutter.role != 'none' %}, credentials{% endif %}{% if cookiecutter.oss %}, oss{% endif %}
+use in that worker, after the fork. Blueprints: health, openapi (``GET /openapi.json``){% if cookiecutter.role != 'none' %}, credentials{% endif %}{% if cookiecutter.oss %}, oss{% endif %}
 {%- if cookiecutter.maxcompute %}, maxcompute{% endif %}{% if cookiecutter.maxcompute_sql %}, maxcompute_sql{% endif %}.
 """
 
@@ -17,6 +17,7 @@ from .errors import register_error_handlers
 from .lazy import PerProcess
 {%- endif %}
 from .logs import register_request_log
+from .openapi import bp as openapi_bp
 {%- if cookiecutter.role != 'none' %}
 from .routes import credentials as credentials_routes
 {%- endif %}
@@ -41,6 +42,7 @@ def create_app(config: Optional[Config] = None) -> Flask:
     register_error_handlers(app)
     register_request_log(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi_bp)
 {%- if cookiecutter.role != 'none' %}
 
     credentials = PerProcess(lambda: _create_credentials(config))

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
 
+from .retries import ReadRetries
+
 GIB = 1024**3
 WHERE_SET = "service.json's containers[0].env sets it on EAS, and `make dev` sets it locally"
 
@@ -33,6 +35,13 @@ class Config:
     # Given, so that creating the client makes no request (pyodps asks the endpoint for it otherwise).
     odps_logview_host: str = "http://logview.aliyun.com"  # pyodps's own default
     sql_timeout_seconds: int = 120
+    # Each backend HTTP request: the connect and every read of the answer (oss2 and pyodps default to 60 and
+    # 120 s, as long as gunicorn's worker timeout). A read route takes at most one timeout for its retries
+    # to start in, plus one attempt: see oss_client.py and maxcompute_client.py.
+    oss_timeout_seconds: int = 10
+    odps_timeout_seconds: int = 10
+    # Retries of an idempotent read after a 5xx, a reset or a cut-short answer; writes are never retried.
+    read_retries: int = 2
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Config:
@@ -47,7 +56,16 @@ class Config:
             odps_endpoint=environ.get("ODPS_ENDPOINT") or None,
             odps_logview_host=environ.get("ODPS_LOGVIEW_HOST", cls.odps_logview_host),
             sql_timeout_seconds=_positive_int(environ, "SQL_TIMEOUT_SECONDS", cls.sql_timeout_seconds),
+            oss_timeout_seconds=_positive_int(environ, "OSS_TIMEOUT_SECONDS", cls.oss_timeout_seconds),
+            odps_timeout_seconds=_positive_int(environ, "ODPS_TIMEOUT_SECONDS", cls.odps_timeout_seconds),
+            read_retries=_whole_number(environ, "BACKEND_READ_RETRIES", cls.read_retries),
         )
+
+    def oss_read_retries(self) -> ReadRetries:
+        return ReadRetries("OSS", self.read_retries, window=self.oss_timeout_seconds)
+
+    def odps_read_retries(self) -> ReadRetries:
+        return ReadRetries("MaxCompute", self.read_retries, window=self.odps_timeout_seconds)
 
     def require_oss(self) -> None:
         _require_set(OSS_BUCKET=self.oss_bucket, OSS_ENDPOINT=self.oss_endpoint)
@@ -70,6 +88,13 @@ def _required(environ: Mapping[str, str], name: str) -> str:
 
 
 def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = _whole_number(environ, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name}={environ[name]!r} must be positive")
+    return value
+
+
+def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name)
     if raw is None or raw == "":
         return default
@@ -77,6 +102,6 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be positive")
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} must not be negative")
     return value

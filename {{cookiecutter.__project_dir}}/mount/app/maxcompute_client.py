@@ -3,6 +3,15 @@
 The client signs with ``CredentialProviderAccount`` over the same provider the OSS handler uses, so both
 follow the role's rotating credentials. Importing pyodps costs ~0.5 s, so the app imports this module on
 the first MaxCompute request; ``logview_host`` is given so that creating the client makes no request.
+
+Failures of MaxCompute. pyodps 0.13.2 retries on its own: its REST client 4 times (GET after a 502/503/504
+or a broken connection; POST only when the request never left), its tunnel 7 times after a 5xx, waiting
+1 to 64 s (127 s in all), and 308/429 forever; and ``open_reader``/``read`` wrap all that in 4 more tries.
+Nested, that is minutes, past gunicorn's 60 s. So here pyodps sends each request once (``retry_times=0``,
+tunnel policy: no retry) and ``ReadRetries`` retries the idempotent reads (list, describe, table reads) in
+bounded time; creating a SQL instance is a write and is never retried. Every request has
+``ODPS_TIMEOUT_SECONDS`` to connect and for each read; a timeout is a 504 at once. A table read that breaks
+after some rows resumes at the next row (the tunnel reads by row range), up to ``BACKEND_READ_RETRIES`` times.
 """
 
 from __future__ import annotations
@@ -11,22 +20,29 @@ import base64
 import contextlib
 import datetime
 import decimal
+import http.client
 import itertools
+import logging
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import requests.exceptions
-from odps import ODPS
+import urllib3.exceptions
+from odps import ODPS, options
 from odps import errors as odps_errors
 from odps.accounts import CredentialProviderAccount
+from odps.tunnel.retry import NoRetryPolicy, TunnelRetryHandler
 
 from .config import Config
 from .credentials import ServiceCredentials
 from .errors import APIError
 from .logs import tame_sdk_loggers
+from .retries import ReadRetries
 
 tame_sdk_loggers()  # pyodps logs the whole STS token at INFO
+log = logging.getLogger(__name__)
 
 SQL_POLL_SECONDS = 0.2  # first poll of a running SQL instance; doubles up to SQL_POLL_MAX_SECONDS
 SQL_POLL_MAX_SECONDS = 2.0
@@ -41,19 +57,23 @@ class Rows:
 
 
 class MaxComputeTables:
-    def __init__(self, client: ODPS, sql_timeout_seconds: int) -> None:
+    def __init__(self, client: ODPS, sql_timeout_seconds: int, retries: ReadRetries) -> None:
         self.client = client
         self.sql_timeout_seconds = sql_timeout_seconds
+        self.retries = retries
 
     def list(self, prefix: str, marker: str, limit: int) -> dict[str, Any]:
         """A page of table names after ``marker``, in MaxCompute's (name) order."""
-        with translated_errors():
+        def page_of_names() -> list[str]:
             names = (table.name for table in self.client.list_tables(prefix=prefix or None))
-            page = list(itertools.islice((name for name in names if name > marker), limit + 1))
+            return list(itertools.islice((name for name in names if name > marker), limit + 1))
+
+        with translated_errors():
+            page = self.retries.call(page_of_names, transient, "list tables")
         return {"tables": page[:limit], "next_marker": page[limit - 1] if len(page) > limit else None}
 
     def describe(self, name: str) -> dict[str, Any]:
-        with translated_errors():
+        def description() -> dict[str, Any]:
             table = self.client.get_table(name)
             table.reload()
             schema = table.table_schema
@@ -64,13 +84,35 @@ class MaxComputeTables:
                 "partition_keys": [_column(column) for column in schema.partitions],
             }
 
+        with translated_errors():
+            return self.retries.call(description, transient, "describe table")
+
     def rows(self, name: str, limit: int, columns: Optional[list[str]], partition: Optional[str]) -> Rows:
         with translated_errors():
             # The tunnel readers hold no connection between reads (their __exit__ does nothing).
-            reader = self.client.get_table(name).open_reader(partition=partition, columns=columns)
+            reader = self.retries.call(
+                lambda: self.client.get_table(name).open_reader(partition=partition, columns=columns),
+                transient, "open table reader")
             names = columns or [column.name for column in reader.schema.simple_columns]
             count = min(limit, reader.count)
-        return Rows(names, _records(reader, count, names))
+        return Rows(names, self._resuming_records(reader, count, names))
+
+    def _resuming_records(self, reader: Any, count: int, names: list[str]) -> Iterator[dict[str, Any]]:
+        """The table's first ``count`` rows; a read that breaks resumes at the next row (same download session)."""
+        done, resumes_left = 0, self.retries.retries
+        while done < count:
+            try:
+                for record in reader.read(start=done, count=count - done):
+                    yield {name: json_value(record[name]) for name in names}
+                    done += 1
+                return
+            except Exception as error:
+                if resumes_left <= 0 or not transient(error):
+                    with translated_errors():
+                        raise
+                resumes_left -= 1
+                log.warning("MaxCompute table read broke after %d rows (%s); resuming there", done,
+                            type(error).__name__)
 
     def query(self, sql: str, limit: int) -> Rows:
         with translated_errors():
@@ -80,11 +122,12 @@ class MaxComputeTables:
             reader = instance.open_reader()
             names = [column.name for column in reader.schema.columns]
             count = min(limit, reader.count) if reader.count is not None else limit
-        return Rows(names, _records(reader, count, names))
+        return Rows(names, _records(reader, count, names))  # the instance is created: never run again
 
 
 def create_maxcompute_tables(config: Config, credentials: ServiceCredentials) -> MaxComputeTables:
     config.require_maxcompute()
+    send_each_request_once(config.odps_timeout_seconds)
     client = ODPS(
         account=CredentialProviderAccount(credentials),
         project=config.odps_project,
@@ -92,7 +135,17 @@ def create_maxcompute_tables(config: Config, credentials: ServiceCredentials) ->
         logview_host=config.odps_logview_host,
         region_name=config.region,
     )
-    return MaxComputeTables(client, config.sql_timeout_seconds)
+    return MaxComputeTables(client, config.sql_timeout_seconds, config.odps_read_retries())
+
+
+def send_each_request_once(timeout_seconds: int) -> None:
+    """pyodps's settings for this worker: each request sent once, with ``timeout_seconds`` to connect and for
+    each read. Its options are process-wide; the tunnel's retry policy has no option, hence the override
+    (checked against pyodps 0.13.2, pinned in requirements.txt)."""
+    options.connect_timeout = timeout_seconds
+    options.read_timeout = timeout_seconds
+    options.retry_times = 0
+    TunnelRetryHandler.get_retry_policy = lambda self, status_code: NoRetryPolicy()  # type: ignore[method-assign]
 
 
 # What MaxCompute says → what the client of the service gets.
@@ -102,7 +155,10 @@ STATUS_BY_ERROR: list[tuple[type, int]] = [
     (odps_errors.ParseError, 400),
     (odps_errors.InvalidArgument, 400),
     (odps_errors.WaitTimeoutError, 504),
+    (odps_errors.ConnectTimeout, 504),
 ]
+# How a request or a body read breaks when the connection does, under requests' wrappers.
+BROKEN_CONNECTION = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 # The request's fault too, though pyodps has no class for them: a query that does not make sense
 # (unknown column, wrong types) and a partitioned table read without its partition.
 CLIENT_ERROR_CODES = {"ODPS-0130071": 400, "InvalidPartitionSpec": 400}
@@ -115,15 +171,46 @@ def translated_errors() -> Iterator[None]:
     except APIError:
         raise
     except odps_errors.ODPSError as error:
+        if isinstance(error, odps_errors.ConnectTimeout) or _server_error(error):
+            raise _backend_failed(error) from None
         status = next((status for kind, status in STATUS_BY_ERROR if isinstance(error, kind)),
                       CLIENT_ERROR_CODES.get(error.code or "", 502))
         message = str(error.args[0]).strip().splitlines()[0] if error.args else type(error).__name__
         raise APIError(status, error.code or type(error).__name__, message,
                        odps_request_id=error.request_id) from None
-    except requests.exceptions.Timeout:
-        raise APIError(504, "MaxComputeTimeout", "MaxCompute did not answer in time") from None
-    except requests.exceptions.RequestException:
-        raise APIError(502, "MaxComputeUnreachable", "MaxCompute could not be reached") from None
+    except (requests.exceptions.RequestException, *BROKEN_CONNECTION) as error:
+        raise _backend_failed(error) from None
+
+
+def _backend_failed(error: Exception) -> APIError:
+    """502 or 504 naming MaxCompute as the failed backend."""
+    if _timed_out(error):
+        return APIError(504, "MaxComputeTimeout", "MaxCompute did not answer in time", backend="maxcompute")
+    if _server_error(error):
+        code = getattr(error, "code", None) or "MaxComputeError"
+        return APIError(502, code, f"MaxCompute failed: {error.status_code} {code}",  # type: ignore[attr-defined]
+                        backend="maxcompute", odps_request_id=getattr(error, "request_id", None))
+    return APIError(502, "MaxComputeUnreachable", "MaxCompute could not be reached, or broke the connection",
+                    backend="maxcompute")
+
+
+def transient(error: Exception) -> bool:
+    """Worth another try for a read: a 5xx, a reset or an answer cut short; not a timeout (504 at once)."""
+    if isinstance(error, odps_errors.ODPSError) and not isinstance(error, odps_errors.ConnectTimeout):
+        return _server_error(error)
+    return isinstance(error, (requests.exceptions.RequestException, *BROKEN_CONNECTION)) and not _timed_out(error)
+
+
+def _server_error(error: Exception) -> bool:
+    status = getattr(error, "status_code", None)
+    return isinstance(status, int) and status >= 500
+
+
+def _timed_out(error: Exception) -> bool:
+    reason = error.args[0] if error.args else None
+    timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, odps_errors.ConnectTimeout,
+                socket.timeout, TimeoutError)
+    return isinstance(error, timeouts) or isinstance(reason, urllib3.exceptions.TimeoutError)
 
 
 def _records(reader: Any, count: int, names: list[str]) -> Iterator[dict[str, Any]]:

@@ -3,11 +3,23 @@
 Keys the routes see are relative to ``OSS_DATA_PREFIX``: the service reads and writes only there, which
 is also all its RAM policy grants. Bodies stream both ways; nothing holds a whole object in memory.
 Importing oss2 costs ~0.4 s, so the app imports this module on the first OSS request.
+
+Failures of OSS: oss2 itself never retries (its ``Session`` sends each request once; only its iterators,
+unused here, retry 5xx). Reads (list, get) are retried here by ``ReadRetries`` after a 5xx, a reset or an
+answer cut short; writes (put, delete) are sent once, and the upload body is a stream that could not be
+sent twice anyway. Every request has ``OSS_TIMEOUT_SECONDS`` to connect and for each read of the answer; a
+timeout is a 504 at once. A download cut short after its first bytes is resumed with a Range request from
+the next byte, on the same ETag (``If-Match``), up to ``BACKEND_READ_RETRIES`` times; past that the
+connection to the client is aborted, so the client sees a broken transfer, never a short body.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import logging
+import re
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,13 +27,16 @@ from typing import IO, Callable, Optional
 
 import oss2
 import requests.exceptions
+import urllib3.exceptions
 
 from .config import Config
 from .credentials import ServiceCredentials
 from .errors import APIError
 from .logs import tame_sdk_loggers
+from .retries import ReadRetries
 
 tame_sdk_loggers()
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
 # OSS answers these with their own status; everything else from OSS is the gateway's problem (502).
@@ -44,18 +59,24 @@ class Download:
     close: Callable[[], None]
 
 
+class BrokenDownload(Exception):
+    """OSS stopped sending an object midway and it could not be resumed: the client's connection is aborted
+    (the status and Content-Length are already sent, so this is the only way to say it failed)."""
+
+
 class OssObjects:
-    def __init__(self, bucket: oss2.Bucket, data_prefix: str) -> None:
+    def __init__(self, bucket: oss2.Bucket, data_prefix: str, retries: ReadRetries) -> None:
         self.bucket = bucket
         self.data_prefix = data_prefix
+        self.retries = retries
 
     def list(self, prefix: str, marker: str, max_keys: int) -> dict:
         with translated_errors():
-            result = self.bucket.list_objects(
+            result = self.retries.call(lambda: self.bucket.list_objects(
                 prefix=self.data_prefix + prefix,
                 marker=self.data_prefix + marker if marker else "",
                 max_keys=max_keys,
-            )
+            ), transient, "list")
         start = len(self.data_prefix)
         return {
             "objects": [
@@ -75,13 +96,16 @@ class OssObjects:
         # "standard" range behaviour: an unsatisfiable range is a 416, not the whole object (OSS's old default).
         headers = {"x-oss-range-behavior": "standard"} if byte_range else None
         with translated_errors():
-            result = self.bucket.get_object(self.data_prefix + key, byte_range=byte_range, headers=headers)
+            result = self.retries.call(
+                lambda: self.bucket.get_object(self.data_prefix + key, byte_range=byte_range, headers=headers),
+                transient, "get")
         response_headers = {
             name: result.headers[name]
             for name in ("Content-Length", "Content-Type", "ETag", "Last-Modified", "Content-Range")
             if name in result.headers
         }
-        return Download(result.status, response_headers, _chunks(result), close=result.resp.response.close)
+        body = ResumingBody(self.bucket, self.data_prefix + key, result, self.retries.retries)
+        return Download(result.status, response_headers, iter(body), close=body.close)
 
     def put(self, key: str, body: IO[bytes], content_type: Optional[str]) -> dict:
         headers = {"Content-Type": content_type} if content_type else None
@@ -94,12 +118,92 @@ class OssObjects:
             self.bucket.delete_object(self.data_prefix + key)
 
 
+class ResumingBody:
+    """The body of a download, resumed from the next byte when OSS cuts it short.
+
+    The resumption asks for ``bytes=<next>-<last>`` with ``If-Match`` on the first answer's ETag, so the bytes
+    come from the same version of the object or not at all (412, and the download is aborted).
+    """
+
+    def __init__(self, bucket: oss2.Bucket, key: str, result: oss2.models.GetObjectResult, resumes: int) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.result = result
+        self.resumes_left = resumes
+        self.etag = result.headers.get("ETag")
+        self.next_byte, self.last_byte = _body_span(result)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self.next_byte <= self.last_byte:
+            try:
+                chunk = self.result.read(CHUNK_SIZE)
+            except BROKEN_STREAM as error:
+                self._resume(error)
+                continue
+            if not chunk:
+                self._resume(None)  # an early end without an error: as cut short
+                continue
+            self.next_byte += len(chunk)
+            yield chunk
+        self.result.read(CHUNK_SIZE)  # the end, where oss2 checks the CRC-64 of a whole object
+
+    def close(self) -> None:
+        self.result.resp.response.close()
+
+    def _resume(self, error: Optional[BaseException]) -> None:
+        cause = type(error).__name__ if error else "early end"
+        if self.resumes_left <= 0 or not self.etag:
+            log.warning("OSS download of %s broke at byte %d (%s); aborting the client's transfer",
+                        self.key, self.next_byte, cause)
+            raise BrokenDownload(f"OSS download broke at byte {self.next_byte}") from None
+        self.resumes_left -= 1
+        log.warning("OSS download of %s broke at byte %d (%s); resuming from there", self.key, self.next_byte, cause)
+        self.close()
+        try:
+            self.result = self.bucket.get_object(self.key, byte_range=(self.next_byte, self.last_byte),
+                                                 headers={"If-Match": self.etag, "x-oss-range-behavior": "standard"})
+        except (oss2.exceptions.OssError, *BROKEN_STREAM) as failure:
+            self.resumes_left = 0
+            self._resume(failure)
+
+
+def _body_span(result: oss2.models.GetObjectResult) -> tuple[int, int]:
+    """The object's byte offsets the answer's body covers (inclusive): from Content-Range for a 206."""
+    content_range = re.match(r"bytes (\d+)-(\d+)/", result.headers.get("Content-Range", ""))
+    if content_range:
+        return int(content_range.group(1)), int(content_range.group(2))
+    return 0, int(result.headers.get("Content-Length", "0")) - 1
+
+
 def create_oss_objects(config: Config, credentials: ServiceCredentials) -> OssObjects:
     config.require_oss()
-    # V4 signatures, with the region: what OSS recommends and the local OSS verifies.
+    # V4 signatures, with the region: what OSS recommends and the local OSS verifies. oss2's
+    # connect_timeout is the timeout of requests: the connect and each read of the answer.
     auth = oss2.ProviderAuthV4(credentials)
-    bucket = oss2.Bucket(auth, config.oss_endpoint, config.oss_bucket, region=config.region)
-    return OssObjects(bucket, config.oss_data_prefix)
+    bucket = oss2.Bucket(auth, config.oss_endpoint, config.oss_bucket, region=config.region,
+                         connect_timeout=config.oss_timeout_seconds)
+    return OssObjects(bucket, config.oss_data_prefix, config.oss_read_retries())
+
+
+# How a body read breaks when the connection does: requests' wrappers, or urllib3/http.client underneath.
+BROKEN_STREAM = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+                 OSError)
+
+
+def transient(error: Exception) -> bool:
+    """Worth another try for a read: a 5xx, a reset or an answer cut short; not a timeout (504 at once)."""
+    if isinstance(error, oss2.exceptions.RequestError):
+        return not _timed_out(error.exception)
+    if isinstance(error, oss2.exceptions.ServerError):
+        return error.status >= 500
+    return isinstance(error, BROKEN_STREAM) and not _timed_out(error)
+
+
+def _timed_out(error: BaseException) -> bool:
+    reason = error.args[0] if error.args else None
+    timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
+    return isinstance(error, timeouts) or isinstance(
+        reason, urllib3.exceptions.TimeoutError)
 
 
 @contextlib.contextmanager
@@ -108,25 +212,22 @@ def translated_errors() -> Iterator[None]:
         yield
     except oss2.exceptions.OssError as error:
         if isinstance(error, oss2.exceptions.RequestError):
-            raise _unreachable(error) from None
+            raise _unreachable(error.exception) from None
         status = STATUS_BY_CODE.get(error.code, 502)
+        if status == 502:
+            message = f"OSS failed: {error.status} {error.code or 'error'}"
+            raise APIError(502, error.code or "OssError", message, backend="oss",
+                           oss_request_id=error.request_id) from None
         raise APIError(status, error.code or "OssError", error.message or "OSS refused the request",
                        oss_request_id=error.request_id) from None
+    except BROKEN_STREAM as error:  # raised by oss2 while it reads an answer's body
+        raise _unreachable(error) from None
 
 
-def _unreachable(error: oss2.exceptions.RequestError) -> APIError:
-    timed_out = isinstance(getattr(error, "exception", None), requests.exceptions.Timeout)
-    if timed_out:
-        return APIError(504, "OssTimeout", "OSS did not answer in time")
-    return APIError(502, "OssUnreachable", "OSS could not be reached")
-
-
-def _chunks(result: oss2.models.GetObjectResult) -> Iterator[bytes]:
-    while True:
-        chunk = result.read(CHUNK_SIZE)
-        if not chunk:
-            return
-        yield chunk
+def _unreachable(error: BaseException) -> APIError:
+    if _timed_out(error):
+        return APIError(504, "OssTimeout", "OSS did not answer in time", backend="oss")
+    return APIError(502, "OssUnreachable", "OSS could not be reached, or broke the connection", backend="oss")
 
 
 def _iso8601(epoch: int) -> str:

@@ -43,6 +43,8 @@ def single_select(sql: str) -> str:
     if _unterminated(blanked):
         raise UnsafeSQL("sql has an unterminated quote or comment")
     words = [word.lower() for word in _WORD.findall(blanked)]
+    if not words:  # nothing but symbols, numbers or non-ASCII letters
+        raise UnsafeSQL("sql must be a SELECT statement (it has no keyword)")
     if words[0] not in ("select", "with"):
         raise UnsafeSQL(f"only SELECT statements are allowed, not {words[0].upper()}")
     if "select" not in words:

@@ -14,17 +14,19 @@ from typing import Any, Optional
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from ..errors import APIError
-from ..params import bounded_int
+from ..params import bounded_int, query_parameters, reject_undecodable_url
 
 bp = Blueprint("maxcompute", __name__, url_prefix="/maxcompute")
+bp.before_request(reject_undecodable_url)
 
 DEFAULT_TABLES = 100
 MAX_TABLES = 1000
 DEFAULT_ROWS = 10
 MAX_ROWS = 10_000
 NDJSON = "application/x-ndjson"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_PARTITION_VALUE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# Matched whole (fullmatch): "$" would also match before a trailing newline.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_PARTITION_VALUE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 def tables():  # -> maxcompute_client.MaxComputeTables, imported on first use (pyodps is slow to import)
@@ -32,27 +34,44 @@ def tables():  # -> maxcompute_client.MaxComputeTables, imported on first use (p
 
 
 @bp.get("/tables")
+@query_parameters("prefix", "marker", "limit")
 def list_tables() -> dict:
     prefix = request.args.get("prefix", "")
     marker = request.args.get("marker", "")
     for field, value in (("prefix", prefix), ("marker", marker)):
-        if value and not re.match(r"^[A-Za-z0-9_]{1,128}$", value):
+        if value and not re.fullmatch(r"[A-Za-z0-9_]{1,128}", value):
             raise APIError(400, "InvalidArgument", f"{field} may hold only letters, digits and _ (1 to 128)",
                            field=field)
     return tables().list(prefix, marker, bounded_int("limit", request.args.get("limit", DEFAULT_TABLES), MAX_TABLES))
 
 
 @bp.get("/tables/<name>")
+@query_parameters()
 def describe_table(name: str) -> dict:
     return tables().describe(identifier(name, "name"))
 
 
 @bp.get("/tables/<name>/rows")
+@query_parameters("columns", "limit", "partition")
 def read_rows(name: str) -> Response:
     columns = request.args.get("columns")
-    selected = None if columns is None else [identifier(column.strip(), "columns") for column in columns.split(",")]
+    # Spaces around names are allowed; any other whitespace is refused, as the description's pattern says.
+    selected = None if columns is None else [identifier(column.strip(" "), "columns") for column in columns.split(",")]
     limit = bounded_int("limit", request.args.get("limit", DEFAULT_ROWS), MAX_ROWS)
-    return rows_response(tables().rows(identifier(name, "name"), limit, selected, partition_spec()))
+    table, partition = identifier(name, "name"), partition_spec()
+    if selected is not None:
+        require_columns(table, selected)
+    return rows_response(tables().rows(table, limit, selected, partition))
+
+
+def require_columns(table: str, selected: list[str]) -> None:
+    """A 400 for a column the table does not have: pyodps finds out only when the first row is read, too late
+    for an answer other than a 500 (or a JSON Lines stream cut short)."""
+    description = tables().describe(table)
+    known = {column["name"].lower() for column in description["columns"] + description["partition_keys"]}
+    unknown = next((column for column in selected if column.lower() not in known), None)
+    if unknown is not None:
+        raise APIError(400, "NoSuchColumn", f"columns: {table} has no column {unknown!r}", field="columns")
 
 
 def partition_spec() -> Optional[str]:
@@ -62,22 +81,38 @@ def partition_spec() -> Optional[str]:
         return None
     for part in spec.split(","):
         key, equals, value = part.partition("=")
-        if not equals or not _IDENTIFIER.match(key.strip()) or not _PARTITION_VALUE.match(value.strip()):
+        key, value = key.strip(" "), value.strip(" ")
+        if not equals or not _IDENTIFIER.fullmatch(key) or not _PARTITION_VALUE.fullmatch(value):
             raise APIError(400, "InvalidArgument", "partition must be key=value[,key=value] with identifier keys "
                            "and values of letters, digits, _ . : -", field="partition")
     return spec
 
 
 def rows_response(rows: Any) -> Response:
-    """JSON ``{"columns", "rows"}``, or JSON Lines streamed row by row when the client accepts NDJSON."""
+    """JSON ``{"columns", "rows"}``, or JSON Lines streamed as they are read when the client accepts NDJSON."""
     if wants_ndjson():
-        def lines() -> Iterator[str]:
-            for record in rows.records:
-                yield json.dumps(record, ensure_ascii=False) + "\n"
-
-        return Response(stream_with_context(lines()), mimetype=NDJSON)
+        return Response(stream_with_context(ndjson_blocks(rows.records)), mimetype=NDJSON)
     # Bounded by MAX_ROWS, so a document is fine; JSON Lines is the way to stream.
     return current_app.json.response({"columns": rows.columns, "rows": list(rows.records)})
+
+
+NDJSON_BLOCK_CHARS = 64 * 1024
+
+
+def ndjson_blocks(records: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """One JSON line a row, sent in blocks of about 64 KiB: a write (and an HTTP chunk) a row costs the
+    server and the client more than the rows themselves (measured by `make bench`: 0.34x pyodps's speed)."""
+    block: list[str] = []
+    size = 0
+    for record in records:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        block.append(line)
+        size += len(line)
+        if size >= NDJSON_BLOCK_CHARS:
+            yield "".join(block)
+            block, size = [], 0
+    if block:
+        yield "".join(block)
 
 
 def wants_ndjson() -> bool:
@@ -86,7 +121,7 @@ def wants_ndjson() -> bool:
 
 
 def identifier(value: str, field: str) -> str:
-    if not _IDENTIFIER.match(value):
+    if not _IDENTIFIER.fullmatch(value):
         raise APIError(400, "InvalidIdentifier",
                        f"{field} {value[:64]!r} is not a MaxCompute identifier (a letter or _, then letters, "
                        "digits or _, at most 128)", field=field)

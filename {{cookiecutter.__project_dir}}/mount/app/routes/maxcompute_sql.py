@@ -15,10 +15,18 @@ from .maxcompute import DEFAULT_ROWS, MAX_ROWS, rows_response, tables
 
 bp = Blueprint("maxcompute_sql", __name__, url_prefix="/maxcompute")
 
+MAX_BODY_BYTES = 64 * 1024  # a statement and a limit; the body is read whole, so it is bounded
+
 
 @bp.post("/sql")
 def run_sql() -> Response:
-    body = request.get_json(silent=True)
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise APIError(413, "EntityTooLarge", f"the body is over {MAX_BODY_BYTES} bytes", field="body")
+    request.max_content_length = MAX_BODY_BYTES  # a chunked body is cut there too (413)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # JSON nested deeper than the decoder goes; silent only covers ValueError
+        body = None
     if not isinstance(body, dict):
         raise APIError(400, "InvalidArgument", 'the body must be a JSON object: {"sql": "SELECT ...", "limit": 10}',
                        field="body")

@@ -14,16 +14,17 @@ from werkzeug.routing import PathConverter
 
 from ..config import Config
 from ..errors import APIError
-from ..params import bounded_int
+from ..params import bounded_int, query_parameters, reject_undecodable_url
 
 bp = Blueprint("oss", __name__, url_prefix="/oss")
+bp.before_request(reject_undecodable_url)
 
 
 class ObjectKeyConverter(PathConverter):
     """Any non-empty rest of the path, leading ``/`` included, so that validate_key can name what is wrong
     with a key instead of the router answering 404."""
 
-    regex = ".+"
+    regex = r"[\s\S]+"  # newlines too: "." would leave a key with one to the router's 404
     part_isolating = False  # werkzeug would infer True from a regex without "/"
 
 
@@ -45,6 +46,7 @@ def settings() -> Config:
 
 
 @bp.get("/objects")
+@query_parameters("prefix", "marker", "max_keys")
 def list_objects() -> dict:
     prefix = request.args.get("prefix", "")
     marker = request.args.get("marker", "")
@@ -57,6 +59,7 @@ def list_objects() -> dict:
 
 
 @bp.get("/objects/<object_key:key>")
+@query_parameters()
 def get_object(key: str) -> Response:
     validate_key(key)
     download = objects().open(key, requested_range())
@@ -72,6 +75,7 @@ def get_object(key: str) -> Response:
 
 
 @bp.put("/objects/<object_key:key>")
+@query_parameters()
 def put_object(key: str) -> tuple[dict, int]:
     validate_key(key)
     limit = settings().max_upload_bytes
@@ -85,6 +89,7 @@ def put_object(key: str) -> tuple[dict, int]:
 
 
 @bp.delete("/objects/<object_key:key>")
+@query_parameters()
 def delete_object(key: str) -> tuple[str, int]:
     validate_key(key)
     objects().delete(key)

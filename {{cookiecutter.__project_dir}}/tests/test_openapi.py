@@ -1,0 +1,159 @@
+"""``GET /openapi.json`` describes every route of this bake, and the service answers as it says.
+
+schemathesis generates requests from the description (valid ones and invalid ones) and sends them to the
+service under gunicorn on a local EAS of this module's own, where the fuzzer may write and delete: every
+answer must be documented (status, content type, headers, body schema), and none may be a 5xx.
+How many requests comes from ``reliability.FUZZ_EXAMPLES``: hundreds for `make test`, thousands for
+`make reliability`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import requests
+import schemathesis
+from conftest import CONTAINER_ENV, HAS_OSS, start_local_eas, stop_local_eas
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from reliability import FUZZ_EXAMPLES
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+
+from app import create_app
+from app.config import Config
+from app.openapi import describe, openapi_path
+
+pytestmark = pytest.mark.reliability
+
+# With the coverage phase's own cases, ~a dozen operations make about 4 requests per FUZZ_EXAMPLES:
+# ~550 for `make test`, ~5,000 for `make reliability`.
+EXAMPLES_PER_OPERATION = max(1, FUZZ_EXAMPLES // 3)
+UPLOAD_LIMIT = 64 * 1024  # small, so that the fuzzer's bodies can go over it
+SENT: Counter = Counter()
+# Operations where input valid by the description may still be refused for what only the data can tell.
+STATE_DEPENDENT = {
+    "readRows": "a partition spec names the table's own partition keys",
+    "runSql": "a string is SQL only when MaxCompute parses it as a single SELECT",
+}
+
+
+def routes(app: Flask) -> set[tuple[str, str]]:
+    """(OpenAPI path, method) of every rule the app answers, HEAD and OPTIONS aside (Flask adds them)."""
+    return {
+        (openapi_path(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+
+
+def described(document: dict) -> set[tuple[str, str]]:
+    return {(path, method) for path, operations in document["paths"].items() for method in operations}
+
+
+def unprintable_header(case: schemathesis.Case) -> bool:
+    return any(not (str(value).isascii() and str(value).isprintable()) for value in (case.headers or {}).values())
+
+
+@pytest.fixture
+def app() -> Flask:
+    return create_app(Config.from_environ({**CONTAINER_ENV, "OSS_ENDPOINT": "http://127.0.0.1:9"}))
+
+
+def test_every_route_of_this_bake_is_described_and_nothing_else(app):
+    assert described(describe(app)) == routes(app)
+
+
+def test_a_route_without_a_description_is_caught(app):
+    app.add_url_rule("/undocumented", "undocumented", lambda: "")
+    assert routes(app) - described(describe(app)) == {("/undocumented", "get")}
+
+
+def test_every_operation_documents_its_errors_with_the_one_error_schema(app):
+    document = describe(app)
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert operation["responses"], (method, path)
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")) and path != "/ready":
+                    name = response["$ref"].rsplit("/", 1)[1]
+                    schema = document["components"]["responses"][name]["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+
+
+@pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
+@settings(max_examples=FUZZ_EXAMPLES * 4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.text(alphabet="a./\x00\n\x7f\u00e9", max_size=10))
+def test_the_described_key_pattern_is_the_services_key_rule(app, key):
+    from app.errors import APIError
+    from app.routes.oss import validate_key
+
+    parameter = describe(app)["paths"]["/oss/objects/{key}"]["get"]["parameters"][0]
+    # fullmatch: a JSON Schema "$" is the end of the text; Python's search would also stop before a final "\n".
+    described_valid = bool(key) and re.fullmatch(parameter["schema"]["pattern"], key) is not None
+    with app.test_request_context():
+        try:
+            validate_key(key)
+            valid = True
+        except APIError:
+            valid = False
+    assert described_valid == valid
+
+
+@pytest.fixture(scope="module")
+def fuzzed_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    running = start_local_eas(tmp_path_factory.mktemp("openapi"), "--quiet", "--env",
+                              f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
+    yield running
+    stop_local_eas(running.process)
+
+
+@pytest.fixture(scope="module")
+def live_schema(fuzzed_eas):
+    return schemathesis.openapi.from_url(fuzzed_eas.url + "/openapi.json", timeout=30)
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture(scope="module", autouse=True)
+def record_figures(reliability) -> Iterator[None]:
+    yield
+    if SENT["requests"]:
+        reliability.record("Generated requests (OpenAPI)", requests=SENT["requests"],
+                           server_errors=SENT["server_errors"], lost=SENT["server_errors"])
+
+
+def test_the_live_description_is_this_bakes(fuzzed_eas, app):
+    response = fuzzed_eas.get("/openapi.json")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
+    assert described(response.json()) == routes(app)
+
+
+schema = schemathesis.pytest.from_fixture("live_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_generated_requests_get_documented_answers_and_no_5xx(case, session):
+    response = case.call(session=session, timeout=60)
+    SENT["requests"] += 1
+    SENT["server_errors"] += response.status_code >= 500
+    if unprintable_header(case):
+        # gunicorn refuses a header with control characters itself (400, HTML): the app never sees it.
+        assert response.status_code == 400
+        return
+    # The probes and /openapi.json take nothing and ignore a query string, as probes do; the routes that take
+    # parameters refuse an unknown one by name, and that is checked.
+    excluded = []
+    if not (case.operation.query or case.operation.path_parameters or case.operation.body):
+        excluded.append(negative_data_rejection)
+    if case.operation.definition.raw["operationId"] in STATE_DEPENDENT:
+        excluded.append(positive_data_acceptance)
+    case.validate_response(response, excluded_checks=excluded)
