@@ -27,7 +27,7 @@ FULL_SUITES = [
     {"role": "pai-default", "workspace_id": "123456", "maxcompute_sql": True, "region": "cn-shanghai", "port": 8501},
 ]
 SUBSET = ["tests/test_app.py", "tests/test_local_eas.py", "tests/test_credentials.py"]
-EMULATOR_TESTS = ["tests/test_local_oss.py", "tests/test_local_maxcompute.py"]
+EMULATOR_TESTS = ["tests/test_local_oss.py", "tests/test_local_maxcompute.py", "tests/test_local_faults.py"]
 
 
 def options(answers: dict) -> tuple:

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import oss2
 import pytest
 import requests
-from conftest import HAS_MAXCOMPUTE, PROJECT, RunningEAS
+from conftest import HAS_MAXCOMPUTE, HAS_OSS, PROJECT, RunningEAS
 
+needs_oss = pytest.mark.skipif(not HAS_OSS, reason="the service has no OSS bucket")
 KEY = "local-faults/object.txt"
 BODY = b"0123456789" * 1000
 
@@ -63,6 +64,7 @@ def test_a_bad_rule_is_a_400_naming_the_field(admin, rule, field):
     assert rules(admin) == []
 
 
+@needs_oss
 def test_a_5xx_is_the_oss_error_xml_and_oss2_does_not_retry(admin, oss_admin, stored):
     add(admin, service="oss", kind="status", status=503, method="GET", path="/*/" + stored)
     with pytest.raises(oss2.exceptions.ServerError) as raised:
@@ -73,6 +75,7 @@ def test_a_5xx_is_the_oss_error_xml_and_oss2_does_not_retry(admin, oss_admin, st
     assert oss_admin.get_object(stored).read() == BODY
 
 
+@needs_oss
 def test_a_5xx_on_head_travels_in_x_oss_err_as_real_oss_does(admin, oss_admin, stored):
     add(admin, service="oss", kind="status", status=500, method="HEAD")
     with pytest.raises(oss2.exceptions.ServerError) as raised:
@@ -80,6 +83,7 @@ def test_a_5xx_on_head_travels_in_x_oss_err_as_real_oss_does(admin, oss_admin, s
     assert raised.value.status == 500 and raised.value.code == "InternalError"
 
 
+@needs_oss
 def test_count_limits_the_faults_and_every_match_is_counted(admin, local_eas, oss_admin, stored):
     injected_before = local_eas.stats()["faults_injected"]
     add(admin, service="oss", kind="status", status=500, method="GET", path="/*/" + stored, count=2)
@@ -94,6 +98,7 @@ def test_count_limits_the_faults_and_every_match_is_counted(admin, local_eas, os
     assert local_eas.stats()["faults_injected"] == injected_before + 2
 
 
+@needs_oss
 def test_a_reset_is_a_tcp_rst_before_any_response(admin, oss_admin, stored):
     add(admin, service="oss", kind="reset", method="GET", path="/*/" + stored)
     with pytest.raises(oss2.exceptions.RequestError) as raised:
@@ -101,6 +106,7 @@ def test_a_reset_is_a_tcp_rst_before_any_response(admin, oss_admin, stored):
     assert "reset by peer" in str(raised.value.exception).lower()
 
 
+@needs_oss
 def test_truncate_sends_the_real_headers_and_half_the_body(admin, oss_admin, stored):
     add(admin, service="oss", kind="truncate", method="GET", path="/*/" + stored)
     result = oss_admin.get_object(stored)
@@ -109,6 +115,7 @@ def test_truncate_sends_the_real_headers_and_half_the_body(admin, oss_admin, sto
         result.read()
 
 
+@needs_oss
 def test_latency_delays_the_answer_and_trips_a_client_timeout(admin, local_eas, oss_admin, stored):
     add(admin, service="oss", kind="latency", seconds=1.5, method="GET", path="/*/" + stored)
     started = time.monotonic()
@@ -121,6 +128,7 @@ def test_latency_delays_the_answer_and_trips_a_client_timeout(admin, local_eas, 
     assert isinstance(raised.value.exception, requests.exceptions.Timeout)
 
 
+@needs_oss
 def test_rules_match_method_and_path_only(admin, oss_admin, stored, data_prefix):
     add(admin, service="oss", kind="status", method="PUT", path="/*/" + stored)
     assert oss_admin.get_object(stored).read() == BODY
@@ -133,6 +141,7 @@ def fault_cli(*args: str, state_dir: str) -> subprocess.CompletedProcess:
                           cwd=PROJECT, capture_output=True, text=True, timeout=30)
 
 
+@needs_oss
 def test_the_fault_command_adds_lists_and_clears_rules(admin, local_eas, oss_admin, stored):
     state_dir = local_eas.state["state_dir"]
     added = fault_cli("oss", "status", "--status", "500", "--count", "1", "--method", "get", "--path", "/*/" + stored,

@@ -21,6 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
+# At import, not in the request threads: concurrent first imports of pyodps's modules from several threads
+# can see one half-initialised and fail (seen under load as "cannot import name 'BaseRecordWriter'").
+from odps.models import Record
+from odps.models import TableSchema as OdpsSchema
+from odps.tunnel.io.writer import BaseRecordWriter
+from odps.types import Column as OdpsColumn
+
 from .catalog import Column
 from .errors import OdpsError, invalid_argument
 
@@ -126,11 +133,6 @@ def check_encodable(columns: Sequence[Column]) -> None:
 
 def encode_records(columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
     """The record stream of ``rows`` (tuples in ``columns`` order), in chunks of about :data:`CHUNK_SIZE`."""
-    from odps.models import Record
-    from odps.models import TableSchema as OdpsSchema
-    from odps.tunnel.io.writer import BaseRecordWriter
-    from odps.types import Column as OdpsColumn
-
     schema = OdpsSchema(columns=[OdpsColumn(name=column.name, typo=column.type) for column in columns])
     converters = [_timestamp if column.column_type.base in TIMESTAMP_TYPES else None for column in columns]
     sink = _Sink()

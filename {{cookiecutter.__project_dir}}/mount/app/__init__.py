@@ -1,7 +1,8 @@
 """{{ cookiecutter.project_name }}: the Flask application factory.
 
 gunicorn calls ``create_app()`` in each worker (no preload), and every SDK client is created on first
-use in that worker, after the fork. Blueprints: health, openapi (``GET /openapi.json``){% if cookiecutter.role != 'none' %}, credentials{% endif %}{% if cookiecutter.oss %}, oss{% endif %}
+use in that worker, after the fork. ``GET /openapi.json`` describes the routes of the blueprints:
+health{% if cookiecutter.role != 'none' %}, credentials{% endif %}{% if cookiecutter.oss %}, oss{% endif %}
 {%- if cookiecutter.maxcompute %}, maxcompute{% endif %}{% if cookiecutter.maxcompute_sql %}, maxcompute_sql{% endif %}.
 """
 

@@ -98,14 +98,17 @@ class MaxComputeTables:
         return Rows(names, self._resuming_records(reader, count, names))
 
     def _resuming_records(self, reader: Any, count: int, names: list[str]) -> Iterator[dict[str, Any]]:
-        """The table's first ``count`` rows; a read that breaks resumes at the next row (same download session)."""
+        """The table's first ``count`` rows; a read that breaks, or ends before ``count`` rows without an error
+        (a stream cut after its headers), resumes at the next row of the same download session. Never fewer
+        rows than promised: past the retries it is a 502 (or, once rows are streaming, an aborted stream)."""
         done, resumes_left = 0, self.retries.retries
         while done < count:
             try:
                 for record in reader.read(start=done, count=count - done):
                     yield {name: json_value(record[name]) for name in names}
                     done += 1
-                return
+                if done < count:
+                    raise ShortRead(done, count)
             except Exception as error:
                 if resumes_left <= 0 or not transient(error):
                     with translated_errors():
@@ -180,6 +183,8 @@ def translated_errors() -> Iterator[None]:
                        odps_request_id=error.request_id) from None
     except (requests.exceptions.RequestException, *BROKEN_CONNECTION) as error:
         raise _backend_failed(error) from None
+    except ShortRead as error:
+        raise APIError(502, "MaxComputeShortRead", str(error), backend="maxcompute") from None
 
 
 def _backend_failed(error: Exception) -> APIError:
@@ -194,8 +199,17 @@ def _backend_failed(error: Exception) -> APIError:
                     backend="maxcompute")
 
 
+class ShortRead(Exception):
+    """A table read that ended, without an error, before the rows its download session promised."""
+
+    def __init__(self, received: int, promised: int) -> None:
+        super().__init__(f"the table read ended after {received} of {promised} rows")
+
+
 def transient(error: Exception) -> bool:
     """Worth another try for a read: a 5xx, a reset or an answer cut short; not a timeout (504 at once)."""
+    if isinstance(error, ShortRead):
+        return True
     if isinstance(error, odps_errors.ODPSError) and not isinstance(error, odps_errors.ConnectTimeout):
         return _server_error(error)
     return isinstance(error, (requests.exceptions.RequestException, *BROKEN_CONNECTION)) and not _timed_out(error)
