@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import HAS_MAXCOMPUTE, HAS_OSS, PROJECT, RunningEAS, start_local_eas, stop_local_eas
+from conftest import HAS_MAXCOMPUTE, HAS_OSS, PROJECT, RunningEAS, finish_local_eas, start_local_eas
 
 pytestmark = [
     pytest.mark.reliability,
@@ -43,7 +43,7 @@ def eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
     running = start_local_eas(tmp_path_factory.mktemp("faults"), "--quiet", "--env", f"OSS_TIMEOUT_SECONDS={TIMEOUT}",
                               "--env", f"ODPS_TIMEOUT_SECONDS={TIMEOUT}", "--env", f"BACKEND_READ_RETRIES={RETRIES}")
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 class Faults:

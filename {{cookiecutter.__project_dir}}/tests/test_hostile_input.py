@@ -16,7 +16,7 @@ from typing import Optional, Union
 from urllib.parse import quote, urlsplit
 
 import pytest
-from conftest import CONTAINER_ENV, HAS_MAXCOMPUTE, HAS_OSS, PROJECT, start_local_eas, stop_local_eas
+from conftest import CONTAINER_ENV, HAS_MAXCOMPUTE, HAS_OSS, PROJECT, finish_local_eas, start_local_eas
 
 pytestmark = pytest.mark.reliability
 
@@ -46,7 +46,7 @@ def eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     running = start_local_eas(tmp_path_factory.mktemp("hostile"), "--quiet",
                               "--env", f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 import schemathesis
-from conftest import CONTAINER_ENV, HAS_OSS, start_local_eas, stop_local_eas
+from conftest import CONTAINER_ENV, HAS_OSS, finish_local_eas, start_local_eas
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -108,7 +108,7 @@ def fuzzed_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     running = start_local_eas(tmp_path_factory.mktemp("openapi"), "--quiet", "--env",
                               f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
     yield running
-    stop_local_eas(running.process)
+    finish_local_eas(running)
 
 
 @pytest.fixture(scope="module")
