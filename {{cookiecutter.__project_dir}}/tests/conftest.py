@@ -48,6 +48,7 @@ class RunningEAS:
     log_path: Path
     process: subprocess.Popen
     seen_credentials: list[dict[str, str]] = field(default_factory=list)
+    seen_responses: list[str] = field(default_factory=list)  # what the tests received, for the leak check
 
     @property
     def url(self) -> str:
@@ -55,8 +56,6 @@ class RunningEAS:
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)
-
-    seen_responses: list[str] = field(default_factory=list)
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self.capture(requests.request(method, self.url + path, timeout=kwargs.pop("timeout", 60), **kwargs))
