@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
 
-from .retries import ReadRetries
-
 GIB = 1024**3
 WHERE_SET = "service.json's containers[0].env sets it on EAS, and `make dev` sets it locally"
 
@@ -60,12 +58,6 @@ class Config:
             odps_timeout_seconds=_positive_int(environ, "ODPS_TIMEOUT_SECONDS", cls.odps_timeout_seconds),
             read_retries=_whole_number(environ, "BACKEND_READ_RETRIES", cls.read_retries),
         )
-
-    def oss_read_retries(self) -> ReadRetries:
-        return ReadRetries("OSS", self.read_retries, window=self.oss_timeout_seconds)
-
-    def odps_read_retries(self) -> ReadRetries:
-        return ReadRetries("MaxCompute", self.read_retries, window=self.odps_timeout_seconds)
 
     def require_oss(self) -> None:
         _require_set(OSS_BUCKET=self.oss_bucket, OSS_ENDPOINT=self.oss_endpoint)

@@ -20,16 +20,12 @@ import base64
 import contextlib
 import datetime
 import decimal
-import http.client
 import itertools
 import logging
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import requests.exceptions
-import urllib3.exceptions
 from odps import ODPS, options
 from odps import errors as odps_errors
 from odps.accounts import CredentialProviderAccount
@@ -39,7 +35,7 @@ from .config import Config
 from .credentials import ServiceCredentials
 from .errors import APIError
 from .logs import tame_sdk_loggers
-from .retries import ReadRetries
+from .retries import BROKEN_CONNECTION, ReadRetries, timed_out
 
 tame_sdk_loggers()  # pyodps logs the whole STS token at INFO
 log = logging.getLogger(__name__)
@@ -93,6 +89,8 @@ class MaxComputeTables:
             reader = self.retries.call(
                 lambda: self.client.get_table(name).open_reader(partition=partition, columns=columns),
                 transient, "open table reader")
+            if columns:
+                _require_columns(name, columns, reader.schema)
             names = columns or [column.name for column in reader.schema.simple_columns]
             count = min(limit, reader.count)
         return Rows(names, self._resuming_records(reader, count, names))
@@ -138,7 +136,8 @@ def create_maxcompute_tables(config: Config, credentials: ServiceCredentials) ->
         logview_host=config.odps_logview_host,
         region_name=config.region,
     )
-    return MaxComputeTables(client, config.sql_timeout_seconds, config.odps_read_retries())
+    retries = ReadRetries("MaxCompute", config.read_retries, window=config.odps_timeout_seconds)
+    return MaxComputeTables(client, config.sql_timeout_seconds, retries)
 
 
 def send_each_request_once(timeout_seconds: int) -> None:
@@ -158,10 +157,7 @@ STATUS_BY_ERROR: list[tuple[type, int]] = [
     (odps_errors.ParseError, 400),
     (odps_errors.InvalidArgument, 400),
     (odps_errors.WaitTimeoutError, 504),
-    (odps_errors.ConnectTimeout, 504),
 ]
-# How a request or a body read breaks when the connection does, under requests' wrappers.
-BROKEN_CONNECTION = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 # The request's fault too, though pyodps has no class for them: a query that does not make sense
 # (unknown column, wrong types) and a partitioned table read without its partition.
 CLIENT_ERROR_CODES = {"ODPS-0130071": 400, "InvalidPartitionSpec": 400}
@@ -181,7 +177,7 @@ def translated_errors() -> Iterator[None]:
         message = str(error.args[0]).strip().splitlines()[0] if error.args else type(error).__name__
         raise APIError(status, error.code or type(error).__name__, message,
                        odps_request_id=error.request_id) from None
-    except (requests.exceptions.RequestException, *BROKEN_CONNECTION) as error:
+    except BROKEN_CONNECTION as error:
         raise _backend_failed(error) from None
     except ShortRead as error:
         raise APIError(502, "MaxComputeShortRead", str(error), backend="maxcompute") from None
@@ -212,7 +208,7 @@ def transient(error: Exception) -> bool:
         return True
     if isinstance(error, odps_errors.ODPSError) and not isinstance(error, odps_errors.ConnectTimeout):
         return _server_error(error)
-    return isinstance(error, (requests.exceptions.RequestException, *BROKEN_CONNECTION)) and not _timed_out(error)
+    return isinstance(error, BROKEN_CONNECTION) and not _timed_out(error)
 
 
 def _server_error(error: Exception) -> bool:
@@ -221,10 +217,7 @@ def _server_error(error: Exception) -> bool:
 
 
 def _timed_out(error: Exception) -> bool:
-    reason = error.args[0] if error.args else None
-    timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, odps_errors.ConnectTimeout,
-                socket.timeout, TimeoutError)
-    return isinstance(error, timeouts) or isinstance(reason, urllib3.exceptions.TimeoutError)
+    return isinstance(error, odps_errors.ConnectTimeout) or timed_out(error)
 
 
 def _records(reader: Any, count: int, names: list[str]) -> Iterator[dict[str, Any]]:
@@ -233,6 +226,15 @@ def _records(reader: Any, count: int, names: list[str]) -> Iterator[dict[str, An
     with translated_errors():
         for record in reader.read(start=0, count=count):
             yield {name: json_value(record[name]) for name in names}
+
+
+def _require_columns(table: str, selected: list[str], schema: Any) -> None:
+    """A 400 for a column the table does not have: pyodps finds out only when the first row is read, too late
+    for an answer other than a 500 (or a JSON Lines stream cut short)."""
+    known = {column.name.lower() for column in schema.columns}  # partition keys included
+    unknown = next((column for column in selected if column.lower() not in known), None)
+    if unknown is not None:
+        raise APIError(400, "NoSuchColumn", f"columns: {table} has no column {unknown!r}", field="columns")
 
 
 def _column(column: Any) -> dict[str, str]:

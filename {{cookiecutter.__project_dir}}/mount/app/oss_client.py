@@ -16,24 +16,20 @@ connection to the client is aborted, so the client sees a broken transfer, never
 from __future__ import annotations
 
 import contextlib
-import http.client
 import logging
 import re
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Callable, Optional
 
 import oss2
-import requests.exceptions
-import urllib3.exceptions
 
 from .config import Config
 from .credentials import ServiceCredentials
 from .errors import APIError
 from .logs import tame_sdk_loggers
-from .retries import ReadRetries
+from .retries import BROKEN_CONNECTION, ReadRetries, timed_out
 
 tame_sdk_loggers()
 log = logging.getLogger(__name__)
@@ -137,7 +133,7 @@ class ResumingBody:
         while self.next_byte <= self.last_byte:
             try:
                 chunk = self.result.read(CHUNK_SIZE)
-            except BROKEN_STREAM as error:
+            except BROKEN_CONNECTION as error:
                 self._resume(error)
                 continue
             if not chunk:
@@ -162,7 +158,7 @@ class ResumingBody:
         try:
             self.result = self.bucket.get_object(self.key, byte_range=(self.next_byte, self.last_byte),
                                                  headers={"If-Match": self.etag, "x-oss-range-behavior": "standard"})
-        except (oss2.exceptions.OssError, *BROKEN_STREAM) as failure:
+        except (oss2.exceptions.OssError, *BROKEN_CONNECTION) as failure:
             self.resumes_left = 0
             self._resume(failure)
 
@@ -182,28 +178,17 @@ def create_oss_objects(config: Config, credentials: ServiceCredentials) -> OssOb
     auth = oss2.ProviderAuthV4(credentials)
     bucket = oss2.Bucket(auth, config.oss_endpoint, config.oss_bucket, region=config.region,
                          connect_timeout=config.oss_timeout_seconds)
-    return OssObjects(bucket, config.oss_data_prefix, config.oss_read_retries())
-
-
-# How a body read breaks when the connection does: requests' wrappers, or urllib3/http.client underneath.
-BROKEN_STREAM = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
-                 OSError)
+    retries = ReadRetries("OSS", config.read_retries, window=config.oss_timeout_seconds)
+    return OssObjects(bucket, config.oss_data_prefix, retries)
 
 
 def transient(error: Exception) -> bool:
     """Worth another try for a read: a 5xx, a reset or an answer cut short; not a timeout (504 at once)."""
     if isinstance(error, oss2.exceptions.RequestError):
-        return not _timed_out(error.exception)
+        return not timed_out(error.exception)
     if isinstance(error, oss2.exceptions.ServerError):
         return error.status >= 500
-    return isinstance(error, BROKEN_STREAM) and not _timed_out(error)
-
-
-def _timed_out(error: BaseException) -> bool:
-    reason = error.args[0] if error.args else None
-    timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
-    return isinstance(error, timeouts) or isinstance(
-        reason, urllib3.exceptions.TimeoutError)
+    return isinstance(error, BROKEN_CONNECTION) and not timed_out(error)
 
 
 @contextlib.contextmanager
@@ -220,12 +205,12 @@ def translated_errors() -> Iterator[None]:
                            oss_request_id=error.request_id) from None
         raise APIError(status, error.code or "OssError", error.message or "OSS refused the request",
                        oss_request_id=error.request_id) from None
-    except BROKEN_STREAM as error:  # raised by oss2 while it reads an answer's body
+    except BROKEN_CONNECTION as error:  # raised by oss2 while it reads an answer's body
         raise _unreachable(error) from None
 
 
 def _unreachable(error: BaseException) -> APIError:
-    if _timed_out(error):
+    if timed_out(error):
         return APIError(504, "OssTimeout", "OSS did not answer in time", backend="oss")
     return APIError(502, "OssUnreachable", "OSS could not be reached, or broke the connection", backend="oss")
 

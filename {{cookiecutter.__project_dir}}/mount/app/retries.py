@@ -1,4 +1,5 @@
-"""Retries of idempotent reads of a backend (OSS, MaxCompute) after a transient failure.
+"""Retries of idempotent reads of a backend (OSS, MaxCompute) after a transient failure, and how the SDKs'
+failures are told apart: a connection that broke, a request that timed out.
 
 Writes are never retried: a PUT's body is a stream that cannot be sent twice, and creating a SQL instance twice
 runs the query twice.
@@ -6,10 +7,15 @@ runs the query twice.
 
 from __future__ import annotations
 
+import http.client
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
+
+import requests.exceptions
+import urllib3.exceptions
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,3 +51,16 @@ class ReadRetries:
                 log.warning("%s %s failed (%s); retry %d of %d in %.1f s", self.backend, what,
                             type(error).__name__, attempt, self.retries, delay)
                 time.sleep(delay)
+
+
+# How a request, or the read of its answer, breaks when the connection does: requests' wrappers, or urllib3
+# and http.client underneath (raised while an SDK reads a body).
+BROKEN_CONNECTION = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+                     OSError)
+TIMEOUTS = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout, TimeoutError)
+
+
+def timed_out(error: BaseException) -> bool:
+    """Whether ``error`` is a timeout, also when urllib3's is wrapped as the first argument of another error."""
+    reason = error.args[0] if error.args else None
+    return isinstance(error, TIMEOUTS) or isinstance(reason, urllib3.exceptions.TimeoutError)
