@@ -86,14 +86,21 @@ class MaxComputeTables:
     def rows(self, name: str, limit: int, columns: Optional[list[str]], partition: Optional[str]) -> Rows:
         with translated_errors():
             # The tunnel readers hold no connection between reads (their __exit__ does nothing).
-            reader = self.retries.call(
-                lambda: self.client.get_table(name).open_reader(partition=partition, columns=columns),
-                transient, "open table reader")
+            reader = self.retries.call(lambda: self._open_reader(name, partition, columns), transient,
+                                       "open table reader")
             if columns:
                 _require_columns(name, columns, reader.schema)
             names = columns or [column.name for column in reader.schema.simple_columns]
             count = min(limit, reader.count)
         return Rows(names, self._resuming_records(reader, count, names))
+
+    def _open_reader(self, name: str, partition: Optional[str], columns: Optional[list[str]]) -> Any:
+        """A download session of this request's own: pyodps would otherwise reuse the session an earlier request
+        left in this thread, a snapshot of the table as it was then."""
+        reader = self.client.get_table(name).open_reader(partition=partition, columns=columns, reopen=True)
+        if reader.schema is None:
+            raise IncompleteAnswer("the table's download session came without its schema")
+        return reader
 
     def _resuming_records(self, reader: Any, count: int, names: list[str]) -> Iterator[dict[str, Any]]:
         """The table's first ``count`` rows; a read that breaks, or ends before ``count`` rows without an error
@@ -181,6 +188,8 @@ def translated_errors() -> Iterator[None]:
         raise _backend_failed(error) from None
     except ShortRead as error:
         raise APIError(502, "MaxComputeShortRead", str(error), backend="maxcompute") from None
+    except IncompleteAnswer as error:
+        raise APIError(502, "MaxComputeIncompleteAnswer", str(error), backend="maxcompute") from None
 
 
 def _backend_failed(error: Exception) -> APIError:
@@ -195,7 +204,11 @@ def _backend_failed(error: Exception) -> APIError:
                     backend="maxcompute")
 
 
-class ShortRead(Exception):
+class IncompleteAnswer(Exception):
+    """MaxCompute answered without an error, but with less than its answer must hold: worth another try."""
+
+
+class ShortRead(IncompleteAnswer):
     """A table read that ended, without an error, before the rows its download session promised."""
 
     def __init__(self, received: int, promised: int) -> None:
@@ -204,7 +217,7 @@ class ShortRead(Exception):
 
 def transient(error: Exception) -> bool:
     """Worth another try for a read: a 5xx, a reset or an answer cut short; not a timeout (504 at once)."""
-    if isinstance(error, ShortRead):
+    if isinstance(error, IncompleteAnswer):
         return True
     if isinstance(error, odps_errors.ODPSError) and not isinstance(error, odps_errors.ConnectTimeout):
         return _server_error(error)
