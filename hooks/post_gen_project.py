@@ -1,4 +1,5 @@
-"""Remove what the chosen options do not need, then say what to do next.
+"""Remove what the chosen options do not need, put the chosen language's documents in place, record the
+answers for updates, then say what to do next.
 
 Runs inside the new project directory. The answers arrive as JSON data, as in the pre-generation hook.
 """
@@ -7,8 +8,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 ANSWERS: dict[str, Any] = json.loads(r"""{{ cookiecutter | tojson }}""")
 
@@ -49,6 +51,11 @@ ONLY_WITH = {
     # The PAI default role is built in: nobody creates it, edits its trust policy or passes it.
     "custom_role": ["ram/trust-policy.json", "ram/passrole-policy.json"],
 }
+# Written in three languages: README.md is English in the template; the chosen language takes its place and
+# the English one becomes README.en.md (same for docs/workshop.md).
+TRANSLATED_DOCS = ("README.md", "docs/workshop.md")
+# cruft's project state file: cruft check / cruft update read it (cruft create writes its own).
+CRUFT_STATE = ".cruft.json"
 # Never part of a generated project, even when the template directory has them (from running its tests).
 LEFTOVERS = ("__pycache__", ".pytest_cache", ".ruff_cache", ".local-eas", ".venv")
 
@@ -58,6 +65,45 @@ def remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists():
         path.unlink()
+
+
+def place_documents(project: Path, language: str) -> None:
+    if language == "en":
+        return
+    for name in TRANSLATED_DOCS:
+        english = project / name
+        english.rename(english.with_name(f"{english.stem}.en{english.suffix}"))
+        english.with_name(f"{english.stem}.{language}{english.suffix}").rename(english)
+
+
+def git_output(repo_dir: str, *args: str) -> Optional[str]:
+    try:
+        done = subprocess.run(["git", "-C", repo_dir, *args], capture_output=True, text=True, check=False)
+    except OSError:  # no git on this machine
+        return None
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def record_answers(project: Path, answers: dict[str, Any]) -> None:
+    """Write the answers where ``cruft update`` finds them, in cruft's own format.
+
+    Under cruft (its context carries ``_commit``) cruft writes the file itself. Under cookiecutter, the
+    template's commit is known when the template is a git checkout (a local clone, or the one cookiecutter
+    makes of a URL); otherwise it stays null and ``cruft link`` fills it in.
+    """
+    if "_commit" in answers:
+        return
+    template, repo_dir = str(answers.get("_template", "")), str(answers.get("_repo_dir", ""))
+    commit = git_output(repo_dir, "rev-parse", "HEAD") if repo_dir else None
+    if commit is not None and not Path(template).is_dir():  # a URL or an abbreviation (gh:…): where it came from
+        template = git_output(repo_dir, "remote", "get-url", "origin") or template
+    elif Path(template).is_dir():
+        template = str(Path(template).resolve())
+    context = {key: value for key, value in answers.items() if not key.startswith("_")}
+    context.update({"_template": template, "_commit": commit})
+    state = {"template": template, "commit": commit, "checkout": answers.get("_checkout"),
+             "context": {"cookiecutter": context}, "directory": None}
+    (project / CRUFT_STATE).write_text(json.dumps(state, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -77,6 +123,8 @@ def main() -> None:
     for name in LEFTOVERS:
         for path in sorted(project.rglob(name), reverse=True):
             remove(path)
+    place_documents(project, ANSWERS["docs_language"])
+    record_answers(project, ANSWERS)
     seed_examples = project / "tests" / "seed_examples"
     if seed_examples.is_dir() and not any(seed_examples.iterdir()):
         seed_examples.rmdir()
@@ -91,7 +139,8 @@ Next steps:
   make dev      # the service on the local EAS: credentials, OSS and gunicorn on 127.0.0.1
   make test     # its tests, against the local EAS
 
-Read README.md for deploying, and ram/README.md for the RAM role."""
+Read README.md for deploying, and docs/workshop.md for a 90-minute guided lab on the local EAS.
+The answers are in .cruft.json: `cruft update` brings in a newer template (README.md, "Updating")."""
     )
 
 

@@ -23,6 +23,7 @@ INSTANCE_TYPE = re.compile(r"^(ecs|ml)\.[A-Za-z0-9.-]+$")
 OSS_PREFIX = re.compile(r"^[^/\x00-\x1f\x7f\\][^\x00-\x1f\x7f\\]{0,253}/$")
 RESERVED_PORTS = (8080, 9090)  # EAS uses them itself
 ROLES = ("custom", "pai-default", "none")
+DOCS_LANGUAGES = ("en", "zh-Hant", "zh-Hans")
 # Regions with EAS (shared/reference); the same list as cookiecutter.json's choices (a test keeps them equal).
 REGIONS = (
     "cn-hangzhou", "cn-shanghai", "cn-beijing", "cn-zhangjiakou", "cn-wulanchabu", "cn-shenzhen",
@@ -95,6 +96,9 @@ def check(answers: dict[str, Any]) -> list[str]:
                     "the OSS and MaxCompute handlers get their credentials from the service's RAM role",
                     "role=custom or role=pai-default, or answer no here")
 
+    require("docs_language", answers["docs_language"] in DOCS_LANGUAGES,
+            f"{answers['docs_language']!r} is not a language of the documentation",
+            "one of " + ", ".join(DOCS_LANGUAGES), "zh-Hant")
     require("oss_bucket", matches(BUCKET_NAME)(answers["oss_bucket"]),
             f"{answers['oss_bucket']!r} is not a valid OSS bucket name",
             "3 to 63 lower-case letters, digits or -, starting and ending with a letter or digit", "my-eas-bucket")

@@ -41,7 +41,7 @@ def reliability() -> ReliabilityFigures:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    FIGURES.write_if_asked(exitstatus, TEMPLATE / "README.md")
+    FIGURES.write_if_asked(exitstatus, sorted(TEMPLATE.glob("README*.md")))
 
 # Every combination of role × oss × maxcompute the hook accepts (role=none only without handlers).
 ACCEPTED_COMBINATIONS = [

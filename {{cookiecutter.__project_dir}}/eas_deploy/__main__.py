@@ -46,6 +46,8 @@ def run_status(args: argparse.Namespace) -> int:
     from . import commands
 
     service, target = _service_and_target(args.project)
+    if args.export:
+        return commands.export_endpoint(service, target)
     return commands.show_status(service, target, commands.Console(), show_token=args.show_token)
 
 
@@ -133,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "the service's status, endpoint and instances (DescribeService)",
                      "Print the service's status, reason, instances and endpoint. Exit status 1 if it is not "
                      "deployed.")
-    status.add_argument("--show-token", action="store_true", help="print the access token in a curl command")
+    shown = status.add_mutually_exclusive_group()
+    shown.add_argument("--show-token", action="store_true", help="print the access token in a curl command")
+    shown.add_argument("--export", action="store_true",
+                       help="print only `export EAS_SERVICE_URL=… EAS_TOKEN=…` lines for a shell: "
+                            "eval \"$(python -m eas_deploy status --export)\"")
     status.set_defaults(run=run_status)
 
     events = command("events", "the service's deployment events, with fixes for known problems",

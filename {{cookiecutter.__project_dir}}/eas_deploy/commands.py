@@ -159,6 +159,17 @@ def show_status(service: Service, target: Target, console: Console, *, show_toke
     return 0
 
 
+def export_endpoint(service: Service, target: Target) -> int:
+    """Shell lines that put the endpoint and token in the environment, for scripts and the workshop."""
+    status = EasControlPlane(target, service.name, target.credentials_provider()).describe()
+    if status is None:
+        print(f"{service.name}: not deployed on the {target.describe()}", file=sys.stderr)
+        return 1
+    print(f"export EAS_SERVICE_URL={shlex.quote(status.endpoint)}")
+    print(f"export EAS_TOKEN={shlex.quote(status.token)}")
+    return 0
+
+
 def show_events(service: Service, target: Target, console: Console, *, event_type: Optional[str] = None,
                 since: Optional[str] = None) -> int:
     eas = EasControlPlane(target, service.name, target.credentials_provider())

@@ -40,14 +40,15 @@ KNOWN_PROBLEMS = (
         "The role exists, but the RAM user deploying the service lacks ram:PassRole permission on it. Ask the "
         "primary account to attach ram/passrole-policy.json (${RoleName} replaced with the role name) to this RAM "
         "user (RAM console > Identities > Users > the user > Permissions > Grant Permission, or `aliyun ram "
-        "attach-policy-to-user`, see ram/README.md); on the local EAS, `python -m local_eas ram sync`.",
+        "AttachPolicyToUser`, see README.md, \"Creating the role and granting PassRole\"); on the local EAS, "
+        "`python -m local_eas ram sync`.",
     ),
     KnownProblem(
         "Role not found",
         re.compile(r"RoleNotFound|EntityNotExist\.Role|role \S+ (?:is )?not found|role does not exist", re.IGNORECASE),
         "Check in the RAM console whether the role exists.\n"
         "  - Role doesn't exist: update the service configuration (role_arn in service.json) to reference an "
-        "existing role name, or create the role as ram/README.md shows.\n"
+        "existing role name, or create the role as README.md shows (\"Creating the role and granting PassRole\").\n"
         "  - Role exists but error persists: the RAM user deploying the service lacks ram:PassRole permission. "
         "Ask the primary account to attach ram/passrole-policy.json (replace ${RoleName} with the role name).\n"
         "On the local EAS, `python -m local_eas ram sync` recreates the role from ram/.",

@@ -164,7 +164,7 @@ def reliability() -> ReliabilityFigures:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    FIGURES.write_if_asked(exitstatus, PROJECT / "README.md")
+    FIGURES.write_if_asked(exitstatus, sorted(PROJECT.glob("README*.md")))
 
 
 @pytest.fixture(scope="session")

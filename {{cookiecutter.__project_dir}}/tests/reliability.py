@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Union
 
@@ -48,16 +49,17 @@ class ReliabilityFigures:
             lines.append(f"| {section} | {shown} | {_format(figures.get('lost', 0))} |")
         return "\n".join(lines) + "\n"
 
-    def write_if_asked(self, exitstatus: int, readme: Path) -> None:
-        """At the end of a passing session: the report named by ``RELIABILITY_REPORT``, and ``readme``'s table."""
+    def write_if_asked(self, exitstatus: int, readmes: Iterable[Path]) -> None:
+        """At the end of a passing session: the report named by ``RELIABILITY_REPORT``, and the table of each
+        of ``readmes`` (the README in every language: the figures are the same in all)."""
         report = os.environ.get("RELIABILITY_REPORT")
         if report and self.sections and exitstatus == 0:
-            self.write(Path(report), readme, command="make reliability")
+            self.write(Path(report), readmes, command="make reliability")
 
-    def write(self, report: Path, readme: Path, command: str) -> None:
+    def write(self, report: Path, readmes: Iterable[Path], command: str) -> None:
         text = self.markdown(command)
         report.write_text("# Reliability figures\n\n" + text, encoding="utf-8")
-        if readme.is_file():
+        for readme in readmes:
             readme.write_text(replace_section(readme.read_text(encoding="utf-8"), text), encoding="utf-8")
 
 

@@ -138,6 +138,19 @@ def test_status_hides_the_token_unless_asked(deployment):
     assert token not in output
 
 
+def test_status_export_puts_the_endpoint_and_token_in_a_shell(deployment):
+    token = CURL.search(succeeded(deployment.run("status", "--show-token")))["token"]
+    exported = succeeded(deployment.run("status", "--export"))
+    shell = subprocess.run(["bash", "-c", exported + '\nprintf "%s\\n%s" "$EAS_SERVICE_URL" "$EAS_TOKEN"'],
+                           capture_output=True, text=True, check=True)
+    url, shell_token = shell.stdout.split("\n")
+
+    assert shell_token == token
+    assert url.endswith(f"/api/predict/{NAME}")
+    assert deployment.gateway("/health", shell_token).json() == {"status": "ok"}
+    assert "usage" in deployment.run("status", "--export", "--show-token").stderr  # one or the other
+
+
 def test_a_redeploy_uploads_only_what_changed_and_runs_the_new_code(deployment):
     health = deployment.project / "mount" / "app" / "routes" / "health.py"
     code = health.read_text(encoding="utf-8")

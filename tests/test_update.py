@@ -1,0 +1,96 @@
+"""A generated project records its answers, and ``cruft update`` brings it up to a newer template.
+
+The template is copied into a git repository of its own (commit "v1"); a project is baked from it with plain
+cookiecutter, as the README says, and put in git. Its answer file is made older (no ``docs_language``, as a
+project baked before that answer existed), and it gets a change of its own. The template then moves on
+("v2": an edited file and a new answer) and the project is updated with cruft.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE
+
+NOT_TEMPLATE = shutil.ignore_patterns(".git", ".venv", ".hypothesis", ".ruff_cache", ".pytest_cache", "__pycache__",
+                                      ".local-eas", "RELIABILITY.md")
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Workshop", "GIT_AUTHOR_EMAIL": "workshop@example.com",
+                "GIT_COMMITTER_NAME": "Workshop", "GIT_COMMITTER_EMAIL": "workshop@example.com"}
+BIN = Path(sys.executable).parent
+
+
+def run(*command: str, cwd: Path) -> str:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_IDENTITY},
+                          stdin=subprocess.DEVNULL, timeout=300)
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def commit_all(repo: Path, message: str) -> str:
+    run("git", "add", "-A", cwd=repo)
+    run("git", "commit", "-q", "-m", message, cwd=repo)
+    return run("git", "rev-parse", "HEAD", cwd=repo).strip()
+
+
+@pytest.fixture
+def template_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "template"
+    shutil.copytree(TEMPLATE, repo, ignore=NOT_TEMPLATE)
+    run("git", "init", "-q", "-b", "main", cwd=repo)
+    return repo
+
+
+def test_a_project_baked_by_cookiecutter_records_its_answers_for_cruft(template_repo, tmp_path):
+    v1 = commit_all(template_repo, "v1")
+    run(str(BIN / "cookiecutter"), "--no-input", str(template_repo), "-o", str(tmp_path / "out"),
+        "region=cn-shanghai", "docs_language=zh-Hant", cwd=tmp_path)
+    state = json.loads((tmp_path / "out" / "my_eas_service" / ".cruft.json").read_text(encoding="utf-8"))
+
+    assert state["template"] == str(template_repo) and state["commit"] == v1
+    answers = state["context"]["cookiecutter"]
+    assert answers["region"] == "cn-shanghai" and answers["docs_language"] == "zh-Hant"
+    assert not {key for key in answers if key.startswith("_")} - {"_template", "_commit"}  # no local paths
+    run(str(BIN / "cruft"), "check", cwd=tmp_path / "out" / "my_eas_service")  # up to date with v1
+
+
+def test_cruft_update_applies_a_newer_template_to_an_older_answer_file_cleanly(template_repo, tmp_path):
+    commit_all(template_repo, "v1")
+    run(str(BIN / "cookiecutter"), "--no-input", str(template_repo), "-o", str(tmp_path), cwd=tmp_path)
+    project = tmp_path / "my_eas_service"
+    run("git", "init", "-q", "-b", "main", cwd=project)
+    cruft_file = project / ".cruft.json"
+    state = json.loads(cruft_file.read_text(encoding="utf-8"))
+    del state["context"]["cookiecutter"]["docs_language"]  # baked before the answer existed
+    cruft_file.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    gunicorn = project / "mount" / "gunicorn.conf.py"
+    own_change = "# our own change: kept by the update\n"
+    gunicorn.write_text(own_change + gunicorn.read_text(encoding="utf-8"), encoding="utf-8")
+    commit_all(project, "the service as baked, with a change of its own")
+
+    template_dir = template_repo / "{{cookiecutter.__project_dir}}"
+    defaults = json.loads((template_repo / "cookiecutter.json").read_text(encoding="utf-8"))
+    newer = {"maintainer": "platform-team", **defaults}  # a new answer, first in the prompts
+    (template_repo / "cookiecutter.json").write_text(json.dumps(newer, ensure_ascii=False, indent=2) + "\n",
+                                                     encoding="utf-8")
+    with (template_dir / "mount" / "gunicorn.conf.py").open("a", encoding="utf-8") as conf:
+        conf.write("\n# Maintained by {{ cookiecutter.maintainer }}.\n")
+    v2 = commit_all(template_repo, "v2")
+
+    output = run(str(BIN / "cruft"), "update", "--skip-apply-ask", cwd=project)
+
+    assert "Good work! Project's cruft has been updated" in output, output
+    assert not list(project.rglob("*.rej")), "the update did not apply cleanly"
+    text = gunicorn.read_text(encoding="utf-8")
+    assert text.startswith(own_change) and text.endswith("# Maintained by platform-team.\n")
+    state = json.loads(cruft_file.read_text(encoding="utf-8"))
+    assert state["commit"] == v2
+    assert state["context"]["cookiecutter"]["docs_language"] == "en"  # the older file's missing answer: default
+    changed = run("git", "status", "--porcelain", cwd=project).split("\n")
+    assert sorted(line[3:] for line in changed if line) == [".cruft.json", "mount/gunicorn.conf.py"]
+    run(str(BIN / "cruft"), "check", cwd=project)
