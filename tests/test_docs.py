@@ -15,7 +15,7 @@ import pytest
 from conftest import TEMPLATE
 
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
-CODE_SPAN = re.compile(r"`([^`\n]+)`")
+CODE_SPAN = re.compile(r"`([^`]+)`")  # a span may wrap across lines, as Markdown allows
 NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 COMMENT = re.compile(r"\s+#\s.*$")
 LINK = re.compile(r"\]\(([^)\s#]+)(?:#[^)]*)?\)")
@@ -37,7 +37,7 @@ def facts(markdown: str) -> set[str]:
             if command and not command.startswith("#"):
                 found.add(command)
     prose = FENCE.sub("", markdown)
-    found.update(span.strip() for span in CODE_SPAN.findall(prose))
+    found.update(" ".join(span.split()) for span in CODE_SPAN.findall(prose))
     found.update(NUMBER.findall(prose))
     return found
 
