@@ -12,6 +12,7 @@ os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
 os.environ["ALIBABA_CLOUD_CLI_PROFILE_DISABLED"] = "true"
 
 import argparse  # noqa: E402
+import io  # noqa: E402
 import logging  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -30,10 +31,14 @@ import pytest  # noqa: E402
 import requests  # noqa: E402
 from odps import ODPS, errors, options  # noqa: E402
 from odps.accounts import CredentialProviderAccount, StsAccount  # noqa: E402
+from odps.models import TableSchema as OdpsSchema  # noqa: E402
 from odps.rest import RestClient  # noqa: E402
+from odps.tunnel import CompressOption, TableTunnel  # noqa: E402
+from odps.tunnel.io.writer import BaseRecordWriter  # noqa: E402
+from odps.types import Column as OdpsColumn  # noqa: E402
 
 from local_eas.credentials import CredentialIssuer, IssuedCredentials  # noqa: E402
-from local_eas.maxcompute import Catalog, create_maxcompute_app, load_table, seed_demo_tables  # noqa: E402
+from local_eas.maxcompute import Catalog, create_maxcompute_app, load_table, seed_demo_tables, upload  # noqa: E402
 from local_eas.maxcompute.app import MaxComputeApp  # noqa: E402
 from local_eas.maxcompute.cli import add_load_table_parser  # noqa: E402
 from local_eas.maxcompute.loader import IRIS_ROWS  # noqa: E402
@@ -111,12 +116,15 @@ class Spy:
         self.app = app
         self.requests: list[str] = []
         self.signed: list[tuple[str, str]] = []  # (request line, "v2" or "v4")
+        self.encoded: list[tuple[str, str]] = []  # (request line, Content-Encoding) of compressed bodies
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         line = f"{environ['REQUEST_METHOD']} {environ.get('RAW_URI') or environ['PATH_INFO']}"
         credential = environ.get("HTTP_AUTHORIZATION", "").rpartition(":")[0]
         self.requests.append(line)
         self.signed.append((line, "v4" if "/" in credential else "v2"))
+        if environ.get("HTTP_CONTENT_ENCODING"):
+            self.encoded.append((line, environ["HTTP_CONTENT_ENCODING"]))
         return self.app(environ, start_response)
 
 
@@ -302,6 +310,231 @@ def test_a_partition_is_read_with_its_values_and_a_partitioned_table_needs_one(o
     with pytest.raises(errors.ODPSError) as raised, sales.open_reader():
         pass
     assert raised.value.code == "InvalidPartitionSpec"
+
+
+# Table uploads
+
+EVERY_TYPE = [("b", "bigint"), ("d", "double"), ("flag", "boolean"), ("s", "string"), ("dt", "datetime"),
+              ("dec", "decimal(10,2)"), ("i", "int"), ("f", "float"), ("day", "date"), ("v", "varchar(20)"),
+              ("c", "char(4)"), ("tiny", "tinyint"), ("small", "smallint")]
+
+
+def read_back(o: ODPS, table: str, partition: Optional[str] = None) -> list[list[Any]]:
+    with o.get_table(table).open_reader(partition=partition, reopen=True) as reader:
+        return [record.values for record in reader]
+
+
+def test_write_table_and_open_writer_round_trip_every_type_and_null(catalog: Catalog, local: Local,
+                                                                    o: ODPS) -> None:
+    catalog.create_table(PROJECT, "written", EVERY_TYPE)
+    first = [[-2**63, 1.25, True, "héllo, \"world\"\n", datetime(2024, 2, 29, 23, 59, 58, 123000), Decimal("-12.30"),
+              -2**31, 0.5, date(2024, 1, 31), "varchar", "abcd", -128, 32767],
+             [None] * len(EVERY_TYPE)]
+    second = [[2**63 - 1, -0.0, False, "", datetime(1970, 1, 1), Decimal("99999999.99"), 7, -1.5, date(9999, 12, 31),
+               "", "a", 127, -32768]]
+
+    o.write_table("written", first)
+    with o.get_table("written").open_writer() as writer:
+        writer.write(second)
+
+    assert read_back(o, "written") == first + second
+    assert list(catalog.read_rows(PROJECT, "written", start=2)) == [tuple(row) for row in second]
+    puts = [line for line in local.spy.requests if line.startswith("PUT ") and "blockid=" in line]
+    assert len(puts) == 2 and local.spy.encoded == []  # pyodps compresses nothing unless asked to
+
+
+def test_a_timestamp_column_is_written_when_pandas_is_there(catalog: Catalog, o: ODPS) -> None:
+    catalog.create_table(PROJECT, "stamped", [("id", "bigint"), ("ts", "timestamp")])
+    try:
+        import pandas
+    except ImportError:
+        with pytest.raises(errors.InvalidArgument, match="pandas"):
+            o.write_table("stamped", [[1, None]])
+        return
+    o.write_table("stamped", [[1, pandas.Timestamp("2024-01-01 00:00:00.123456")], [2, None]])
+    assert list(catalog.read_rows(PROJECT, "stamped")) == [(1, datetime(2024, 1, 1, 0, 0, 0, 123456)), (2, None)]
+
+
+@pytest.fixture
+def small_blocks() -> Iterator[int]:
+    """pyodps sends a block each ``tunnel.block_buffer_size`` bytes (20 MiB): here, each 8 KiB."""
+    saved = options.tunnel.block_buffer_size
+    options.tunnel.block_buffer_size = 8 * 1024
+    yield options.tunnel.block_buffer_size
+    options.tunnel.block_buffer_size = saved
+
+
+def test_thousands_of_rows_go_in_several_blocks_compressed_or_not(catalog: Catalog, local: Local, o: ODPS,
+                                                                  small_blocks: int) -> None:
+    catalog.create_table(PROJECT, "many", [("id", "bigint"), ("label", "string")])
+    rows = [[number, f"row {number}"] for number in range(5000)]
+
+    o.write_table("many", rows)
+    puts = [line for line in local.spy.requests if line.startswith("PUT ")]
+    assert len({line.partition("blockid=")[2] for line in puts}) > 5
+    with o.get_table("many").open_writer(compress_option=CompressOption()) as writer:
+        writer.write(rows[:3000], compress=True)
+    with o.get_table("many").open_writer(blocks=[0, 1]) as writer:  # the client numbers the blocks
+        writer.write(1, rows[:2])
+        writer.write(0, rows[2:4])
+
+    assert read_back(o, "many") == rows + rows[:3000] + rows[2:4] + rows[:2]  # each commit in block-id order
+    assert {encoding for _, encoding in local.spy.encoded} == {"deflate"}
+
+
+def test_a_partition_is_created_written_and_overwritten(catalog: Catalog, local: Local, o: ODPS) -> None:
+    sales = o.get_table("sales")
+    new = [[2001, "cake", 1, Decimal("4.50"), datetime(2026, 11, 30, 10, 0)],
+           [2002, "tea", 2, Decimal("12.50"), datetime(2026, 11, 30, 11, 0)]]
+    assert sales.exist_partition("ds=20240101") and not sales.exist_partition("ds=20261130")
+
+    with sales.open_writer(partition="ds=20261130", create_partition=True) as writer:
+        writer.write(new)
+
+    assert sales.exist_partition("ds=20261130")
+    assert any("ALTER TABLE" in query for query in (instance.query for instance in local.app._instances.values()))
+    assert read_back(o, "sales", "ds=20261130") == [row + ["20261130"] for row in new]
+    assert sales.get_partition("ds=20261130").record_num == 2
+
+    o.write_table("sales", new[1:], partition="ds=20261130", overwrite=True)
+    assert read_back(o, "sales", "ds=20261130") == [new[1] + ["20261130"]]
+    assert len(read_back(o, "sales", "ds=20240101")) == 3  # the other partitions are as they were
+    sales.create_partition("ds=20261201")
+    assert sales.exist_partition("ds=20261201") and read_back(o, "sales", "ds=20261201") == []
+    o.write_table("iris", IRIS[:2], overwrite=True)
+    assert read_back(o, "iris") == IRIS[:2]
+
+
+def test_writing_a_partitioned_table_needs_an_existing_partition(catalog: Catalog, o: ODPS) -> None:
+    sales = o.get_table("sales")
+    row = [[1, "tea", 1, Decimal("1.00"), None]]
+    with pytest.raises(errors.ODPSError) as raised, sales.open_writer() as writer:
+        writer.write(row)
+    assert raised.value.code == "MissingPartitionSpec"
+    with pytest.raises(errors.NoSuchPartition, match="does not exist"), \
+            sales.open_writer(partition="ds=20991231") as writer:
+        writer.write(row)
+    with pytest.raises(errors.NoSuchTable):
+        o.write_table("no_such_table", [[1]])
+    with pytest.raises(errors.ODPSError, match="already exists"):
+        o.execute_sql("ALTER TABLE sales ADD PARTITION (ds='20240101')")
+    with pytest.raises(errors.ODPSError, match="ADD .IF NOT EXISTS. PARTITION"):
+        o.execute_sql("ALTER TABLE sales DROP PARTITION (ds='20240101')")
+    with pytest.raises(errors.ODPSError, match="not partitioned"):
+        o.execute_sql("ALTER TABLE iris ADD PARTITION (ds='20240101')")
+    assert catalog.row_count(PROJECT, "sales") == 6
+
+
+def test_rows_are_invisible_until_the_commit_and_a_session_commits_once(catalog: Catalog, o: ODPS) -> None:
+    catalog.create_table(PROJECT, "staged", [("id", "bigint"), ("name", "string")])
+    session = TableTunnel(o).create_upload_session("staged")
+    with session.open_record_writer(0) as writer:
+        writer.write(session.new_record([1, "replaced"]))
+    with session.open_record_writer(0) as writer:  # a block sent again replaces the first
+        writer.write(session.new_record([1, "one"]))
+    with session.open_record_writer(3) as writer:
+        writer.write(session.new_record([3, "three"]))
+
+    assert read_back(o, "staged") == []
+    assert session.get_block_list() == [0, 3]
+    session.commit([0, 3])
+
+    assert read_back(o, "staged") == [[1, "one"], [3, "three"]]
+    with pytest.raises(errors.ODPSError) as raised, session.open_record_writer(4) as writer:
+        writer.write(session.new_record([4, "late"]))
+    assert raised.value.code == "StatusConflict"
+    assert catalog.row_count(PROJECT, "staged") == 2
+
+
+def test_uncommitted_sessions_expire_or_are_forgotten_with_their_blocks(catalog: Catalog, o: ODPS,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog.create_table(PROJECT, "dropped", [("id", "bigint")])
+    tunnel = TableTunnel(o)
+    session = tunnel.create_upload_session("dropped")
+    with session.open_record_writer(0) as writer:
+        writer.write(session.new_record([1]))
+
+    monkeypatch.setattr(upload, "SESSION_LIFETIME", -1)  # a day has passed
+    with pytest.raises(errors.ODPSError) as raised:
+        session.commit([0])
+    assert raised.value.code == "UploadSessionExpired"
+    monkeypatch.undo()
+    monkeypatch.setattr(upload, "MAX_SESSIONS", 1)
+    oldest = tunnel.create_upload_session("dropped")
+    tunnel.create_upload_session("dropped")
+    with pytest.raises(errors.ODPSError) as raised:
+        oldest.reload()
+    assert raised.value.code == "NoSuchUpload"
+    with pytest.raises(errors.ODPSError) as raised:
+        tunnel.create_upload_session("dropped", upload_id="20240101000000" + "0" * 24)
+    assert (raised.value.code, raised.value.status_code) == ("NoSuchUpload", 404)
+    assert catalog.row_count(PROJECT, "dropped") == 0
+
+
+def test_a_bad_value_or_a_bad_block_is_refused_clearly(catalog: Catalog, local: Local, o: ODPS) -> None:
+    catalog.create_table(PROJECT, "short", [("id", "bigint"), ("code", "varchar(3)")])
+    with pytest.raises(ValueError, match="invalid literal for int"):  # pyodps checks a value before sending it
+        o.write_table("short", [["one", "abc"]])
+    with pytest.raises(ValueError, match="more than 3"):
+        o.write_table("short", [[1, "abcd"]])
+
+    session = TableTunnel(o).create_upload_session("short")
+    session.schema = OdpsSchema(columns=[OdpsColumn(name="id", typo="bigint"), OdpsColumn(name="code", typo="string")])
+    with pytest.raises(errors.ODPSError) as raised, session.open_record_writer(0) as writer:
+        writer.write(session.new_record([1, "abcd"]))  # a client that skipped the check
+    assert raised.value.code == "MalformedDataStream" and "more than 3" in str(raised.value)
+
+    buffer = io.BytesIO()
+    writer = BaseRecordWriter(session.schema, buffer)
+    writer.write(session.new_record([1, "abc"]))
+    writer.flush()  # no footer: the stream is cut short
+    url = f"{local.endpoint}/projects/{PROJECT}/tables/short"
+    for body, words in [(buffer.getvalue(), "truncated"), (b"\xff" * 64, "record 1"), (b"", "truncated")]:
+        with pytest.raises(errors.ODPSError, match=words) as raised:
+            o.rest.put(url, data=body, params={"uploadid": session.id, "blockid": "1"})
+        assert (raised.value.code, raised.value.status_code) == ("MalformedDataStream", 400)
+    with pytest.raises(errors.ODPSError) as raised:
+        o.rest.put(url, data=b"", params={"uploadid": session.id, "blockid": "20000"})
+    assert raised.value.code == "InvalidBlockID"
+    with pytest.raises(errors.ODPSError) as raised:  # refused before its body is read: the body is drained
+        o.rest.put(url, data=b"x" * (3 * 1024 * 1024), params={"uploadid": "unknown", "blockid": "1"})
+    assert raised.value.code == "NoSuchUpload"
+
+    assert session.get_block_list() == []
+    assert catalog.row_count(PROJECT, "short") == 0
+    assert "InternalServerError" not in local.app.stats.errors
+
+
+def test_writing_needs_odps_update_and_creating_a_partition_odps_alter(catalog: Catalog, serve: Callable[..., Local],
+                                                                      issuer: CredentialIssuer) -> None:
+    iris, sales = (f"acs:odps:*:projects/{PROJECT}/tables/{name}" for name in ("iris", "sales"))
+    recorder = Recorder(deny={("odps:Update", iris), ("odps:Alter", sales)})
+    local = serve(authorize=recorder)
+    o = connect(local, sts(issuer.current()))
+
+    with pytest.raises(errors.NoPermission, match="odps:Update"):
+        o.write_table("iris", IRIS[:1])
+    with pytest.raises(errors.NoPermission, match="odps:Alter"):
+        o.write_table("sales", [[1, "tea", 1, Decimal("1.00"), None]], partition="ds=20261130", create_partition=True)
+    assert catalog.row_count(PROJECT, "iris") == 20
+    assert catalog.get_partition(catalog.get_table(PROJECT, "sales"), {"ds": "20261130"}) is None
+
+    o.write_table("sales", [[1, "tea", 1, Decimal("1.00"), None]], partition="ds=20240101")
+    assert ("odps:Update", sales) in {(action, resource) for action, resource, _ in recorder.asked}
+    assert catalog.row_count(PROJECT, "sales", {"ds": "20240101"}) == 4
+
+
+def test_uploads_work_with_v4_signatures_and_sts_tokens(serve: Callable[..., Local], issuer: CredentialIssuer) -> None:
+    local = serve(region=REGION)
+    o = connect(local, sts(issuer.current()), region=REGION)
+
+    o.write_table("sales", [[1, "tea", 1, Decimal("1.00"), None]], partition="ds=20261130", create_partition=True)
+
+    assert read_back(o, "sales", "ds=20261130") == [[1, "tea", 1, Decimal("1.00"), None, "20261130"]]
+    assert local.app.stats.errors == {"NoSuchPartition": 1}  # exist_partition() asked, before creating it
+    versions = dict(local.spy.signed)
+    assert {versions[line] for line in versions if "/instances" in line or "?partition" in line} == {"v4"}
+    assert any("uploadid=" in line for line in versions)
 
 
 # SQL

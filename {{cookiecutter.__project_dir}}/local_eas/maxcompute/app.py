@@ -10,10 +10,15 @@ Supported, as pyodps 0.13.2 calls them:
 
 * metadata: ``GET /api/tenants``, ``GET /api/projects/<p>``, ``GET /api/projects/<p>/tables`` (paged) and
   ``GET /api/projects/<p>/tables/<t>`` (also ``?extended``);
+* partitions: ``GET .../tables/<t>?partition=k='v'`` (``exist_partition()``; ``NoSuchPartition`` when absent);
 * table reads (``table.open_reader()``, ``o.read_table``): ``GET /api/projects/<p>/tunnel?service`` names the
   tunnel endpoint, which is this same server and prefix; ``POST .../tables/<t>?downloads`` opens a session
   (partition, column selection), ``GET .../tables/<t>?downloadid=..&data&rowrange=(s,n)`` streams records;
-* SQL: ``POST /api/projects/<p>/instances`` runs the SQL task at once (a single-table SELECT, see :mod:`.sql`)
+* table writes (``o.write_table``, ``table.open_writer()``, also ``overwrite=True`` and ``create_partition=True``):
+  ``POST ?uploads`` opens a session, ``PUT ?uploadid=..&blockid=N`` sends a block, ``GET ?uploadid=..`` lists
+  the blocks and ``POST ?uploadid=..`` commits them (see :mod:`.upload`); RAM action ``odps:Update``;
+* SQL: ``POST /api/projects/<p>/instances`` runs the SQL task at once (a single-table SELECT, or the
+  ``ALTER TABLE ... ADD [IF NOT EXISTS] PARTITION`` pyodps's ``create_partition`` runs, see :mod:`.sql`)
   and answers 201 with a ``Location``; the instance is then ``Terminated``, its task ``Success`` or ``Failed``
   with MaxCompute's error text. Its status, task status, result (CSV, the fallback), source, detail,
   summary and progress are served, and its result through the instance tunnel (``?downloads``, ``?data``).
@@ -44,7 +49,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from ..credentials import LookupSource
-from .catalog import Catalog, CatalogError, Column, NotFound, Project, QueryResult, TableSchema
+from .catalog import AddPartitionPlan, Catalog, CatalogError, Column, NotFound, Project, QueryResult, TableSchema
 from .errors import (
     REQUEST_ID_HEADER,
     XML_CONTENT_TYPE,
@@ -57,6 +62,7 @@ from .errors import (
     new_request_id,
     no_permission,
     no_such_instance,
+    no_such_partition,
     no_such_project,
     no_such_table,
     not_implemented,
@@ -72,6 +78,7 @@ from .tunnel import (
     parse_row_range,
     schema_document,
 )
+from .upload import UploadRegistry, UploadSession, check_decodable, decode_block, parse_block_id
 
 log = logging.getLogger("local_eas.maxcompute")
 
@@ -86,6 +93,7 @@ MAX_XML_BODY = 1024 * 1024
 MAX_INSTANCES = 1000
 CSV_RESULT_LIMIT = 10_000  # what MaxCompute's ?result and a limited instance tunnel return at most
 NULL_TOKEN = "\\N"
+DRAIN_SIZE = 64 * 1024
 
 
 def create_maxcompute_app(catalog: Catalog, credentials: LookupSource, region: str | None = None,
@@ -185,6 +193,7 @@ class MaxComputeApp:
         self.stats = RequestStats()
         self._clock = clock
         self._sessions = SessionRegistry(clock)
+        self._uploads = UploadRegistry(clock)
         self._instances: OrderedDict[str, SqlInstance] = OrderedDict()
         self._instances_lock = threading.Lock()
 
@@ -267,8 +276,7 @@ class MaxComputeApp:
             self._authorize_download(call, resource)
             return self._create_table_session(call, schema)
         if "uploads" in call.params or "uploadid" in call.params:
-            raise tunnel_unsupported("Table uploads (the local MaxCompute loads tables with "
-                                     "`python -m local_eas load-table`)")
+            return self._route_upload(call, method, schema, resource)
         _require_method(method, call.request.path, "GET")
         if "downloadid" in call.params:
             self._authorize_download(call, resource)
@@ -280,7 +288,33 @@ class MaxComputeApp:
             self._authorize(call, "odps:Select", resource)
             return self._table_head(call, schema)
         self._authorize(call, "odps:Describe", resource)
+        if "partition" in call.params:
+            return self._partition(call, schema)
         return _xml(self._table_element(schema))
+
+    def _route_upload(self, call: _Call, method: str, schema: TableSchema, resource: str) -> Response:
+        if method == "PUT":
+            call.request.max_content_length = None  # a block is as large as the client makes it (pyodps: ~20 MiB)
+        try:
+            self._authorize(call, "odps:Update", resource)
+            if "uploads" in call.params:
+                _require_method(method, call.request.path, "POST")
+                return self._create_upload(call, schema, resource)
+            given = call.params.get("partition")
+            session = self._uploads.get(call.params["uploadid"], call.project, schema.name,
+                                        None if given is None else _partition_spec(given, schema))
+            if method == "PUT":
+                return self._upload_block(call, session)
+            _require_method(method, call.request.path, "GET", "POST")
+            if method == "POST":
+                with session.commit() as rows:
+                    self.catalog.write_rows(session.schema, rows, partition=session.partition or None,
+                                            overwrite=session.overwrite)
+            return _json(session.to_json())
+        finally:
+            if method == "PUT":  # read to its end, answered or refused: else the client sees a reset connection
+                for _ in iter(lambda: call.request.stream.read(DRAIN_SIZE), b""):
+                    pass
 
     def _route_instance(self, call: _Call, method: str, instance_id: str) -> Response:
         instance = self._instance(call.project, instance_id)
@@ -390,6 +424,29 @@ class MaxComputeApp:
                                            columns=[column.name for column in columns], partition=partition))
         return Response(_csv(columns, rows), content_type="text/plain; charset=utf-8")
 
+    def _partition(self, call: _Call, schema: TableSchema) -> Response:
+        """``Partition.reload()``: the partition's values and counts, or NoSuchPartition."""
+        text = call.params["partition"]
+        partition = _partition_spec(text, schema)
+        if len(partition) != len(schema.partitions):
+            raise OdpsError(400, "InvalidPartitionSpec", f"Invalid partition spec {text!r} for table "
+                                                         f"{schema.project}.{schema.name}.")
+        found = self.catalog.get_partition(schema, partition)
+        if found is None:
+            raise no_such_partition(schema.project, schema.name, text)
+        root = ET.Element("Partition")
+        for key, value in found.values.items():
+            ET.SubElement(root, "Column", Name=key, Value=value)
+        meta: dict[str, Any] = {
+            "createTime": int(found.created), "lastDDLTime": int(found.created),
+            "lastModifiedTime": int(schema.modified), "partitionSize": 0,
+            "partitionRecordNum": self.catalog.row_count(schema.project, schema.name, partition),
+        }
+        if "extended" in call.params:
+            meta.update({"IsArchived": False, "IsExstore": False, "LifeCycle": -1, "PhysicalSize": 0, "FileNum": 0})
+        _add(root, "Schema", json.dumps(meta)).set("format", "json")
+        return _xml(root)
+
     # Table tunnel
 
     def _create_table_session(self, call: _Call, schema: TableSchema) -> Response:
@@ -410,6 +467,32 @@ class MaxComputeApp:
                                       columns=[column.name for column in columns], partition=session.partition)
         return self._stream(call, columns, rows)
 
+    def _create_upload(self, call: _Call, schema: TableSchema, resource: str) -> Response:
+        partition = _partition_spec(call.params.get("partition", ""), schema)
+        if schema.partitions and not partition:
+            keys = ", ".join(column.name for column in schema.partitions)
+            raise OdpsError(400, "MissingPartitionSpec", "You need to specify a partitionspec along with the "
+                                                         f"specified table: {schema.name} is partitioned by {keys}.")
+        if len(partition) != len(schema.partitions):
+            raise OdpsError(400, "InvalidPartitionSpec", f"Invalid partition spec {call.params['partition']!r}: "
+                                                         "give the value of every partition key.")
+        if partition and self.catalog.get_partition(schema, partition) is None:
+            if call.params.get("create_partition", "").lower() != "true":
+                raise no_such_partition(schema.project, schema.name, call.params["partition"])
+            self._authorize(call, "odps:Alter", resource)
+            self.catalog.create_partition(schema, partition)
+        check_decodable(schema.columns)
+        session = self._uploads.create(schema, partition, overwrite=call.params.get("overwrite", "").lower() == "true")
+        return _json(session.to_json(), 201)
+
+    def _upload_block(self, call: _Call, session: UploadSession) -> Response:
+        if "arrow" in call.params:
+            raise tunnel_unsupported("The Arrow format (write records, or write_table() a list of rows)")
+        block_id = parse_block_id(call.params.get("blockid"))
+        rows = decode_block(session.schema.columns, call.request.stream, call.request.headers.get("Content-Encoding"))
+        session.put_block(block_id, rows)
+        return _empty(200)
+
     # SQL instances
 
     def _create_instance(self, call: _Call) -> Response:
@@ -422,12 +505,16 @@ class MaxComputeApp:
         instance = SqlInstance(id=_instance_id(now), project=call.project, owner=OWNER, task_name=task_name,
                                job=job, query=query, start_time=now, end_time=now)
         try:
-            plan = self.catalog.plan_select(call.project, query)
+            plan = self.catalog.plan(call.project, query)
+            action = "odps:Alter" if isinstance(plan, AddPartitionPlan) else "odps:Select"
             if plan.table is not None:
                 resource = f"acs:odps:*:projects/{plan.table.project}/tables/{plan.table.name}"
-                if self.authorize is not None and not self.authorize("odps:Select", resource, call.access_key_id):
-                    raise sql_no_permission("odps:Select", resource)
-            instance.result = self.catalog.run_select(plan)
+                if self.authorize is not None and not self.authorize(action, resource, call.access_key_id):
+                    raise sql_no_permission(action, resource)
+            if isinstance(plan, AddPartitionPlan):
+                self.catalog.add_partitions(plan)
+            else:
+                instance.result = self.catalog.run_select(plan)
         except SqlError as error:
             instance.error = "FAILED: " + error.text
         instance.end_time = self._clock()
@@ -487,8 +574,8 @@ class MaxComputeApp:
         task = ET.SubElement(ET.SubElement(root, "Tasks"), "Task", Type="SQL")
         _add(task, "Name", instance.task_name)
         _add(task, "Status", instance.task_status)
-        if instance.result is None:
-            _add(task, "Result", instance.error or "").set("Format", "text")
+        if instance.result is None:  # failed, or a DDL statement
+            _add(task, "Result", "OK" if instance.error is None else instance.error).set("Format", "text")
             return root
         result = instance.result
         _add(task, "Result", _csv(result.columns, result.rows[:CSV_RESULT_LIMIT])).set("Format", "csv")
@@ -512,7 +599,7 @@ class MaxComputeApp:
                                    "disabled on this local MaxCompute; read the result with ?result.")
         if instance.result is None:
             raise invalid_argument(f"ODPS-0420061: Invalid parameter in HTTP request - instance {instance.id} "
-                                   "failed and has no result to download.")
+                                   "has no result to download.")
         count = len(instance.result.rows)
         if "instance_tunnel_limit_enabled" in call.params:
             count = min(count, CSV_RESULT_LIMIT)

@@ -4,7 +4,8 @@
 and one real SQLite table per MaxCompute table, ``data_<id>``, whose columns are the table's columns followed
 by its partition keys, under their own (lower-case, validated, always quoted) names. Keeping the rows in real
 tables is what lets :meth:`Catalog.execute_select` run a SELECT with SQLite (see :mod:`.sql`); the rowid
-keeps insertion order, which is the order the tunnel serves rows in.
+keeps insertion order, which is the order the tunnel serves rows in. A partition exists when it holds rows or
+was created empty (``ALTER TABLE ... ADD PARTITION``, a tunnel upload): those are listed in ``partitions``.
 
 One connection writes, under a lock, in short transactions. SELECTs written by callers run on a second,
 read-only connection with a time limit, so that no statement can change the catalog or run for ever. WAL
@@ -26,8 +27,8 @@ from typing import Any, Optional, Union
 from urllib.parse import quote
 
 from .datatypes import ColumnType, from_storage, infer_type, parse_type, to_storage
-from .errors import semantic_error, table_not_found
-from .sql import SelectQuery, parse_select, quote_identifier, sqlite_error
+from .errors import already_exists, semantic_error, table_not_found
+from .sql import AddPartition, SelectQuery, parse_statement, quote_identifier, sqlite_error
 
 DATABASE_NAME = "catalog.sqlite3"
 READ_BATCH = 1000
@@ -52,6 +53,12 @@ CREATE TABLE IF NOT EXISTS tables (
     created REAL NOT NULL,
     modified REAL NOT NULL,
     UNIQUE (project, name)
+);
+CREATE TABLE IF NOT EXISTS partitions (
+    table_id INTEGER NOT NULL,
+    spec TEXT NOT NULL,                     -- JSON [value, ...] in partition key order, as stored
+    created REAL NOT NULL,
+    PRIMARY KEY (table_id, spec)
 );
 """
 
@@ -139,6 +146,26 @@ class SelectPlan:
     sql: str
     query: SelectQuery
     table: Optional[TableSchema]
+
+
+@dataclass(frozen=True)
+class AddPartitionPlan:
+    """A checked ``ALTER TABLE ... ADD PARTITION``: what :meth:`Catalog.add_partitions` runs."""
+
+    project: str
+    sql: str
+    table: TableSchema
+    partitions: tuple[dict[str, str], ...]
+    if_not_exists: bool
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """An existing partition: its values by key and when it was created (the table's creation, for one that
+    only holds rows loaded with the table)."""
+
+    values: dict[str, str]
+    created: float
 
 
 @dataclass(frozen=True)
@@ -235,6 +262,7 @@ class Catalog:
             if row is None:
                 return False
             db.execute("DELETE FROM tables WHERE id = ?", (row[0],))
+            db.execute("DELETE FROM partitions WHERE table_id = ?", (row[0],))
             db.execute(f"DROP TABLE IF EXISTS {quote_identifier(f'data_{row[0]}')}")
         return True
 
@@ -271,15 +299,10 @@ class Catalog:
         stored = []
         for number, row in enumerate(rows, start=1):
             values = _row_values(row, schema, number)
-            converted = []
             for column, value in zip(columns, values):
                 if value is None and schema.is_partition(column.name):
                     raise InvalidValue(f"row {number}: partition key {column.name!r} cannot be NULL")
-                try:
-                    converted.append(to_storage(value, column.column_type))
-                except ValueError as error:
-                    raise InvalidValue(f"row {number}, column {column.name!r} ({column.type}): {error}") from None
-            stored.append(converted)
+            stored.append(stored_row(columns, values, number))
         placeholders = ", ".join("?" for _ in columns)
         names = ", ".join(quote_identifier(column.name) for column in columns)
         with self._transaction() as db:
@@ -288,6 +311,67 @@ class Catalog:
             db.executemany(f"INSERT INTO {schema.storage_table} ({names}) VALUES ({placeholders})", stored)
             db.execute("UPDATE tables SET modified = ? WHERE id = ?", (time.time(), schema.table_id))
         return len(stored)
+
+    def write_rows(self, schema: TableSchema, rows: Sequence[Sequence[Any]], *,
+                   partition: Mapping[str, str] | None = None, overwrite: bool = False) -> int:
+        """Append (or with ``overwrite``, replace the table's or partition's rows with) ``rows`` in one transaction.
+
+        ``rows`` hold the data columns as :func:`stored_row` returns them; a partitioned table needs its whole
+        ``partition``, which then exists even if ``rows`` is empty. Refused if the table was dropped or
+        replaced since ``schema`` was read.
+        """
+        values = self._partition_values(schema, partition) if schema.partitions else []
+        where, parameters = _partition_filter(schema, partition)
+        columns = schema.columns + (schema.partitions if values else ())
+        names = ", ".join(quote_identifier(column.name) for column in columns)
+        placeholders = ", ".join("?" for _ in columns)
+        with self._transaction() as db:
+            current = self._table_row(db, schema.project, schema.name)
+            if current is None or current[0] != schema.table_id:
+                raise NotFound(f"table {schema.project}.{schema.name} was dropped or replaced")
+            if overwrite:
+                db.execute(f"DELETE FROM {schema.storage_table}{where}", parameters)
+            if values:
+                db.execute("INSERT OR IGNORE INTO partitions (table_id, spec, created) VALUES (?, ?, ?)",
+                           (schema.table_id, json.dumps(values), time.time()))
+            db.executemany(f"INSERT INTO {schema.storage_table} ({names}) VALUES ({placeholders})",
+                           (list(row) + values for row in rows))
+            db.execute("UPDATE tables SET modified = ? WHERE id = ?", (time.time(), schema.table_id))
+        return len(rows)
+
+    # Partitions
+
+    def get_partition(self, schema: TableSchema, partition: Mapping[str, str]) -> PartitionInfo | None:
+        """The partition named by ``partition`` (every key of the table), if it was created or holds rows."""
+        values = self._partition_values(schema, partition)
+        where, parameters = _partition_filter(schema, partition)
+        with self._lock:
+            created = self._db.execute("SELECT created FROM partitions WHERE table_id = ? AND spec = ?",
+                                       (schema.table_id, json.dumps(values))).fetchone()
+            if created is None and self._db.execute(f"SELECT 1 FROM {schema.storage_table}{where} LIMIT 1",
+                                                    parameters).fetchone() is None:
+                return None
+        return PartitionInfo({key.name: str(value) for key, value in zip(schema.partitions, values)},
+                             schema.created if created is None else created[0])
+
+    def add_partitions(self, plan: AddPartitionPlan) -> None:
+        """Create the plan's partitions; SqlError if one exists and the statement has no IF NOT EXISTS."""
+        for partition in plan.partitions:
+            if self.get_partition(plan.table, partition) is not None and not plan.if_not_exists:
+                spec = ",".join(f"{key}='{value}'" for key, value in partition.items())
+                raise already_exists(f"partition {spec} already exists in table {plan.project}.{plan.table.name}")
+        for partition in plan.partitions:
+            self.create_partition(plan.table, partition)
+
+    def create_partition(self, schema: TableSchema, partition: Mapping[str, str]) -> None:
+        """Create the (empty) partition unless it exists."""
+        spec = json.dumps(self._partition_values(schema, partition))
+        with self._transaction() as db:
+            current = self._table_row(db, schema.project, schema.name)
+            if current is None or current[0] != schema.table_id:
+                raise NotFound(f"table {schema.project}.{schema.name} was dropped or replaced")
+            db.execute("INSERT OR IGNORE INTO partitions (table_id, spec, created) VALUES (?, ?, ?)",
+                       (schema.table_id, spec, time.time()))
 
     def row_count(self, project: str, table: str, partition: Mapping[str, str] | None = None) -> int:
         schema = self._schema(project, table)
@@ -323,9 +407,22 @@ class Catalog:
 
     # SQL
 
+    def plan(self, project: str, sql: str) -> SelectPlan | AddPartitionPlan:
+        """Parse ``sql`` (a single-table SELECT or ``ALTER TABLE ... ADD PARTITION``) and resolve its table in
+        ``project`` (or the project it names). Raises SqlError."""
+        statement = parse_statement(sql)
+        if isinstance(statement, AddPartition):
+            return self._plan_add_partition(project, sql, statement)
+        return self._plan_select(project, sql, statement)
+
     def plan_select(self, project: str, sql: str) -> SelectPlan:
-        """Parse ``sql`` and resolve its table in ``project`` (or the project it names). Raises SqlError."""
-        query = parse_select(sql)
+        """Parse ``sql`` as a SELECT and resolve its table in ``project`` (or the project it names)."""
+        plan = self.plan(project, sql)
+        if not isinstance(plan, SelectPlan):
+            raise semantic_error("a SELECT statement is expected here")
+        return plan
+
+    def _plan_select(self, project: str, sql: str, query: SelectQuery) -> SelectPlan:
         table = None
         if query.table is not None:
             table_project = query.table.project or project
@@ -361,7 +458,50 @@ class Catalog:
         result = self.run_select(self.plan_select(project, sql))
         return result.columns, iter(result.rows)
 
+    def _plan_add_partition(self, project: str, sql: str, statement: AddPartition) -> AddPartitionPlan:
+        reference = statement.table
+        table_project = reference.project or project
+        table = self.get_table(table_project, reference.name)
+        if table is None:
+            raise table_not_found(table_project, reference.name, reference.line, reference.column)
+        if not table.partitions:
+            raise semantic_error(f"table {table_project}.{table.name} is not partitioned", reference.line,
+                                 reference.column)
+        keys = [key.name for key in table.partitions]
+        partitions = []
+        for spec in statement.partitions:
+            given = [token.name for token, _ in spec.pairs]
+            if sorted(given) != sorted(keys):
+                raise semantic_error(f"the partition spec ({', '.join(given)}) must name each partition key of "
+                                     f"{table.name} once: {', '.join(keys)}", spec.line, spec.column)
+            partition = {token.name: value for token, value in spec.pairs}
+            try:
+                self._partition_values(table, partition)
+            except InvalidValue as error:
+                raise semantic_error(str(error), spec.line, spec.column) from None
+            partitions.append({key: partition[key] for key in keys})
+        return AddPartitionPlan(table_project, sql, table, tuple(partitions), statement.if_not_exists)
+
     # Internals
+
+    @staticmethod
+    def _partition_values(schema: TableSchema, partition: Mapping[str, str] | None) -> list[Any]:
+        """The stored value of every partition key, in key order: InvalidValue for a partial or bad spec."""
+        given = {key.lower(): value for key, value in (partition or {}).items()}
+        keys = [key.name for key in schema.partitions]
+        if sorted(given) != sorted(keys):
+            raise InvalidValue(f"partition ({', '.join(f'{key}=...' for key in given) or 'none'}) of "
+                               f"{schema.project}.{schema.name} must give every partition key: {', '.join(keys)}")
+        values = []
+        for key in schema.partitions:
+            text = given[key.name]
+            if text is None or str(text).strip() == "":
+                raise InvalidValue(f"partition key {key.name!r} cannot be empty")
+            try:
+                values.append(to_storage(text, key.column_type))
+            except ValueError as error:
+                raise InvalidValue(f"partition key {key.name!r} ({key.type}): {error}") from None
+        return values
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -405,6 +545,17 @@ class Catalog:
             offset += size
             if left is not None:
                 left -= size
+
+
+def stored_row(columns: Sequence[Column], values: Sequence[Any], number: int) -> list[Any]:
+    """``values`` (one a column) as SQLite stores them; InvalidValue naming row ``number`` and the column."""
+    stored = []
+    for column, value in zip(columns, values):
+        try:
+            stored.append(to_storage(value, column.column_type))
+        except ValueError as error:
+            raise InvalidValue(f"row {number}, column {column.name!r} ({column.type}): {error}") from None
+    return stored
 
 
 def _check_name(name: str, what: str) -> str:

@@ -80,6 +80,12 @@ def not_implemented(what: str) -> OdpsError:
     return OdpsError(501, "NotImplemented", f"{what} is not implemented by the local MaxCompute.")
 
 
+def no_such_partition(project: str, table: str, spec: str) -> OdpsError:
+    """pyodps raises ``odps.errors.NoSuchPartition`` (a ``NoSuchObject``: ``exist_partition()`` is then False)."""
+    return OdpsError(404, "NoSuchPartition", f"The specified partition does not exist - '{project}.{table}' "
+                                             f"partition ({spec}).")
+
+
 def tunnel_unsupported(what: str) -> OdpsError:
     """400, not 501: pyodps retries every 5xx of the tunnel for minutes before giving up."""
     return OdpsError(400, "InvalidArgument", f"{what} is not supported by the local MaxCompute tunnel.")
@@ -113,6 +119,11 @@ def parse_error(detail: str, line: int = 1, column: int = 1) -> SqlError:
 def semantic_error(detail: str, line: int = 1, column: int = 1) -> SqlError:
     """A statement that parses but cannot run (unknown column, unsupported construct): ``ODPSError``."""
     return SqlError("ODPS-0130071", "Semantic analysis exception", detail, line, column)
+
+
+def already_exists(detail: str, line: int = 1, column: int = 1) -> SqlError:
+    """What ADD PARTITION without IF NOT EXISTS fails with when the partition is there: ``ODPSError``."""
+    return SqlError("ODPS-0130111", "Subject already exists", detail, line, column)
 
 
 def table_not_found(project: str, table: str, line: int = 1, column: int = 1) -> SqlError:

@@ -1,4 +1,5 @@
-"""Just enough MaxCompute SQL for the local stand-in: one SELECT on one table, run by SQLite.
+"""Just enough MaxCompute SQL for the local stand-in: one SELECT on one table, run by SQLite, and the one DDL
+statement pyodps runs before writing a new partition, ``ALTER TABLE t ADD [IF NOT EXISTS] PARTITION (k='v')``.
 
 A statement is tokenized (MaxCompute's lexical rules: ``'`` and ``"`` strings with backslash escapes,
 back-quoted identifiers, ``--`` and ``/* */`` comments), checked to be a single SELECT on at most one table
@@ -7,6 +8,9 @@ rendered as SQLite SQL: the table reference becomes the quoted name of the SQLit
 strings and identifiers are re-quoted, typed literals (``datetime '2024-01-01 00:00:00'``) lose their
 keyword and ``CAST`` targets become SQLite types. WHERE, GROUP BY, HAVING, ORDER BY, LIMIT, DISTINCT, CASE
 and the common aggregate and scalar functions then mean the same in both dialects.
+
+An ``ALTER TABLE`` is parsed into :class:`AddPartition` (several PARTITION clauses may follow ADD); any
+other ALTER is refused.
 
 Failures are :class:`~.errors.SqlError` with the ``ODPS-xxxxxxx`` numbers MaxCompute reports, so that
 pyodps raises ``ParseError`` for a statement it cannot parse and ``NoSuchTable`` for a missing table.
@@ -33,6 +37,7 @@ CLAUSE_WORDS = frozenset(["where", "group", "order", "limit", "having", "sort", 
 RESERVED = frozenset(["end", "null", "true", "false", "and", "or", "not", "is", "in", "like", "between", "then",
                       "else", "when", "case", "as", "distinct", "all", "by", "asc", "desc"]) | CLAUSE_WORDS
 TYPED_LITERALS = frozenset(["datetime", "date", "timestamp"])
+ADD_PARTITION_FORM = "ALTER TABLE <table> ADD [IF NOT EXISTS] PARTITION (<key>='<value>', ...)"
 CAST_TYPES = {
     "bigint": "INTEGER", "int": "INTEGER", "smallint": "INTEGER", "tinyint": "INTEGER", "boolean": "INTEGER",
     "double": "REAL", "float": "REAL", "decimal": "NUMERIC",
@@ -82,6 +87,24 @@ class TableRef:
     alias: Optional[str]
     line: int
     column: int
+
+
+@dataclass(frozen=True)
+class PartitionClause:
+    """``PARTITION (k='v', ...)`` as written: each key token with its value's text."""
+
+    pairs: tuple[tuple[Token, str], ...]
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class AddPartition:
+    """``ALTER TABLE <table> ADD [IF NOT EXISTS] PARTITION (...) [PARTITION (...)...]``, parsed."""
+
+    table: TableRef
+    partitions: tuple[PartitionClause, ...]
+    if_not_exists: bool
 
 
 @dataclass(frozen=True)
@@ -153,25 +176,42 @@ class SelectQuery:
         return "".join(pieces).strip()
 
 
+def parse_statement(sql: str) -> SelectQuery | AddPartition:
+    """Parse ``sql`` as a single-table SELECT or an ``ALTER TABLE ... ADD PARTITION``. Raises :class:`SqlError`."""
+    tokens, significant = _statement_tokens(sql)
+    if tokens[significant[0]].is_word("alter"):
+        return _parse_add_partition([tokens[index] for index in significant])
+    return _parse_select(tokens, significant)
+
+
 def parse_select(sql: str) -> SelectQuery:
     """Parse ``sql`` as a single-table SELECT. Raises :class:`SqlError` otherwise."""
+    return _parse_select(*_statement_tokens(sql))
+
+
+def _statement_tokens(sql: str) -> tuple[tuple[Token, ...], list[int]]:
+    """The tokens of one statement (a trailing ``;`` dropped) and the indexes of those not space or comment."""
     tokens = tuple(tokenize(sql))
     significant = [index for index, token in enumerate(tokens) if token.kind not in ("space", "comment")]
     while significant and tokens[significant[-1]].is_op(";"):
         significant.pop()
     if not significant:
         raise parse_error("empty statement")
-    tokens = tokens[:significant[-1] + 1]
-    sig = [tokens[index] for index in significant]
-    for token in sig:
-        if token.is_op(";"):
+    for index in significant:
+        if tokens[index].is_op(";"):
             raise semantic_error("a script of several statements is not supported by the local MaxCompute",
-                                 token.line, token.column)
+                                 tokens[index].line, tokens[index].column)
+    return tokens[:significant[-1] + 1], significant
+
+
+def _parse_select(tokens: tuple[Token, ...], significant: list[int]) -> SelectQuery:
+    sig = [tokens[index] for index in significant]
     first = sig[0]
     if not first.is_word("select"):
         if first.kind == "ident" and first.text.lower() in UNSUPPORTED_STATEMENTS:
             raise semantic_error(f"{first.text.upper()} statements are not supported by the local MaxCompute, "
-                                 "which runs single-table SELECT queries only", first.line, first.column)
+                                 f"which runs single-table SELECT queries (and {ADD_PARTITION_FORM}) only",
+                                 first.line, first.column)
         raise parse_error(f"invalid token '{first.text}'", first.line, first.column)
     for index, token in enumerate(sig[1:], start=1):
         if token.is_word("select"):
@@ -287,6 +327,21 @@ def _table_ref(sig: list[Token], from_at: int) -> tuple[TableRef, tuple[int, int
     if sig[index].is_op("("):
         raise semantic_error("subqueries are not supported by the local MaxCompute", sig[index].line,
                              sig[index].column)
+    parts, index = _table_name(sig, index)
+    span = (from_at + 1, index)
+    alias = None
+    if index < len(sig) and sig[index].is_word("as"):
+        if index + 1 >= len(sig) or sig[index + 1].kind not in ("ident", "qident"):
+            raise parse_error("an alias is required after AS", sig[index].line, sig[index].column)
+        alias, index = sig[index + 1].name, index + 2
+    elif index < len(sig) and (sig[index].kind == "qident"
+                               or sig[index].kind == "ident" and sig[index].text.lower() not in RESERVED):
+        alias, index = sig[index].name, index + 1
+    return _table(parts, alias), span, index
+
+
+def _table_name(sig: list[Token], index: int) -> tuple[list[Token], int]:
+    """The parts of the (qualified) table name at ``index``, and the index of what follows it."""
     parts: list[Token] = []
     while True:
         token = sig[index] if index < len(sig) else None
@@ -302,21 +357,63 @@ def _table_ref(sig: list[Token], from_at: int) -> tuple[TableRef, tuple[int, int
     if len(parts) > 3:
         raise parse_error("a table name has at most three parts (project.schema.table)", parts[0].line,
                           parts[0].column)
-    span = (from_at + 1, index)
-    alias = None
-    if index < len(sig) and sig[index].is_word("as"):
-        if index + 1 >= len(sig) or sig[index + 1].kind not in ("ident", "qident"):
-            raise parse_error("an alias is required after AS", sig[index].line, sig[index].column)
-        alias, index = sig[index + 1].name, index + 2
-    elif index < len(sig) and (sig[index].kind == "qident"
-                               or sig[index].kind == "ident" and sig[index].text.lower() not in RESERVED):
-        alias, index = sig[index].name, index + 1
-    project = parts[0].name if len(parts) > 1 else None
     if len(parts) == 3 and parts[1].name != "default":
         raise semantic_error(f"schema {parts[1].name} does not exist; the local MaxCompute has only 'default'",
                              parts[1].line, parts[1].column)
-    table = TableRef(project, parts[-1].name, alias, parts[0].line, parts[0].column)
-    return table, span, index
+    return parts, index
+
+
+def _table(parts: list[Token], alias: str | None) -> TableRef:
+    project = parts[0].name if len(parts) > 1 else None
+    return TableRef(project, parts[-1].name, alias, parts[0].line, parts[0].column)
+
+
+def _parse_add_partition(sig: list[Token]) -> AddPartition:
+    def refused(index: int) -> SqlError:
+        token = sig[min(index, len(sig) - 1)]
+        return semantic_error(f"of the ALTER statements, the local MaxCompute runs only {ADD_PARTITION_FORM}",
+                              token.line, token.column)
+
+    if len(sig) < 2 or not sig[1].is_word("table"):
+        raise refused(1)
+    parts, index = _table_name(sig, 2)
+    if index >= len(sig) or not sig[index].is_word("add"):
+        raise refused(index)
+    index += 1
+    if_not_exists = index < len(sig) and sig[index].is_word("if")
+    if if_not_exists:
+        if not (index + 2 < len(sig) and sig[index + 1].is_word("not") and sig[index + 2].is_word("exists")):
+            where = sig[min(index + 1, len(sig) - 1)]
+            raise parse_error("IF NOT EXISTS expected", where.line, where.column)
+        index += 3
+    partitions = []
+    while index < len(sig) or not partitions:
+        if index >= len(sig) or not sig[index].is_word("partition"):
+            raise refused(index)
+        clause, index = _partition_clause(sig, index + 1)
+        partitions.append(clause)
+    return AddPartition(_table(parts, None), tuple(partitions), if_not_exists)
+
+
+def _partition_clause(sig: list[Token], index: int) -> tuple[PartitionClause, int]:
+    """``(k='v', ...)`` at ``index``, and the index of what follows it."""
+    opening = sig[min(index, len(sig) - 1)]
+    if index >= len(sig) or not opening.is_op("("):
+        raise parse_error("'(' expected after PARTITION", opening.line, opening.column)
+    pairs: list[tuple[Token, str]] = []
+    index += 1
+    while True:
+        key, equals, value, after = (sig[index + offset] if index + offset < len(sig) else None for offset in range(4))
+        if key is None or equals is None or value is None or after is None or key.kind not in ("ident", "qident") \
+                or not equals.is_op("=") or value.kind not in ("string", "number"):
+            where = next((token for token in (key, equals, value) if token is not None), sig[-1])
+            raise parse_error("a partition spec is (key='value', ...)", where.line, where.column)
+        pairs.append((key, unescape_string(value) if value.kind == "string" else value.text))
+        index += 4
+        if after.is_op(")"):
+            return PartitionClause(tuple(pairs), opening.line, opening.column), index
+        if not after.is_op(","):
+            raise parse_error(f"invalid token '{after.text}' in the partition spec", after.line, after.column)
 
 
 def _select_items(tokens: list[Token], select: Token) -> list[SelectItem]:

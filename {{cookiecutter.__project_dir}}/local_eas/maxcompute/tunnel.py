@@ -7,7 +7,8 @@ in chunks, never held whole in memory.
 
 A session is what ``POST ...?downloads`` creates: which table (and partition) or which instance's result
 it reads, and how many records it has. Sessions live in memory, expire after a day as the real ones do,
-and are forgotten oldest first past :data:`MAX_SESSIONS`.
+and are forgotten oldest first past :data:`MAX_SESSIONS`. Table uploads, whose blocks are the same format
+read back with pyodps's own reader, are :mod:`.upload`'s.
 """
 
 from __future__ import annotations
@@ -123,9 +124,14 @@ def parse_row_range(text: str | None, record_count: int) -> tuple[int, int]:
     return start, count
 
 
+def needs_pandas(columns: Sequence[Column]) -> bool:
+    """Whether records of ``columns`` need pandas, which pyodps encodes and decodes timestamps with, and lacks."""
+    return any(column.column_type.base in TIMESTAMP_TYPES for column in columns) and _pandas() is None
+
+
 def check_encodable(columns: Sequence[Column]) -> None:
     """Refuse, before any byte is sent, a stream the record writer cannot produce here."""
-    if any(column.column_type.base in TIMESTAMP_TYPES for column in columns) and _pandas() is None:
+    if needs_pandas(columns):
         raise invalid_argument("Reading timestamp columns through the tunnel needs pandas on both ends "
                                "(pyodps encodes timestamps with pandas.Timestamp); select them as strings "
                                "with CAST(... AS STRING) instead.")
