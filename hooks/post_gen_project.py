@@ -23,6 +23,8 @@ ONLY_WITH = {
         "tests/test_oss_routes.py",
         "tests/test_seed_example_oss.py",
         "tests/seed_examples/example1_oss.py",
+        "examples/stream_large_object.py",
+        "examples/presigned_download.py",
     ],
     "maxcompute": [
         "mount/app/routes/maxcompute.py",
@@ -33,6 +35,7 @@ ONLY_WITH = {
         "tests/test_local_maxcompute.py",
         "tests/test_seed_example_maxcompute.py",
         "tests/seed_examples/example2_maxcompute.py",
+        "examples/write_maxcompute_rows.py",
     ],
     "maxcompute_sql": [
         "mount/app/routes/maxcompute_sql.py",
@@ -46,6 +49,8 @@ ONLY_WITH = {
         "tests/test_credentials.py",
         "tests/test_credentials_routes.py",
         "ram",
+        "examples/presigned_download.py",  # signs with the role's credentials
+        "examples/write_maxcompute_rows.py",
     ],
     "handlers": ["mount/app/params.py", "mount/app/retries.py"],
     # The PAI default role is built in: nobody creates it, edits its trust policy or passes it.
@@ -128,6 +133,9 @@ def main() -> None:
     seed_examples = project / "tests" / "seed_examples"
     if seed_examples.is_dir() and not any(seed_examples.iterdir()):
         seed_examples.rmdir()
+    examples = project / "examples"
+    if examples.is_dir() and not any(examples.glob("*.py")):  # only its README would be left
+        remove(examples)
 
     service = ANSWERS["service"]
     print(

@@ -105,6 +105,12 @@ def test_disabled_options_leave_no_code_and_no_dependency(bake, answers):
     assert (baked.path / "ram").exists() == has_role
     assert (baked.path / "ram/trust-policy.json").exists() == (answers["role"] == "custom")
     assert (baked.path / "ram/passrole-policy.json").exists() == (answers["role"] == "custom")
+    examples = {"call_from_vpc.py"}
+    if answers["oss"]:
+        examples |= {"stream_large_object.py", "presigned_download.py"}
+    if answers["maxcompute"]:
+        examples.add("write_maxcompute_rows.py")
+    assert {path.name for path in (baked.path / "examples").glob("*.py")} == examples
     for leftover in ("__pycache__", ".pytest_cache", ".local-eas", ".venv"):
         assert not list(baked.path.rglob(leftover))
 
