@@ -97,11 +97,12 @@ class Terminal:
             self.cwd = Path(cwd_file.read_text().strip())
 
     def run(self, step: Step, timeout: float = 300) -> str:
+        # One stream, as a terminal shows it: a progress bar on stderr appears where it was written.
         done = subprocess.run(["bash", "-c", self._restore() + self._script(step.command)], cwd=self.cwd,
-                              env=self.env, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+                              env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
         self._collect()
-        return done.stdout + done.stderr
+        return done.stdout
 
     def start(self, step: Step, timeout: float = 120) -> str:
         """Start a command that keeps running; return once its output shows what the lab says it shows."""
@@ -131,6 +132,12 @@ class Terminal:
                 os.killpg(process.pid, signal.SIGKILL)
                 statuses.append(process.wait())
         return statuses
+
+
+def terminal_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` as a learner's fresh terminal has it: without what an enclosing make passes down (which
+    would turn ``make:`` into ``make[1]:`` in what the lab's commands print)."""
+    return {name: value for name, value in environ.items() if name not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
 
 
 def substitute(text: str, replacements: Mapping[str, str]) -> str:

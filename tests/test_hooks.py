@@ -82,18 +82,24 @@ def test_a_region_outside_the_list_is_refused_by_cookiecutter(cookies):
     assert "region" in str(result.exception) and "cn-hangzhou" in str(result.exception)
 
 
-def test_a_region_that_bypasses_the_choice_list_is_refused_by_the_hook(tmp_path, capfd):
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("region", "mars-north-1", "region: 'mars-north-1' is not a region with EAS"),
+    ("docs_language", "fr", "docs_language: 'fr' is not a language of the documentation"),
+])
+def test_a_choice_that_bypasses_the_choice_list_is_refused_by_the_hook(tmp_path, capfd, field, value, message):
     """A replay file skips cookiecutter's choice check: the hook still holds the line."""
     answers = {key: value for key, value in DEFAULTS.items() if not key.startswith("_")}
-    answers.update(region="mars-north-1", service="replayed", role="custom",
+    answers.update(region="cn-hangzhou", docs_language="en", service="replayed", role="custom",
                    role_arn="acs:ram::1234567890123456:role/r", oss_bucket="replayed-bucket",
                    oss_code_prefix="eas/replayed/", odps_project="replayed_project")
+    answers[field] = value
     replay = tmp_path / "replay.json"
     replay.write_text(json.dumps({"cookiecutter": answers}))
     output = tmp_path / "out"
     with pytest.raises(FailedHookException):
         cookiecutter(str(TEMPLATE), replay=str(replay), output_dir=str(output))
-    assert "region: 'mars-north-1' is not a region with EAS" in capfd.readouterr().err
+    errors = capfd.readouterr().err
+    assert message in errors, errors
     assert not (output / "replayed").exists()
 
 

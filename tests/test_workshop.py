@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TEMPLATE
-from lab import Step, Terminal, console_blocks, matches, steps, substitute
+from lab import Step, Terminal, console_blocks, matches, steps, substitute, terminal_environment
 
 LAB = "docs/workshop.md"
 TRANSLATIONS = ("zh-Hant", "zh-Hans")
@@ -51,8 +51,8 @@ def test_every_command_of_the_lab_prints_what_the_lab_says(lab, tmp_path):
     port = str(free_port())
     replacements = {"127.0.0.1:8000": f"127.0.0.1:{port}", "--port 8000": f"--port {port}"}
     venv = Path(sys.executable).parent.parent
-    environment = {**os.environ, "TEMPLATE": str(TEMPLATE), "VIRTUAL_ENV": str(venv),
-                   "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "MAKEFLAGS": "--no-print-directory"}
+    environment = {**terminal_environment(os.environ), "TEMPLATE": str(TEMPLATE), "VIRTUAL_ENV": str(venv),
+                   "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     workspace, state = tmp_path / "workspace", tmp_path / "shell"
     workspace.mkdir()
     state.mkdir()

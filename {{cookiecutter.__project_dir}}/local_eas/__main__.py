@@ -19,7 +19,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -317,11 +317,14 @@ def print_urls(state: dict[str, Any], state_file: Path) -> None:
 
 
 def wait_for_signal() -> None:
-    stop = threading.Event()
+    # Not a threading.Event set from the handler: the handler runs in the main thread, which may be inside
+    # Event.wait() holding the Event's (non-reentrant) lock, and then set() waits for it forever (seen under
+    # load: `make dev` ignoring SIGTERM). Appending to a list takes no lock.
+    received: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(1):
-        pass
+        signal.signal(sig, lambda number, _frame: received.append(number))
+    while not received:
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":
