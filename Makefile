@@ -28,7 +28,7 @@ demo: $(VENV)/.installed ## bake the default service and run it on the local EAS
 
 test: $(VENV)/.installed ## lint, then bake every option combination and run what it makes
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 reliability: $(VENV)/.installed ## the template's reliability test, long (EXAMPLES=1000 generated answers); figures to README
 	RELIABILITY_REPORT=RELIABILITY.md TEMPLATE_INPUT_EXAMPLES=$(or $(EXAMPLES),1000) \
