@@ -75,7 +75,8 @@ def faults(eas: RunningEAS, reliability) -> Iterator[Faults]:
         yield faults
     finally:
         faults.clear()
-    assert workers_of(eas.state["service_pid"]) == workers, "a gunicorn worker died"
+    # Every worker of before is still there (a worker still booting at the start may have joined since).
+    assert workers <= workers_of(eas.state["service_pid"]), "a gunicorn worker died"
     reliability.record("Backend faults", faults_injected=eas.stats()["faults_injected"] - injected,
                        requests=faults.requests_made, lost=0)
 
