@@ -326,14 +326,11 @@ class Catalog:
         names = ", ".join(quote_identifier(column.name) for column in columns)
         placeholders = ", ".join("?" for _ in columns)
         with self._transaction() as db:
-            current = self._table_row(db, schema.project, schema.name)
-            if current is None or current[0] != schema.table_id:
-                raise NotFound(f"table {schema.project}.{schema.name} was dropped or replaced")
+            self._require_current(db, schema)
             if overwrite:
                 db.execute(f"DELETE FROM {schema.storage_table}{where}", parameters)
             if values:
-                db.execute("INSERT OR IGNORE INTO partitions (table_id, spec, created) VALUES (?, ?, ?)",
-                           (schema.table_id, json.dumps(values), time.time()))
+                self._record_partition(db, schema, values)
             db.executemany(f"INSERT INTO {schema.storage_table} ({names}) VALUES ({placeholders})",
                            (list(row) + values for row in rows))
             db.execute("UPDATE tables SET modified = ? WHERE id = ?", (time.time(), schema.table_id))
@@ -365,13 +362,22 @@ class Catalog:
 
     def create_partition(self, schema: TableSchema, partition: Mapping[str, str]) -> None:
         """Create the (empty) partition unless it exists."""
-        spec = json.dumps(self._partition_values(schema, partition))
+        values = self._partition_values(schema, partition)
         with self._transaction() as db:
-            current = self._table_row(db, schema.project, schema.name)
-            if current is None or current[0] != schema.table_id:
-                raise NotFound(f"table {schema.project}.{schema.name} was dropped or replaced")
-            db.execute("INSERT OR IGNORE INTO partitions (table_id, spec, created) VALUES (?, ?, ?)",
-                       (schema.table_id, spec, time.time()))
+            self._require_current(db, schema)
+            self._record_partition(db, schema, values)
+
+    def _require_current(self, db: sqlite3.Connection, schema: TableSchema) -> None:
+        """NotFound if the table was dropped or replaced since ``schema`` was read."""
+        current = self._table_row(db, schema.project, schema.name)
+        if current is None or current[0] != schema.table_id:
+            raise NotFound(f"table {schema.project}.{schema.name} was dropped or replaced")
+
+    @staticmethod
+    def _record_partition(db: sqlite3.Connection, schema: TableSchema, values: list[Any]) -> None:
+        """The partition exists from now on, rows or not (unchanged if it already did)."""
+        db.execute("INSERT OR IGNORE INTO partitions (table_id, spec, created) VALUES (?, ?, ?)",
+                   (schema.table_id, json.dumps(values), time.time()))
 
     def row_count(self, project: str, table: str, partition: Mapping[str, str] | None = None) -> int:
         schema = self._schema(project, table)

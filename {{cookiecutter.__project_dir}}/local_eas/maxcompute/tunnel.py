@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Callable, Generic, Optional, TypeVar
 
 # At import, not in the request threads: concurrent first imports of pyodps's modules from several threads
 # can see one half-initialised and fail (seen under load as "cannot import name 'BaseRecordWriter'").
@@ -36,6 +36,7 @@ SESSION_LIFETIME = 24 * 3600
 MAX_SESSIONS = 10_000
 CHUNK_SIZE = 64 * 1024
 TIMESTAMP_TYPES = frozenset(["timestamp", "timestamp_ntz"])
+S = TypeVar("S")  # a session: DownloadSession here, UploadSession in .upload
 
 
 @dataclass(frozen=True)
@@ -64,38 +65,62 @@ class DownloadSession:
         }
 
 
-class SessionRegistry:
-    """The open download sessions, by id; thread-safe."""
+class SessionStore(Generic[S]):
+    """Tunnel sessions (anything with an ``id`` and a ``created`` time) by id, thread-safe, the oldest
+    forgotten past a limit. The limit and the lifetime are the caller's, read when used."""
 
-    def __init__(self, clock: Any = time.time) -> None:
-        self._clock = clock
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self._lock = threading.Lock()
-        self._sessions: OrderedDict[str, DownloadSession] = OrderedDict()
+        self._sessions: OrderedDict[str, S] = OrderedDict()
+
+    @staticmethod
+    def new_id(now: float) -> str:
+        # Real session ids are 32 hex digits after a timestamp; only their uniqueness matters.
+        return time.strftime("%Y%m%d%H%M%S", time.gmtime(now)) + secrets.token_hex(12)
+
+    def add(self, session: S, limit: int) -> S:
+        with self._lock:
+            self._sessions[session.id] = session
+            while len(self._sessions) > limit:
+                self._sessions.popitem(last=False)
+        return session
+
+    def find(self, session_id: str) -> S | None:
+        with self._lock:
+            return self._sessions.get(session_id)
+
+    def expired(self, session: S, lifetime: float) -> bool:
+        return self.clock() - session.created > lifetime
+
+    def forget(self, session_id: str) -> None:
+        with self._lock:
+            self._sessions.pop(session_id, None)
+
+
+class SessionRegistry:
+    """The open download sessions."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._store: SessionStore[DownloadSession] = SessionStore(clock)
 
     def create(self, project: str, columns: Sequence[Column], record_count: int, *,
                partitions: Sequence[Column] = (), table: str | None = None,
                partition: dict[str, str] | None = None, instance_id: str | None = None) -> DownloadSession:
-        now = self._clock()
-        # Real download ids are 32 hex digits after a timestamp; only their uniqueness matters.
-        session = DownloadSession(
-            id=time.strftime("%Y%m%d%H%M%S", time.gmtime(now)) + secrets.token_hex(12),
-            project=project, columns=tuple(columns), partitions=tuple(partitions), record_count=record_count,
-            created=now, table=table, partition=dict(partition or {}), instance_id=instance_id)
-        with self._lock:
-            self._sessions[session.id] = session
-            while len(self._sessions) > MAX_SESSIONS:
-                self._sessions.popitem(last=False)
-        return session
+        now = self._store.clock()
+        return self._store.add(DownloadSession(
+            id=SessionStore.new_id(now), project=project, columns=tuple(columns), partitions=tuple(partitions),
+            record_count=record_count, created=now, table=table, partition=dict(partition or {}),
+            instance_id=instance_id), MAX_SESSIONS)
 
     def get(self, session_id: str, project: str, *, table: str | None = None,
             instance_id: str | None = None) -> DownloadSession:
         """The session, if it exists, is not expired and belongs to this table or instance."""
-        with self._lock:
-            session = self._sessions.get(session_id)
+        session = self._store.find(session_id)
         if session is None or session.project != project or session.table != table \
                 or session.instance_id != instance_id:
             raise OdpsError(404, "NoSuchDownload", f"The download session {session_id} does not exist.")
-        if self._clock() - session.created > SESSION_LIFETIME:
+        if self._store.expired(session, SESSION_LIFETIME):
             raise OdpsError(410, "DownloadSessionExpired", f"The download session {session_id} has expired.")
         return session
 

@@ -19,10 +19,8 @@ session's blocks are then dropped, and nothing of them was ever visible.
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,7 +38,7 @@ from odps.types import Column as OdpsColumn
 
 from .catalog import Column, InvalidValue, TableSchema, stored_row
 from .errors import OdpsError, invalid_argument
-from .tunnel import SESSION_LIFETIME, TIMESTAMP_TYPES, needs_pandas, schema_document
+from .tunnel import SESSION_LIFETIME, TIMESTAMP_TYPES, SessionStore, needs_pandas, schema_document
 
 MAX_SESSIONS = 1000
 MAX_SESSION_RECORDS = 2_000_000  # uncommitted rows live in memory: a bound, not a MaxCompute limit
@@ -100,33 +98,24 @@ class UploadSession:
 
 
 class UploadRegistry:
-    """The open upload sessions, by id; thread-safe."""
+    """The open upload sessions."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._sessions: OrderedDict[str, UploadSession] = OrderedDict()
+        self._store: SessionStore[UploadSession] = SessionStore(clock)
 
     def create(self, schema: TableSchema, partition: dict[str, str], overwrite: bool) -> UploadSession:
-        now = self._clock()
-        session = UploadSession(id=time.strftime("%Y%m%d%H%M%S", time.gmtime(now)) + secrets.token_hex(12),
-                                project=schema.project, schema=schema, partition=dict(partition),
-                                overwrite=overwrite, created=now)
-        with self._lock:
-            self._sessions[session.id] = session
-            while len(self._sessions) > MAX_SESSIONS:
-                self._sessions.popitem(last=False)
-        return session
+        now = self._store.clock()
+        return self._store.add(UploadSession(id=SessionStore.new_id(now), project=schema.project, schema=schema,
+                                             partition=dict(partition), overwrite=overwrite, created=now),
+                               MAX_SESSIONS)
 
     def get(self, session_id: str, project: str, table: str, partition: dict[str, str] | None) -> UploadSession:
         """The session, if it exists, is not expired and writes this table (and this partition, when given)."""
-        with self._lock:
-            session = self._sessions.get(session_id)
+        session = self._store.find(session_id)
         if session is None or session.project != project or session.schema.name != table:
             raise OdpsError(404, "NoSuchUpload", f"The upload session {session_id} does not exist.")
-        if self._clock() - session.created > SESSION_LIFETIME:
-            with self._lock:
-                self._sessions.pop(session_id, None)
+        if self._store.expired(session, SESSION_LIFETIME):
+            self._store.forget(session_id)
             raise OdpsError(410, "UploadSessionExpired", f"The upload session {session_id} has expired.")
         if partition is not None and partition != session.partition:
             raise OdpsError(400, "InvalidResourceSpec", f"The upload session {session_id} writes another "
