@@ -182,7 +182,7 @@ class ResumingBody:
     def _resume(self, error: Optional[BaseException]) -> None:
         cause = type(error).__name__ if error else "early end"
         if self.resumes_left <= 0 or not self.etag:
-            log.warning("OSS download of %s broke at byte %d (%s); aborting the client's transfer",
+            log.warning("OSS download of %s broke at byte %d (%s); giving up",
                         self.key, self.next_byte, cause)
             raise BrokenDownload(f"OSS download broke at byte {self.next_byte}") from None
         self.resumes_left -= 1
