@@ -192,6 +192,23 @@ def test_a_download_that_cannot_be_resumed_is_aborted_never_short(eas, faults, s
     assert faults.matched() == ATTEMPTS
 
 
+@needs_oss
+def test_a_download_that_breaks_before_its_first_byte_is_a_json_502(eas, faults):
+    """Nothing is sent yet, so the status can still say it: the 502 the OpenAPI document lists, not gunicorn's
+    HTML 500. (A one-byte object: the fault sends its headers and half of its body, no byte at all.)"""
+    key = "faults/one-byte.bin"
+    assert eas.request("PUT", f"/oss/objects/{key}", data=b"1").status_code == 201
+    faults.add(service="oss", kind="truncate", method="GET", path="/*/*" + key)
+    response, took = timed(faults, eas, "GET", f"/oss/objects/{key}")
+    body = assert_backend_error(response, 502, "oss")
+    assert body["code"] == "OssUnreachable" and "first byte" in body["error"]
+    assert "502" in eas.get("/openapi.json").json()["paths"]["/oss/objects/{key}"]["get"]["responses"]
+    assert faults.matched() == ATTEMPTS, "the first answer and BACKEND_READ_RETRIES resumptions"
+    assert took < READ_BOUND
+    faults.clear()
+    assert timed(faults, eas, "GET", f"/oss/objects/{key}")[0].content == b"1"
+
+
 @needs_maxcompute
 @pytest.mark.parametrize(("rule", "status", "code"), READ_FAULTS)
 @pytest.mark.parametrize("route", ["/maxcompute/tables/iris", "/maxcompute/tables/iris/rows?limit=3"],

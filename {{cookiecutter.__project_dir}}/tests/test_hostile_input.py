@@ -10,6 +10,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Optional, Union
@@ -29,6 +31,8 @@ needs_maxcompute = pytest.mark.skipif(not HAS_MAXCOMPUTE, reason="baked without 
 CASES = {"cases": 0, "server_errors": 0}
 # What the bucket may hold: the demo objects, and what this module's tests put (and delete) on purpose.
 EXPECTED_PREFIXES = ("hello.txt", "datasets/", "models/", "reports/", "hostile-ok/", "long/", "chunked/")
+# A client mistake is answered at once, not after OSS_TIMEOUT_SECONDS (10 s) of waiting for OSS.
+AT_ONCE_SECONDS = 3
 
 
 @dataclass
@@ -71,6 +75,34 @@ def send(eas, method: str, target: str, body: Union[bytes, Iterable[bytes], None
     CASES["cases"] += 1
     CASES["server_errors"] += answer.status >= 500
     return answer
+
+
+def send_raw(eas, request: bytes) -> tuple[Answer, float]:
+    """``request`` byte for byte on a socket, then the write side closed (a client with nothing more to send),
+    for what http.client refuses to send: raw bytes outside ASCII in the path, a body that breaks its framing.
+    Also returns how long the answer took."""
+    url = urlsplit(eas.url)
+    with socket.create_connection((url.hostname, url.port), timeout=60) as connection:
+        started = time.monotonic()
+        connection.sendall(request)
+        connection.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        answer = Answer(response.status, response.headers, response.read())
+    CASES["cases"] += 1
+    CASES["server_errors"] += answer.status >= 500
+    return answer, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def bucket(eas):
+    """A real oss2 client of this module's local OSS, to see what the service really stored."""
+    import oss2
+    from alibabacloud_credentials.provider import URLCredentialsProvider
+
+    provider = URLCredentialsProvider(uri=eas.state["credentials_uri"])
+    return oss2.Bucket(oss2.ProviderAuthV4(provider), eas.state["oss_endpoint"], eas.state["bucket"],
+                       region=eas.state["region"])
 
 
 def assert_refused(answer: Answer, status: int = 400, field: Optional[str] = None) -> dict:
@@ -162,6 +194,31 @@ def test_the_longest_key_works_and_one_byte_more_does_not(eas):
     assert_refused(send(eas, "PUT", object_path(longest + "k"), body=b"edge"), 400, "key")
 
 
+@needs_oss
+def test_raw_utf8_in_the_path_is_decoded_once(eas, bucket):
+    """Raw UTF-8 bytes in the request line (not percent-encoded) are the key's bytes: not read as Latin-1 and
+    encoded again (which stored ``data/Ã¯Â¼Â`` for ``＞``)."""
+    key = "hostile-ok/raw/\uff1e \u00e9"
+    request = (f"PUT /oss/objects/{key.replace(' ', '%20')} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+               "Connection: close\r\n\r\nraw").encode()
+    answer, _ = send_raw(eas, request)
+    assert answer.status == 201, answer.body
+    assert answer.json()["key"] == key
+    assert bucket.get_object(DATA_PREFIX + key).read() == b"raw"
+    listed = [info.key for info in bucket.list_objects(prefix=DATA_PREFIX + "hostile-ok/raw/").object_list]
+    assert listed == [DATA_PREFIX + key]
+    assert [item["key"] for item in send(eas, "GET", "/oss/objects?prefix=hostile-ok/raw/").json()["objects"]] == [key]
+    assert send(eas, "DELETE", object_path(key)).status == 204
+
+
+@needs_oss
+def test_raw_bytes_that_are_not_utf8_in_the_path_are_refused(eas, bucket):
+    answer, _ = send_raw(eas, b"PUT /oss/objects/hostile-ok/raw/a\xffb HTTP/1.1\r\nHost: x\r\n"
+                              b"Content-Length: 1\r\nConnection: close\r\n\r\nx")
+    assert_refused(answer, 400, "key")
+    assert not list(bucket.list_objects(prefix=DATA_PREFIX + "hostile-ok/raw/").object_list)
+
+
 # --- bodies ---------------------------------------------------------------------------------------------
 
 def chunks(total: int, size: int) -> Iterator[bytes]:
@@ -205,6 +262,30 @@ def test_chunked_bodies_up_to_the_limit_round_trip(eas, total, size):
     assert put.json()["size"] == total
     assert send(eas, "GET", "/oss/objects/chunked/ok").body == data
     assert send(eas, "DELETE", "/oss/objects/chunked/ok").status == 204
+
+
+BROKEN_BODIES = {
+    # Content-Length 100, 3 bytes, then the client stops sending.
+    "short-content-length": b"Content-Length: 100\r\n\r\nabc",
+    # Chunked, with a chunk size that is not hexadecimal.
+    "malformed-chunk-size": b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n",
+    # Chunked, cut in the middle of a chunk.
+    "chunked-cut-short": b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n10\r\nabc",
+    # Chunked, a chunk longer than its size.
+    "chunk-overruns-its-size": b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n",
+}
+
+
+@needs_oss
+@pytest.mark.parametrize("framing", BROKEN_BODIES.values(), ids=BROKEN_BODIES.keys())
+def test_a_body_that_breaks_its_framing_is_400_at_once_and_nothing_is_written(eas, bucket, framing):
+    """The client's mistake, not OSS's failure: a 400 naming body as soon as the body ends, not a 504 after
+    OSS_TIMEOUT_SECONDS or a 502."""
+    answer, took = send_raw(eas, b"PUT /oss/objects/broken/body HTTP/1.1\r\nHost: x\r\n" + framing)
+    assert assert_refused(answer, 400, "body")["code"] == "IncompleteBody"
+    assert took < AT_ONCE_SECONDS, f"took {took:.1f} s"
+    assert not bucket.object_exists(DATA_PREFIX + "broken/body")
+    assert send(eas, "GET", "/oss/objects?prefix=broken/").json()["objects"] == []
 
 
 @pytest.mark.skipif(not HAS_SQL, reason="baked without POST /maxcompute/sql")
@@ -263,12 +344,14 @@ def test_wrong_methods_are_json_405_with_allow(eas, method, path, allowed):
         ("bytes=-99999999999999999999", 206, b"Hello from the local EAS!\n"),
         ("bytes=99999999999999999999-", 416, None),
         ("bytes=26-", 416, None),
+        ("bytes=-0", 416, None),  # an empty suffix: nothing to send, as OSS says
+        ("bytes = - 00", 416, None),
     ],
 )
 def test_malformed_and_extreme_ranges(eas, header, status, body):
     answer = send(eas, "GET", "/oss/objects/hello.txt", headers={"Range": header.encode("utf-8").decode("latin-1")})
     if body is None:
-        assert assert_refused(answer, status)["code"] == "InvalidRange"
+        assert assert_refused(answer, status, "Range")["code"] == "InvalidRange"
     else:
         assert (answer.status, answer.body) == (status, body)
 

@@ -351,6 +351,41 @@ def test_conditional_requests_and_forbid_overwrite(bucket: oss2.Bucket) -> None:
     assert bucket.get_object(key).read() == b"v1"
 
 
+def test_conditions_on_the_last_modified_time(bucket: oss2.Bucket) -> None:
+    key = unique("conditional-time")
+    bucket.put_object(key, b"v1")
+    last_modified = bucket.get_object(key).headers["Last-Modified"]
+    long_ago, far_ahead = "Fri, 13 Nov 2015 14:47:53 GMT", "Fri, 13 Nov 2099 14:47:53 GMT"
+
+    with pytest.raises(oss2.exceptions.NotModified):
+        bucket.get_object(key, headers={"If-Modified-Since": last_modified})
+    assert bucket.get_object(key, headers={"If-Modified-Since": long_ago}).read() == b"v1"
+    assert bucket.get_object(key, headers={"If-Modified-Since": "not a date"}).read() == b"v1"  # ignored, as OSS
+    with pytest.raises(oss2.exceptions.PreconditionFailed):
+        bucket.get_object(key, headers={"If-Unmodified-Since": long_ago})
+    assert bucket.get_object(key, headers={"If-Unmodified-Since": far_ahead}).read() == b"v1"
+
+
+def test_forbid_overwrite_on_a_multipart_upload(bucket: oss2.Bucket) -> None:
+    """OSS checks x-oss-forbid-overwrite when a multipart upload starts and again when it completes."""
+    forbid = {"x-oss-forbid-overwrite": "true"}
+    existing = unique("multipart-forbid")
+    bucket.put_object(existing, b"v1")
+    with pytest.raises(oss2.exceptions.ServerError) as excinfo:
+        bucket.init_multipart_upload(existing, headers=forbid)
+    assert (excinfo.value.status, excinfo.value.code) == (409, "FileAlreadyExists")
+
+    raced = unique("multipart-forbid")
+    upload_id = bucket.init_multipart_upload(raced, headers=forbid).upload_id
+    part = bucket.upload_part(raced, upload_id, 1, b"multipart")
+    bucket.put_object(raced, b"written meanwhile")
+    with pytest.raises(oss2.exceptions.ServerError) as excinfo:
+        bucket.complete_multipart_upload(raced, upload_id, [oss2.models.PartInfo(1, part.etag)], headers=forbid)
+    assert (excinfo.value.status, excinfo.value.code) == (409, "FileAlreadyExists")
+    assert bucket.get_object(raced).read() == b"written meanwhile"
+    bucket.abort_multipart_upload(raced, upload_id)  # the upload is still there
+
+
 def test_a_head_error_travels_in_x_oss_err(oss: LocalOss, version: str) -> None:
     bucket = oss.bucket(version)
     with pytest.raises(oss2.exceptions.NoSuchKey) as excinfo:

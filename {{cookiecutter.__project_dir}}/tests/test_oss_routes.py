@@ -75,6 +75,117 @@ def test_an_unsatisfiable_range_is_416(local_eas, oss_admin, data_prefix):
     assert response.json()["code"] == "InvalidRange"
 
 
+def test_an_empty_suffix_range_is_416_naming_range(local_eas, oss_admin, data_prefix):
+    oss_admin.put_object(f"{data_prefix}range.txt", b"0123456789")
+    response = local_eas.get("/oss/objects/range.txt", headers={"Range": "bytes=-0"})
+    assert response.status_code == 416, response.text
+    assert response.json()["code"] == "InvalidRange" and response.json()["field"] == "Range"
+
+
+# --- conditional requests ---------------------------------------------------------------------------------
+
+LONG_AGO = "Fri, 13 Nov 2015 14:47:53 GMT"
+FAR_AHEAD = "Fri, 13 Nov 2099 14:47:53 GMT"
+
+
+@pytest.fixture
+def versioned(local_eas, oss_admin, data_prefix) -> dict[str, str]:
+    """An object, with its ETag (as the ETag header has it and as the listing has it) and Last-Modified."""
+    oss_admin.put_object(f"{data_prefix}conditional/object.txt", b"version 1")
+    response = local_eas.get("/oss/objects/conditional/object.txt")
+    listed = local_eas.get("/oss/objects", params={"prefix": "conditional/object.txt"}).json()["objects"][0]
+    return {"etag": response.headers["ETag"], "bare_etag": listed["etag"],
+            "last_modified": response.headers["Last-Modified"]}
+
+
+@pytest.mark.parametrize(
+    ("conditions", "status"),
+    [
+        ({"If-None-Match": "{etag}"}, 304),
+        ({"If-None-Match": "{bare_etag}"}, 304),  # as the listing gives it
+        ({"If-None-Match": '"other", {etag}'}, 304),
+        ({"If-None-Match": "*"}, 304),
+        ({"If-None-Match": '"other"'}, 200),
+        ({"If-Modified-Since": "{last_modified}"}, 304),
+        ({"If-Modified-Since": LONG_AGO}, 200),
+        ({"If-Match": "{etag}"}, 200),
+        ({"If-Match": "{bare_etag}"}, 200),
+        ({"If-Match": "*"}, 200),
+        ({"If-Match": '"0123456789ABCDEF0123456789ABCDEF"'}, 412),
+        ({"If-Unmodified-Since": FAR_AHEAD}, 200),
+        ({"If-Unmodified-Since": LONG_AGO}, 412),
+        ({"If-Match": "{etag}", "If-None-Match": "{etag}"}, 304),
+    ],
+)
+def test_a_conditional_get_is_decided_by_oss(local_eas, versioned, conditions, status):
+    headers = {name: value.format(**versioned) for name, value in conditions.items()}
+    response = local_eas.get("/oss/objects/conditional/object.txt", headers=headers)
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.content == b"version 1"
+    elif status == 304:
+        assert response.content == b""
+        assert response.headers["ETag"] == versioned["etag"] and response.headers["X-Request-Id"]
+    else:
+        failed = "If-Match" if "If-Match" in conditions else "If-Unmodified-Since"
+        assert response.json()["code"] == "PreconditionFailed" and response.json()["field"] == failed
+
+
+def test_if_range_sends_the_whole_object_rather_than_a_range_of_another_version(local_eas, versioned):
+    response = local_eas.get("/oss/objects/conditional/object.txt",
+                             headers={"Range": "bytes=0-3", "If-Range": '"an-old-version"'})
+    assert response.status_code == 200 and response.content == b"version 1"
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("If-Match", 'W/"0123"'),  # weak: OSS compares strongly
+        ("If-None-Match", '"unterminated'),
+        ("If-Match", '"a" "b"'),
+        ("If-Modified-Since", "yesterday"),
+        ("If-Unmodified-Since", "2015-11-13T14:47:53Z"),
+    ],
+)
+def test_a_condition_oss_cannot_read_is_a_400_naming_it(local_eas, versioned, header, value):
+    response = local_eas.get("/oss/objects/conditional/object.txt", headers={header: value})
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == header and header in response.json()["error"]
+
+
+def test_put_if_none_match_star_creates_but_never_overwrites(local_eas, oss_admin, data_prefix):
+    key = "conditional/create-only.txt"
+    oss_admin.batch_delete_objects([f"{data_prefix}{key}"])
+    url = f"{local_eas.url}/oss/objects/{key}"
+    assert requests.put(url, data=b"first", headers={"If-None-Match": "*"}, timeout=30).status_code == 201
+    refused = requests.put(url, data=b"second", headers={"If-None-Match": "*"}, timeout=30)
+    assert refused.status_code == 412, refused.text
+    assert refused.json()["code"] == "PreconditionFailed" and refused.json()["field"] == "If-None-Match"
+    assert oss_admin.get_object(f"{data_prefix}{key}").read() == b"first"
+
+
+@pytest.mark.parametrize(
+    ("method", "header", "value"),
+    [
+        ("PUT", "If-Match", "{etag}"),
+        ("PUT", "If-None-Match", "{etag}"),  # only * is a condition OSS can check on a write
+        ("PUT", "If-Modified-Since", LONG_AGO),
+        ("PUT", "If-Unmodified-Since", FAR_AHEAD),
+        ("DELETE", "If-Match", "{etag}"),
+        ("DELETE", "If-None-Match", "*"),
+        ("DELETE", "If-Modified-Since", LONG_AGO),
+        ("DELETE", "If-Unmodified-Since", FAR_AHEAD),
+    ],
+)
+def test_a_condition_oss_cannot_check_on_a_write_is_refused_and_nothing_changes(local_eas, oss_admin, data_prefix,
+                                                                               versioned, method, header, value):
+    response = requests.request(method, f"{local_eas.url}/oss/objects/conditional/object.txt", data=b"version 2",
+                                headers={header: value.format(**versioned)}, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == header and header in response.json()["error"]
+    assert oss_admin.get_object(f"{data_prefix}conditional/object.txt").read() == b"version 1"
+
+
 def test_put_then_read_back_with_oss2_and_delete(local_eas, oss_admin, data_prefix):
     response = requests.put(f"{local_eas.url}/oss/objects/uploads/note.json", data=b'{"a": 1}',
                             headers={"Content-Type": "application/json"}, timeout=30)

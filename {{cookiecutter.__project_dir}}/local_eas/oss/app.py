@@ -276,8 +276,7 @@ class OssApp:
         info = self.store.put_object(
             call.target.bucket, call.target.key, _RequestBody(request.stream), size=_body_size(request),
             content_type=request.headers.get("Content-Type") or None, metadata=_user_metadata(request),
-            content_md5=request.headers.get("Content-MD5"),
-            forbid_overwrite=request.headers.get("x-oss-forbid-overwrite", "").lower() == "true")
+            content_md5=request.headers.get("Content-MD5"), forbid_overwrite=_forbids_overwrite(request))
         headers = {"ETag": _quoted(info.etag), "x-oss-hash-crc64ecma": str(info.crc64)}
         if info.content_md5:
             headers["Content-MD5"] = info.content_md5
@@ -365,7 +364,8 @@ class OssApp:
         request = call.request
         upload = self.store.initiate_multipart(call.target.bucket, call.target.key,
                                                content_type=request.headers.get("Content-Type") or None,
-                                               metadata=_user_metadata(request))
+                                               metadata=_user_metadata(request),
+                                               forbid_overwrite=_forbids_overwrite(request))
         encode = call.url_encoder()
         root = ET.Element("InitiateMultipartUploadResult")
         if encode is not None:
@@ -390,7 +390,8 @@ class OssApp:
             parts = None
         else:
             parts = _parse_complete_body(_read_small_body(request, required_md5=False))
-        info = self.store.complete_multipart(call.target.bucket, call.target.key, upload_id, parts)
+        info = self.store.complete_multipart(call.target.bucket, call.target.key, upload_id, parts,
+                                             forbid_overwrite=_forbids_overwrite(request))
         encode = call.url_encoder()
         root = ET.Element("CompleteMultipartUploadResult")
         if encode is not None:
@@ -472,6 +473,11 @@ def _body_size(request: Request) -> int | None:
     if request.content_length is None:
         raise OssError(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
     return request.content_length
+
+
+def _forbids_overwrite(request: Request) -> bool:
+    """``x-oss-forbid-overwrite: true`` (PutObject, InitiateMultipartUpload, CompleteMultipartUpload)."""
+    return request.headers.get("x-oss-forbid-overwrite", "").lower() == "true"
 
 
 def _user_metadata(request: Request) -> dict[str, str]:

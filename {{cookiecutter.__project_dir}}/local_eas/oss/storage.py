@@ -377,8 +377,14 @@ class ObjectStore:
     # Multipart uploads
 
     def initiate_multipart(self, bucket: str, key: str, content_type: str | None = None,
-                           metadata: Mapping[str, str] | None = None) -> MultipartUpload:
+                           metadata: Mapping[str, str] | None = None,
+                           forbid_overwrite: bool = False) -> MultipartUpload:
+        """Start an upload; with ``forbid_overwrite`` (x-oss-forbid-overwrite) an existing key is refused now,
+        as OSS does, and again when the upload completes."""
         validate_key(key)
+        if forbid_overwrite:
+            self._require_bucket(bucket)
+            self._refuse_overwrite(bucket, key)
         upload = MultipartUpload(upload_id=secrets.token_hex(16).upper(), bucket=bucket, key=key,
                                  initiated=time.time(), content_type=content_type or guess_content_type(key),
                                  metadata=dict(metadata or {}))
@@ -432,15 +438,18 @@ class ObjectStore:
         return parts[:max_parts], len(parts) > max_parts
 
     def complete_multipart(self, bucket: str, key: str, upload_id: str,
-                           parts: Sequence[tuple[int, str]] | None) -> ObjectInfo:
+                           parts: Sequence[tuple[int, str]] | None, forbid_overwrite: bool = False) -> ObjectInfo:
         """Assemble the object from ``(part number, ETag)`` pairs, or from every part when None.
 
         The object's ETag is OSS's multipart form: the MD5 of the concatenated part MD5s, then ``-<count>``.
-        Parts that were uploaded but not named are discarded with the upload.
+        Parts that were uploaded but not named are discarded with the upload. With ``forbid_overwrite``, an
+        existing key is ``FileAlreadyExists`` and the upload stays, to be completed otherwise or aborted.
         """
         with self._lock:
             upload = self._upload_row(bucket, key, upload_id)
             stored = {part.part_number: part for part in self._parts_of(upload_id)}
+            if forbid_overwrite:
+                self._refuse_overwrite(bucket, key)
         chosen = self._choose_parts(stored, parts)
         total = sum(part.size for part in chosen)
         if total > self.max_object_size:
@@ -457,7 +466,7 @@ class ObjectStore:
             except OssError:
                 _unlink_quietly(assembled.path)
                 raise
-            installed = self._install(info, assembled.path)
+            installed = self._install(info, assembled.path, forbid_overwrite=forbid_overwrite)
             self._drop_upload(bucket, upload_id)
         return installed
 

@@ -19,6 +19,7 @@ from .lazy import PerProcess
 {%- endif %}
 from .logs import register_request_log
 from .openapi import bp as openapi_bp
+from .params import RawPathInfo
 {%- if cookiecutter.role != 'none' %}
 from .routes import credentials as credentials_routes
 {%- endif %}
@@ -38,6 +39,7 @@ def create_app(config: Optional[Config] = None) -> Flask:
     config = config or Config.from_environ()
     app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False  # an object key is taken as written, not "corrected" by a redirect
+    app.wsgi_app = RawPathInfo(app.wsgi_app)  # type: ignore[method-assign]
     app.config["SERVICE"] = config
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)

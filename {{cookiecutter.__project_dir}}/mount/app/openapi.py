@@ -91,6 +91,7 @@ ERROR_RESPONSES = {
     403: "Forbidden",
     404: "NotFound",
     409: "Conflict",
+    412: "PreconditionFailed",
     413: "PayloadTooLarge",
     416: "RangeNotSatisfiable",
     502: "BadGateway",
@@ -133,8 +134,10 @@ COMPONENTS: dict[str, Any] = {
         "Forbidden": _error("The service's RAM role may not do this (AccessDenied, NoPermission)."),
         "NotFound": _error("No such object, bucket, table or partition."),
         "Conflict": _error("OSS refused to overwrite the object (ObjectAlreadyExists)."),
+        "PreconditionFailed": _error("A condition (If-Match, If-Unmodified-Since, If-None-Match: * on a PUT) does "
+                                     "not hold; `field` names it."),
         "PayloadTooLarge": _error("The body is over MAX_UPLOAD_BYTES (EntityTooLarge)."),
-        "RangeNotSatisfiable": _error("The Range starts past the end of the object (InvalidRange)."),
+        "RangeNotSatisfiable": _error("The Range starts past the end of the object, or is bytes=-0 (InvalidRange)."),
         "BadGateway": _error("OSS or MaxCompute could not be reached or failed."),
         "CredentialsUnavailable": _error("The RAM role's credentials cannot be had right now.",
                                          {"Retry-After": _ref("headers", "RetryAfter")}),
@@ -206,8 +209,8 @@ def _ready(has_credentials: bool) -> dict[str, Any]:
 
 def key_pattern() -> str:
     """routes/oss.py's key rules as a regular expression: no control characters, no leading ``/``, no ``.``
-    or ``..`` segment. (The byte limit is maxLength, in characters: a key of multi-byte characters is refused
-    sooner.)"""
+    or ``..`` segment. The byte limit is in the description only: JSON Schema's maxLength counts characters,
+    OSS counts the bytes of UTF-8 (1 to 4 a character), so no maxLength is right for every key."""
     char = r"[^/\x00-\x1f\x7f]"
     not_dot = r"[^/.\x00-\x1f\x7f]"
     # A segment other than "." and "..": not starting with ".", or ".x...", or "..x..."; an empty one is optional.
@@ -216,20 +219,20 @@ def key_pattern() -> str:
 
 
 def _oss_operations(config: Config) -> dict[str, dict[str, Any]]:
-    from .routes.oss import DEFAULT_MAX_KEYS, MAX_KEY_BYTES, MAX_KEYS_CAP
+    from .routes.oss import DEFAULT_MAX_KEYS, ENTITY_TAGS_PATTERN, MAX_KEY_BYTES, MAX_KEYS_CAP
 
-    max_length = MAX_KEY_BYTES - len(config.oss_data_prefix.encode("utf-8"))
-    key_rules = (f"An object key relative to the data prefix: at most {max_length} bytes of UTF-8, no control "
-                 "characters, no leading /, no . or .. segment.")
+    max_bytes = MAX_KEY_BYTES - len(config.oss_data_prefix.encode("utf-8"))
+    key_rules = (f"An object key relative to the data prefix: at most {max_bytes} bytes of UTF-8 (bytes, not "
+                 "characters: é is 2, ＞ is 3), no control characters, no leading /, no . or .. segment.")
     # A single "$", last: hypothesis-jsonschema reads a JSON Schema "$" as the end of the text only there; a
     # "$" elsewhere is Python's, which also matches before a final newline (and the service refuses one).
-    key_schema = {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": f"^{key_pattern()}$"}
+    key_schema = {"type": "string", "minLength": 1, "pattern": f"^{key_pattern()}$"}
 
     def key(example: str) -> dict[str, Any]:
         return {"name": "key", "in": "path", "required": True, "description": key_rules, "schema": key_schema,
                 "example": example}
 
-    optional_key = {"type": "string", "maxLength": max_length, "pattern": f"^(?:{key_pattern()})?$"}
+    optional_key = {"type": "string", "pattern": f"^(?:{key_pattern()})?$"}
     object_entry = {
         "type": "object",
         "required": ["key", "size", "last_modified", "etag"],
@@ -243,6 +246,17 @@ def _oss_operations(config: Config) -> dict[str, dict[str, Any]]:
     content_range = {"description": "bytes first-last/size", "required": True,
                      "schema": {"type": "string", "pattern": r"^bytes \d+-\d+/\d+$"}}
     body = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    validators = {"ETag": {"description": "The object's entity tag.", "schema": {"type": "string"}},
+                  "Last-Modified": {"description": "When the object was last written.", "schema": {"type": "string"}}}
+
+    def header(name: str, description: str, schema: dict[str, Any], example: str) -> dict[str, Any]:
+        return {"name": name, "in": "header", "required": False, "description": description, "schema": schema,
+                "example": example}
+
+    entity_tags = {"type": "string", "pattern": f"^ *(?:{ENTITY_TAGS_PATTERN}) *$"}
+    http_date = {"type": "string", "description": "An HTTP date, e.g. Fri, 13 Nov 2015 14:47:53 GMT."}
+    etag_example = '"5EB63BBBE01EEED093CB22BB8F5ACDC3"'
+    date_example = "Fri, 13 Nov 2015 14:47:53 GMT"
     return {
         "oss.list_objects": {
             "operationId": "listObjects",
@@ -272,19 +286,41 @@ def _oss_operations(config: Config) -> dict[str, dict[str, Any]]:
                 key("hello.txt"),
                 {"name": "Range", "in": "header", "required": False, "example": "bytes=0-4",
                  "description": "One range of bytes (bytes=first-last, bytes=first-, bytes=-suffix); several "
-                                "ranges, other units or a malformed header get the whole object.",
+                                "ranges, other units or a malformed header get the whole object; a range past "
+                                "the end, or bytes=-0, is a 416.",
                  "schema": {"type": "string", "pattern": r"^[\x20-\x7e]*$"}},  # the HTTP server refuses the rest
+                header("If-Match", "Only if the object's ETag is one of these (or * : it exists); else 412. "
+                       "Entity tags quoted, or bare as the listing gives them.", entity_tags, etag_example),
+                header("If-None-Match", "Only if the object's ETag is none of these; else 304 without a body.",
+                       entity_tags, etag_example),
+                header("If-Modified-Since", "Only if the object changed after this date; else 304.", http_date,
+                       date_example),
+                header("If-Unmodified-Since", "Only if the object did not change after this date; else 412.",
+                       http_date, date_example),
+                header("If-Range", "With Range: the whole object is sent (200), whatever the validator, so a "
+                       "client never joins parts of two versions.",
+                       {"type": "string", "pattern": r"^[\x20-\x7e]*$"}, etag_example),
             ],
             "responses": {
                 "200": _response("The whole object, with its own Content-Type.", body),
                 "206": _response("The range asked for.", body, {"Content-Range": content_range}),
-                **_errors(400, 404, 416, *CLOUD_ERRORS),
+                "304": _response("Not modified (If-None-Match or If-Modified-Since): the client's copy is current.",
+                                 headers=validators),
+                **_errors(400, 404, 412, 416, *CLOUD_ERRORS),
             },
         },
         "oss.put_object": {
             "operationId": "putObject",
             "summary": "Store the body as the object (streamed, with a Content-Length or chunked).",
-            "parameters": [key("fuzz/example.txt")],
+            "description": "If-Match, If-Modified-Since and If-Unmodified-Since are refused (400): OSS cannot "
+                           "check them on a write. A body shorter than its Content-Length, or malformed chunked "
+                           "encoding, is a 400 naming body, and nothing is stored.",
+            "parameters": [
+                key("fuzz/example.txt"),
+                header("If-None-Match", "Only *: create the object, never overwrite it (OSS's "
+                       "x-oss-forbid-overwrite); 412 when it exists.",
+                       {"type": "string", "pattern": r"^ *\* *$"}, "*"),
+            ],
             "requestBody": {
                 "required": False,
                 "content": {"application/octet-stream": {"schema": {}}},  # any bytes: nothing to refuse
@@ -302,12 +338,14 @@ def _oss_operations(config: Config) -> dict[str, dict[str, Any]]:
                         "size": {"type": "integer", "minimum": 0, "maximum": config.max_upload_bytes},
                     },
                 })),
-                **_errors(400, 404, 409, 413, *CLOUD_ERRORS),
+                **_errors(400, 404, 409, 412, 413, *CLOUD_ERRORS),
             },
         },
         "oss.delete_object": {
             "operationId": "deleteObject",
             "summary": "Delete the object (a missing key is not an error).",
+            "description": "Unconditional: OSS deletes without conditions, so If-Match, If-None-Match, "
+                           "If-Modified-Since and If-Unmodified-Since are refused (400), never ignored.",
             "parameters": [key("fuzz/example.txt")],
             "responses": {"204": _response("Deleted, or there was nothing to delete."),
                           **_errors(400, 404, *CLOUD_ERRORS)},

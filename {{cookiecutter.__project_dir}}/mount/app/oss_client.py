@@ -8,18 +8,23 @@ Failures of OSS: oss2 itself never retries (its ``Session`` sends each request o
 unused here, retry 5xx). Reads (list, get) are retried here by ``ReadRetries`` after a 5xx, a reset or an
 answer cut short; writes (put, delete) are sent once, and the upload body is a stream that could not be
 sent twice anyway. Every request has ``OSS_TIMEOUT_SECONDS`` to connect and for each read of the answer; a
-timeout is a 504 at once. A download cut short after its first bytes is resumed with a Range request from
-the next byte, on the same ETag (``If-Match``), up to ``BACKEND_READ_RETRIES`` times; past that the
-connection to the client is aborted, so the client sees a broken transfer, never a short body.
+timeout is a 504 at once. A download cut short is resumed with a Range request from the next byte, on the
+same ETag (``If-Match``), up to ``BACKEND_READ_RETRIES`` times; past that, before the first byte it is a 502,
+after it the connection to the client is aborted, so the client sees a broken transfer, never a short body.
+
+Conditions: a download passes the client's If-Match, If-None-Match, If-Modified-Since and If-Unmodified-Since
+to OSS (304, or 412 naming the header); an upload can only be made create-only, with OSS's
+``x-oss-forbid-overwrite`` (FileAlreadyExists becomes a 412 naming If-None-Match).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Callable, Optional
 
@@ -45,6 +50,8 @@ STATUS_BY_CODE = {
     "FileAlreadyExists": 409,
     "PositionNotEqualToLength": 409,
 }
+# The request field an OSS error is about, for the client's error.
+FIELD_BY_CODE = {"InvalidRange": "Range"}
 
 
 @dataclass(frozen=True)
@@ -88,25 +95,51 @@ class OssObjects:
             "next_marker": result.next_marker[start:] if result.is_truncated else None,
         }
 
-    def open(self, key: str, byte_range: Optional[tuple[Optional[int], Optional[int]]]) -> Download:
+    def open(self, key: str, byte_range: Optional[tuple[Optional[int], Optional[int]]],
+             conditions: Mapping[str, str]) -> Download:
+        """The object (or the range of it) as a stream; a 304 without a body when ``conditions`` (the client's
+        If-* headers, as OSS takes them) say the client's copy is current, a 412 when they do not hold."""
         # "standard" range behaviour: an unsatisfiable range is a 416, not the whole object (OSS's old default).
-        headers = {"x-oss-range-behavior": "standard"} if byte_range else None
+        headers = {**conditions, "x-oss-range-behavior": "standard"} if byte_range else dict(conditions)
         with translated_errors():
-            result = self.retries.call(
-                lambda: self.bucket.get_object(self.data_prefix + key, byte_range=byte_range, headers=headers),
-                transient, "get")
-        response_headers = {
-            name: result.headers[name]
-            for name in ("Content-Length", "Content-Type", "ETag", "Last-Modified", "Content-Range")
-            if name in result.headers
-        }
+            try:
+                result = self.retries.call(
+                    lambda: self.bucket.get_object(self.data_prefix + key, byte_range=byte_range, headers=headers),
+                    transient, "get")
+            except oss2.exceptions.NotModified as answer:
+                return Download(304, _picked(answer.headers, "ETag", "Last-Modified"), iter(()), close=lambda: None)
+            except oss2.exceptions.PreconditionFailed as error:
+                field = "If-Match" if "If-Match" in conditions else "If-Unmodified-Since"
+                raise APIError(412, "PreconditionFailed", f"the object does not meet the {field} condition",
+                               field=field, oss_request_id=error.request_id) from None
+        response_headers = _picked(result.headers, "Content-Length", "Content-Type", "ETag", "Last-Modified",
+                                   "Content-Range")
         body = ResumingBody(self.bucket, self.data_prefix + key, result, self.retries.retries)
-        return Download(result.status, response_headers, iter(body), close=body.close)
+        chunks = iter(body)
+        # The first chunk is read here, while the status can still say that the download failed.
+        try:
+            first = next(chunks, b"")
+        except BrokenDownload:
+            body.close()
+            raise APIError(502, "OssUnreachable", "OSS broke the download before its first byte, and it could not "
+                           "be resumed", backend="oss") from None
+        return Download(result.status, response_headers, itertools.chain((first,), chunks) if first else chunks,
+                        close=body.close)
 
-    def put(self, key: str, body: IO[bytes], content_type: Optional[str]) -> dict:
-        headers = {"Content-Type": content_type} if content_type else None
+    def put(self, key: str, body: IO[bytes], content_type: Optional[str], create_only: bool = False) -> dict:
+        """Store ``body`` as the object; with ``create_only`` (the client's If-None-Match: *) OSS refuses to
+        overwrite an existing object, and the client gets a 412."""
+        headers = {"Content-Type": content_type} if content_type else {}
+        if create_only:
+            headers["x-oss-forbid-overwrite"] = "true"
         with translated_errors():
-            result = self.bucket.put_object(self.data_prefix + key, body, headers=headers)
+            try:
+                result = self.bucket.put_object(self.data_prefix + key, body, headers=headers)
+            except oss2.exceptions.ServerError as error:
+                if create_only and error.code == "FileAlreadyExists":
+                    raise APIError(412, "PreconditionFailed", "the object exists, and If-None-Match: * forbids "
+                                   "overwriting it", field="If-None-Match", oss_request_id=error.request_id) from None
+                raise
         return {"key": key, "etag": result.etag, "crc64": str(result.crc) if result.crc is not None else None}
 
     def delete(self, key: str) -> None:
@@ -149,7 +182,7 @@ class ResumingBody:
     def _resume(self, error: Optional[BaseException]) -> None:
         cause = type(error).__name__ if error else "early end"
         if self.resumes_left <= 0 or not self.etag:
-            log.warning("OSS download of %s broke at byte %d (%s); aborting the client's transfer",
+            log.warning("OSS download of %s broke at byte %d (%s); giving up",
                         self.key, self.next_byte, cause)
             raise BrokenDownload(f"OSS download broke at byte {self.next_byte}") from None
         self.resumes_left -= 1
@@ -203,8 +236,12 @@ def translated_errors() -> Iterator[None]:
             message = f"OSS failed: {error.status} {error.code or 'error'}"
             raise APIError(502, error.code or "OssError", message, backend="oss",
                            oss_request_id=error.request_id) from None
-        raise APIError(status, error.code or "OssError", error.message or "OSS refused the request",
-                       oss_request_id=error.request_id) from None
+        message = error.message or "OSS refused the request"
+        field = FIELD_BY_CODE.get(error.code)
+        if field is None:
+            raise APIError(status, error.code or "OssError", message, oss_request_id=error.request_id) from None
+        raise APIError(status, error.code, f"{field}: {message}", oss_request_id=error.request_id,
+                       field=field) from None
     except BROKEN_CONNECTION as error:  # raised by oss2 while it reads an answer's body
         raise _unreachable(error) from None
 
@@ -213,6 +250,10 @@ def _unreachable(error: BaseException) -> APIError:
     if timed_out(error):
         return APIError(504, "OssTimeout", "OSS did not answer in time", backend="oss")
     return APIError(502, "OssUnreachable", "OSS could not be reached, or broke the connection", backend="oss")
+
+
+def _picked(headers: Mapping[str, str], *names: str) -> dict[str, str]:
+    return {name: headers[name] for name in names if name in headers}
 
 
 def _iso8601(epoch: int) -> str:
