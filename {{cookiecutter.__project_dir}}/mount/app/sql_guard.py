@@ -17,6 +17,11 @@ The guard judges the text MaxCompute will receive, and that text is what the rou
 
 Every pattern matches each character in one way only, so the check is linear in the length of the text
 (a 64 KiB hostile statement is judged in milliseconds; the regex it replaces took seconds, holding the GIL).
+
+Why not sqlglot with its MaxCompute dialect (sqlglot-maxcompute 0.4.0, measured on Python 3.9): its lexer nests
+``/* */`` comments where MaxCompute's does not (the guard would miss a statement hidden after the first ``*/``),
+it knows nothing of the XML trip, and parsing 64 KiB of ``a+a+...`` took 0.3 to 0.8 s of pure Python.
+A guard needs the lexical level only, and must refuse what it cannot be sure of; this lexer does just that.
 """
 
 from __future__ import annotations
