@@ -58,6 +58,14 @@ SAMPLE_KEY = "doctor-check"
 SAMPLE_TABLE = "doctor_check"
 SAMPLE_INSTANCE = "doctor-check"
 MISSING = object()  # an env entry without a value (the schema reports it)
+# What lets a RAM role change a MaxCompute project: the ACL actions on the project (Write, Create<object> but
+# CreateInstance, which running a SELECT needs), on tables (Alter, Update, Drop), on functions, resources,
+# instances and the like (Write, Delete, Execute), All; and the management API's own.
+MAXCOMPUTE_WRITE_ACTIONS = (
+    "odps:Write", "odps:Update", "odps:Alter", "odps:Drop", "odps:Delete", "odps:Execute", "odps:All",
+    "odps:CreateTable", "odps:CreateFunction", "odps:CreateResource", "odps:CreateJob", "odps:CreateVolume",
+    "odps:CreateOfflineModel", "odps:CreateXflow", "odps:CreateProject", "odps:UpdateProject", "odps:DeleteProject",
+)
 
 
 @dataclass(frozen=True)
@@ -982,3 +990,29 @@ def permission_policy_is_least_privilege(project: Project) -> Iterator[Finding]:
             yield warn(at(PERMISSION_POLICY, "Statement", index, "Resource"), "* allows every resource",
                        "name the bucket and prefix (acs:oss:*:*:<bucket>/<prefix>*) or the project "
                        "(acs:odps:*:projects/<project>…) the service uses")
+
+
+@rule
+def sql_route_role_cannot_write_to_maxcompute(project: Project) -> Iterator[Finding]:
+    """Defence in depth for ``POST /maxcompute/sql``: the SQL guard lets only a read-only SELECT through, and the
+    role must not be able to write either, so that a statement the guard misjudged still changes nothing."""
+    odps_project = project.env.get("ODPS_PROJECT")
+    if project.role == NO_ROLE or not odps_project or not project.exists("mount/app/routes/maxcompute_sql.py"):
+        return
+    policy = project.policy(PERMISSION_POLICY)
+    if policy is None:
+        return
+    arn = f"acs:odps:*:projects/{odps_project}"
+    samples = [arn] + [f"{arn}/{kind}/{SAMPLE_TABLE}" for kind in ("tables", "instances", "functions", "resources")]
+    granted: dict[int, list[str]] = {}
+    for action in MAXCOMPUTE_WRITE_ACTIONS:
+        allowed_on = [resource for resource in samples if policy.allows(action, resource)]
+        for index, statement in enumerate(policy.statements):
+            if statement.effect == "Allow" and any(statement.applies(action, resource, {}) for resource in allowed_on):
+                granted.setdefault(index, []).append(action)
+    for index, actions in sorted(granted.items()):
+        yield error(at(PERMISSION_POLICY, "Statement", index, "Action"),
+                    f"grants the role {', '.join(actions)} in MaxCompute; with POST /maxcompute/sql the role must "
+                    "only read, so that a statement the SQL guard misjudged still cannot change data",
+                    f"grant {arn} odps:List and odps:CreateInstance, its tables/* odps:Describe, odps:Select and "
+                    "odps:Download, its instances/* odps:Read, and nothing that writes")

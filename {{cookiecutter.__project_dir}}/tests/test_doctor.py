@@ -655,6 +655,59 @@ def test_a_policy_the_evaluator_refuses_is_an_error_with_its_message(project):
     assert checked.returncode == 1
 
 
+# 13. with the SQL route, the role may not write to MaxCompute (defence in depth behind the SQL guard)
+
+with_sql_and_role = pytest.mark.skipif(not (HAS_ROLE and HAS_SQL), reason="needs the SQL route and a RAM role")
+
+
+def granting(actions: list[str], effect: str = "Allow") -> Callable[[dict[str, Any]], None]:
+    return lambda policy: policy["Statement"].append(
+        {"Effect": effect, "Action": actions, "Resource": [ODPS_ARN, f"{ODPS_ARN}/*"]})
+
+
+@with_sql_and_role
+@pytest.mark.parametrize(("actions", "named"), [
+    (["odps:Update"], "odps:Update"),
+    (["odps:Alter", "odps:Drop"], "odps:Alter, odps:Drop"),
+    (["odps:CreateTable"], "odps:CreateTable"),
+    (["odps:Create*"], "odps:CreateTable"),
+    (["odps:Delete"], "odps:Delete"),
+    (["odps:Write"], "odps:Write"),
+    (["ODPS:DROP"], "odps:Drop"),
+    (["odps:*"], "odps:Update"),
+    (["odps:Up*"], "odps:Update"),
+])
+def test_with_the_sql_route_a_grant_that_writes_to_maxcompute_is_an_error(project, actions, named):
+    project.edit("ram/permission-policy.json", granting(actions))
+    index = len(json.loads(project.read("ram/permission-policy.json"))["Statement"]) - 1
+    checked = project.check()
+    checked.finding("ERROR", f"ram/permission-policy.json $.Statement[{index}].Action", named, "in MaxCompute",
+                    "SQL guard misjudged")
+    assert checked.returncode == 1
+
+
+@with_sql_and_role
+def test_with_the_sql_route_create_instance_and_a_denied_write_pass(project):
+    """odps:CreateInstance (a SELECT runs as an instance) is no write; an odps:* whose writes a Deny takes back
+    grants none (the wildcard is still worth its warning)."""
+    project.edit("ram/permission-policy.json", granting(["odps:CreateInstance", "odps:*"]))
+    project.edit("ram/permission-policy.json", granting(["odps:Write", "odps:Update", "odps:Alter", "odps:Drop",
+                                                         "odps:Delete*", "odps:Execute", "odps:All", "odps:CreateT*",
+                                                         "odps:CreateF*", "odps:CreateR*", "odps:CreateJ*",
+                                                         "odps:CreateV*", "odps:CreateO*", "odps:CreateX*",
+                                                         "odps:CreateP*", "odps:UpdateP*"], effect="Deny"))
+    checked = project.check()
+    assert not [line for line in checked.lines if "in MaxCompute;" in line], checked.stdout
+    checked.assert_clean()
+
+
+@with_role
+@pytest.mark.skipif(not HAS_MAXCOMPUTE or HAS_SQL, reason="needs MaxCompute without the SQL route")
+def test_without_the_sql_route_a_maxcompute_write_grant_is_not_refused(project):
+    project.edit("ram/permission-policy.json", granting(["odps:Update"]))
+    assert not [line for line in project.check().lines if "in MaxCompute;" in line]
+
+
 # 12. missing and unreadable files are errors, never tracebacks
 
 

@@ -42,6 +42,7 @@ from local_eas.maxcompute import Catalog, create_maxcompute_app, load_table, see
 from local_eas.maxcompute.app import MaxComputeApp  # noqa: E402
 from local_eas.maxcompute.cli import add_load_table_parser  # noqa: E402
 from local_eas.maxcompute.loader import IRIS_ROWS  # noqa: E402
+from local_eas.maxcompute.sql import statement_kinds  # noqa: E402
 from local_eas.servers import LoopbackServer  # noqa: E402
 
 PROJECT = "demo_project"
@@ -620,6 +621,41 @@ def test_what_the_local_maxcompute_does_not_run_fails_clearly(o: ODPS) -> None:
             o.execute_sql(statement)
         assert "ODPS-0130071" in str(raised.value)
     assert o.exist_table("iris")
+
+
+def test_a_running_instance_is_stopped_as_maxcompute_stops_it(serve: Callable[..., Local],
+                                                              issuer: CredentialIssuer) -> None:
+    """``sql_seconds``: each instance runs that long. ``instance.stop()`` (PUT <Status>Terminated) ends it at
+    once, its task Cancelled, with no result to read; the instance list tells running from terminated."""
+    o = connect(serve(sql_seconds=60), sts(issuer.current()))
+    running = o.run_sql("select * from iris")
+    assert running.status == running.Status.RUNNING
+    assert [listed.id for listed in o.list_instances(status="Running")] == [running.id]
+    with pytest.raises(errors.ODPSError, match="does not terminate"):
+        running.open_reader(tunnel=True)
+
+    running.stop()
+    stopped = o.get_instance(running.id)
+    assert stopped.status == stopped.Status.TERMINATED
+    assert stopped.get_task_statuses()["AnonymousSQLTask"].status.value == "CANCELLED"
+    assert running.id in [listed.id for listed in o.list_instances(status="Terminated")]
+    assert not list(o.list_instances(status="Running"))
+    with pytest.raises(errors.ODPSError):
+        stopped.wait_for_success()
+
+
+def test_the_query_is_recorded_as_received_after_xml_turns_carriage_returns_into_line_feeds(o: ODPS) -> None:
+    """What MaxCompute runs is the text its XML parser gives it: a \r in a -- comment ends the comment."""
+    instance = o.run_sql("select 1 --x\r; select 2")
+    assert instance.get_sql_query() == "select 1 --x\n; select 2;"
+    assert statement_kinds(instance.get_sql_query()) == ["SELECT", "SELECT"]
+    assert statement_kinds("select 1 --x; select 2") == ["SELECT"]
+    assert statement_kinds("/* c */ with a as (select 1) select * from a; ; drop table t") == ["WITH", "DROP"]
+
+
+def test_a_download_session_on_a_missing_partition_is_no_such_partition(o: ODPS) -> None:
+    with pytest.raises(errors.NoSuchPartition, match="partition does not exist"):
+        o.get_table("sales").open_reader(partition="ds=19000101", reopen=True)
 
 
 # Signatures and credentials

@@ -69,6 +69,14 @@ def test_a_partitioned_table_without_its_partition_is_400(local_eas):
     assert response.json()["code"] == "InvalidPartitionSpec"
 
 
+def test_a_partition_that_does_not_exist_is_404_naming_the_partition(local_eas):
+    """Not 0 rows: the tunnel refuses a download session on a missing partition (NoSuchPartition)."""
+    response = local_eas.get("/maxcompute/tables/sales/rows", params={"partition": "ds=19000101"})
+    assert response.status_code == 404, response.text
+    body = response.json()
+    assert body["code"] == "NoSuchPartition" and body["field"] == "partition"
+
+
 def test_rows_stream_as_json_lines_when_asked(local_eas):
     with requests.get(f"{local_eas.url}/maxcompute/tables/iris/rows", params={"limit": 5},
                       headers={"Accept": "application/x-ndjson"}, stream=True, timeout=60) as response:
@@ -100,6 +108,10 @@ def test_a_missing_table_is_404_with_the_maxcompute_code(local_eas):
         ("/maxcompute/tables?prefix=a%27b", "prefix"),
         ("/maxcompute/tables/sales/rows?partition=ds", "partition"),
         ("/maxcompute/tables/sales/rows?partition=ds=2026%27--", "partition"),
+        ("/maxcompute/tables/iris/rows?columns=species,species", "columns"),
+        ("/maxcompute/tables/iris/rows?columns=species,SPECIES", "columns"),
+        ("/maxcompute/tables/sales/rows?partition=ds=x,ds=y", "partition"),
+        ("/maxcompute/tables/sales/rows?partition=ds=x,DS=y", "partition"),
     ],
 )
 def test_invalid_identifiers_and_arguments_are_400_by_name(local_eas, path, field):

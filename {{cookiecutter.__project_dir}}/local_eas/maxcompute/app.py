@@ -19,9 +19,13 @@ Supported, as pyodps 0.13.2 calls them:
   the blocks and ``POST ?uploadid=..`` commits them (see :mod:`.upload`); RAM action ``odps:Update``;
 * SQL: ``POST /api/projects/<p>/instances`` runs the SQL task at once (a single-table SELECT, or the
   ``ALTER TABLE ... ADD [IF NOT EXISTS] PARTITION`` pyodps's ``create_partition`` runs, see :mod:`.sql`)
-  and answers 201 with a ``Location``; the instance is then ``Terminated``, its task ``Success`` or ``Failed``
-  with MaxCompute's error text. Its status, task status, result (CSV, the fallback), source, detail,
-  summary and progress are served, and its result through the instance tunnel (``?downloads``, ``?data``).
+  and answers 201 with a ``Location``. The instance is ``Running`` for ``sql_seconds`` (default 0, or
+  ``$LOCAL_MAXCOMPUTE_SQL_SECONDS``: a long query, to try timeouts), then ``Terminated``, its task
+  ``Success`` or ``Failed`` with MaxCompute's error text. ``PUT`` of ``<Instance><Status>Terminated``
+  (pyodps's ``instance.stop()``) stops a running instance: ``Terminated``, its task ``Cancelled``. Its status,
+  task status, result (CSV, the fallback), source (the query as received), detail, summary and progress are
+  served, the project's instances listed (``?status=Running|Terminated``), and its result read through the
+  instance tunnel (``?downloads``, ``?data``; ``InstanceNotTerminate`` while it runs).
 
 Anything else answers 501 ``NotImplemented`` (400 on the tunnel, whose 5xx answers pyodps retries for minutes).
 """
@@ -32,6 +36,7 @@ import csv
 import io
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -94,11 +99,12 @@ MAX_INSTANCES = 1000
 CSV_RESULT_LIMIT = 10_000  # what MaxCompute's ?result and a limited instance tunnel return at most
 NULL_TOKEN = "\\N"
 DRAIN_SIZE = 64 * 1024
+SQL_SECONDS_VARIABLE = "LOCAL_MAXCOMPUTE_SQL_SECONDS"
 
 
 def create_maxcompute_app(catalog: Catalog, credentials: LookupSource, region: str | None = None,
                           authorize: Authorize | None = None, *, clock: Callable[[], float] = time.time,
-                          instance_tunnel: bool = True) -> MaxComputeApp:
+                          instance_tunnel: bool = True, sql_seconds: Optional[float] = None) -> MaxComputeApp:
     """A WSGI app serving ``catalog`` as MaxCompute; pyodps's endpoint is ``<server url>/api``.
 
     ``credentials`` is anything with ``lookup(access_key_id) -> IssuedCredentials | None`` (the
@@ -106,10 +112,13 @@ def create_maxcompute_app(catalog: Catalog, credentials: LookupSource, region: s
     without one, v4 requests are told to fall back to v2, which pyodps does. ``authorize`` decides RAM
     permissions; None allows every authenticated request. ``clock`` is the server's idea of now (credential
     expiry, request-time skew). ``instance_tunnel=False`` answers the instance tunnel with InvalidArgument,
-    as an old service does, so pyodps reads SQL results from the CSV ``?result`` instead.
+    as an old service does, so pyodps reads SQL results from the CSV ``?result`` instead. ``sql_seconds`` is
+    how long each SQL instance runs (None: ``$LOCAL_MAXCOMPUTE_SQL_SECONDS``, else 0).
     """
+    if sql_seconds is None:
+        sql_seconds = float(os.environ.get(SQL_SECONDS_VARIABLE) or 0)
     return MaxComputeApp(catalog, Authenticator(credentials, region, API_PREFIX, clock), authorize,
-                         clock=clock, instance_tunnel=instance_tunnel)
+                         clock=clock, instance_tunnel=instance_tunnel, sql_seconds=sql_seconds)
 
 
 class RequestStats:
@@ -149,7 +158,7 @@ class RequestStats:
 
 @dataclass
 class SqlInstance:
-    """An instance with one SQL task, run to completion when it was created."""
+    """An instance with one SQL task, run when it was created; it shows as running until ``end_time``."""
 
     id: str
     project: str
@@ -161,9 +170,16 @@ class SqlInstance:
     end_time: float
     result: Optional[QueryResult] = None
     error: Optional[str] = None  # the failed task's result text, ODPS-xxxxxxx:...
+    cancelled: bool = False  # stopped while it ran
 
-    @property
-    def task_status(self) -> str:
+    def status(self, now: float) -> str:
+        return "Terminated" if self.cancelled or now >= self.end_time else "Running"
+
+    def task_status(self, now: float) -> str:
+        if self.cancelled:
+            return "Cancelled"
+        if now < self.end_time:
+            return "Running"
         return "Failed" if self.error is not None else "Success"
 
 
@@ -185,11 +201,12 @@ class MaxComputeApp:
     """The WSGI callable :func:`create_maxcompute_app` returns; ``catalog`` and ``stats`` are public."""
 
     def __init__(self, catalog: Catalog, authenticator: Authenticator, authorize: Authorize | None = None, *,
-                 clock: Callable[[], float] = time.time, instance_tunnel: bool = True) -> None:
+                 clock: Callable[[], float] = time.time, instance_tunnel: bool = True, sql_seconds: float = 0) -> None:
         self.catalog = catalog
         self.authenticator = authenticator
         self.authorize = authorize
         self.instance_tunnel = instance_tunnel
+        self.sql_seconds = sql_seconds
         self.stats = RequestStats()
         self._clock = clock
         self._sessions = SessionRegistry(clock)
@@ -322,8 +339,8 @@ class MaxComputeApp:
         params = call.params
         if method == "POST" and "downloads" in params:
             return self._create_instance_session(call, instance)
-        if method == "PUT":  # stop: every instance here is already terminated
-            return _empty(200)
+        if method == "PUT":
+            return self._stop_instance(call, instance)
         _require_method(method, call.request.path, "GET")
         if "downloadid" in params:
             session = self._sessions.get(params["downloadid"], call.project, instance_id=instance.id)
@@ -455,6 +472,8 @@ class MaxComputeApp:
             keys = ", ".join(column.name for column in schema.partitions)
             raise OdpsError(400, "InvalidPartitionSpec", "You need to specify a partitionspec along with the "
                                                          f"specified table: {schema.name} is partitioned by {keys}.")
+        if partition and self.catalog.get_partition(schema, partition) is None:
+            raise no_such_partition(schema.project, schema.name, call.params["partition"])
         count = self.catalog.row_count(call.project, schema.name, partition)
         session = self._sessions.create(call.project, schema.columns, count, partitions=schema.partitions,
                                         table=schema.name, partition=partition)
@@ -517,7 +536,7 @@ class MaxComputeApp:
                 instance.result = self.catalog.run_select(plan)
         except SqlError as error:
             instance.error = "FAILED: " + error.text
-        instance.end_time = self._clock()
+        instance.end_time = self._clock() + self.sql_seconds
         with self._instances_lock:
             self._instances[instance.id] = instance
             while len(self._instances) > MAX_INSTANCES:
@@ -525,19 +544,38 @@ class MaxComputeApp:
         api = call.request.host_url.rstrip("/") + API_PREFIX
         return _empty(201, {"Location": f"{api}/projects/{quote(call.project)}/instances/{instance.id}"})
 
-    def _list_instances(self, call: _Call) -> Response:
-        """Every instance of the project kept in memory, on one page (they are all terminated)."""
-        status = call.params.get("status", "Terminated").capitalize()
+    def _stop_instance(self, call: _Call, instance: SqlInstance) -> Response:
+        """``instance.stop()``: ``<Instance><Status>Terminated</Status></Instance>``. A running instance ends now,
+        its task ``Cancelled``; one already terminated stays as it is."""
+        try:
+            requested = ET.fromstring(call.request.get_data()).findtext("Status")
+        except (ET.ParseError, RequestEntityTooLarge):
+            requested = None
+        if requested != "Terminated":
+            raise invalid_argument("ODPS-0420031: Invalid XML in HTTP request body - an instance can only be "
+                                   "set to <Instance><Status>Terminated</Status></Instance>.")
+        now = self._clock()
         with self._instances_lock:
-            instances = [instance for instance in self._instances.values() if instance.project == call.project]
+            if instance.status(now) == "Running":
+                instance.cancelled = True
+                instance.end_time = now
+        return _empty(200)
+
+    def _list_instances(self, call: _Call) -> Response:
+        """The project's instances kept in memory with the status asked for (default Terminated), on one page."""
+        status = call.params.get("status", "Terminated").capitalize()
+        now = self._clock()
+        with self._instances_lock:
+            instances = [instance for instance in self._instances.values()
+                         if instance.project == call.project and instance.status(now) == status]
         root = ET.Element("Instances")
         _add(root, "Marker", "")
         _add(root, "MaxItems", str(len(instances)))
-        for instance in instances if status == "Terminated" else []:
+        for instance in instances:
             element = ET.SubElement(root, "Instance")
             for tag, text in (("Name", instance.id), ("Owner", instance.owner),
                               ("StartTime", _http_date(instance.start_time)),
-                              ("EndTime", _http_date(instance.end_time)), ("Status", "Terminated")):
+                              ("EndTime", _http_date(instance.end_time)), ("Status", status)):
                 _add(element, tag, text)
         return _xml(root)
 
@@ -550,7 +588,7 @@ class MaxComputeApp:
 
     def _instance_status(self, instance: SqlInstance) -> Response:
         root = ET.Element("Instance")
-        _add(root, "Status", "Terminated")
+        _add(root, "Status", instance.status(self._clock()))
         response = _xml(root)
         response.headers["x-odps-owner"] = instance.owner
         response.headers["x-odps-start-time"] = _http_date(instance.start_time)
@@ -558,22 +596,28 @@ class MaxComputeApp:
         return response
 
     def _task_status_element(self, instance: SqlInstance) -> ET.Element:
+        now = self._clock()
         root = ET.Element("Instance")
-        _add(root, "Status", "Terminated")
+        _add(root, "Status", instance.status(now))
         task = ET.SubElement(ET.SubElement(root, "Tasks"), "Task", Type="SQL")
         _add(task, "Name", instance.task_name)
         _add(task, "StartTime", _http_date(instance.start_time))
         _add(task, "EndTime", _http_date(instance.end_time))
-        _add(task, "Status", instance.task_status)
+        _add(task, "Status", instance.task_status(now))
         ET.SubElement(task, "Histories")
         return root
 
     def _result_element(self, instance: SqlInstance) -> ET.Element:
-        """The CSV result (at most :data:`CSV_RESULT_LIMIT` rows), or the failed task's error text."""
+        """The CSV result (at most :data:`CSV_RESULT_LIMIT` rows), or the failed task's error text; nothing from
+        an instance that runs or was stopped."""
         root = ET.Element("Instance")
         task = ET.SubElement(ET.SubElement(root, "Tasks"), "Task", Type="SQL")
         _add(task, "Name", instance.task_name)
-        _add(task, "Status", instance.task_status)
+        task_status = instance.task_status(self._clock())
+        _add(task, "Status", task_status)
+        if task_status in ("Running", "Cancelled"):
+            _add(task, "Result", "").set("Format", "text")
+            return root
         if instance.result is None:  # failed, or a DDL statement
             _add(task, "Result", "OK" if instance.error is None else instance.error).set("Format", "text")
             return root
@@ -587,17 +631,19 @@ class MaxComputeApp:
         _add(task, "ResultDescriptor", json.dumps(descriptor))
         return root
 
-    @staticmethod
-    def _detail(instance: SqlInstance) -> dict[str, Any]:
-        return {"Instance": {"Id": instance.id, "Status": "Terminated"},
-                "Tasks": [{"Name": instance.task_name, "Type": "SQL", "Status": instance.task_status.upper(),
+    def _detail(self, instance: SqlInstance) -> dict[str, Any]:
+        now = self._clock()
+        return {"Instance": {"Id": instance.id, "Status": instance.status(now)},
+                "Tasks": [{"Name": instance.task_name, "Type": "SQL", "Status": instance.task_status(now).upper(),
                            "OutputRecords": len(instance.result.rows) if instance.result else 0}]}
 
     def _create_instance_session(self, call: _Call, instance: SqlInstance) -> Response:
         if not self.instance_tunnel:
             raise invalid_argument("ODPS-0420061: Invalid parameter in HTTP request - the instance tunnel is "
                                    "disabled on this local MaxCompute; read the result with ?result.")
-        if instance.result is None:
+        if instance.status(self._clock()) == "Running":
+            raise OdpsError(400, "InstanceNotTerminate", f"The instance does not terminate - {instance.id}.")
+        if instance.result is None or instance.cancelled:
             raise invalid_argument(f"ODPS-0420061: Invalid parameter in HTTP request - instance {instance.id} "
                                    "has no result to download.")
         count = len(instance.result.rows)

@@ -237,6 +237,24 @@ def _parse_select(tokens: tuple[Token, ...], significant: list[int]) -> SelectQu
     return SelectQuery(tokens, table, table_span, tuple(items))
 
 
+def statement_kinds(sql: str) -> list[str]:
+    """The first word (upper-case) of each statement of a script as this lexer splits it at ``;``: what a
+    query received would run as. A test compares it with what a client meant to send."""
+    kinds, first = [], None
+    for token in tokenize(sql):
+        if token.kind in ("space", "comment"):
+            continue
+        if token.is_op(";"):
+            if first is not None:
+                kinds.append(first)
+            first = None
+        elif first is None:
+            first = token.text.upper()
+    if first is not None:
+        kinds.append(first)
+    return kinds
+
+
 def tokenize(sql: str) -> list[Token]:
     tokens = []
     position, line, line_start = 0, 1, 0

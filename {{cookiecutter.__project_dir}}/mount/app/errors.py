@@ -47,7 +47,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
-        log.exception("unhandled error")
+        # The request id the 500 body gives the client is the one to search the logs for.
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
         return error_response(500, "InternalError", "internal error; the request id identifies it in the logs")
 
 

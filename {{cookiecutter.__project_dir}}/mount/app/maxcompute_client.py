@@ -22,9 +22,10 @@ import datetime
 import decimal
 import itertools
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from odps import ODPS, options
 from odps import errors as odps_errors
@@ -122,15 +123,50 @@ class MaxComputeTables:
                 log.warning("MaxCompute table read broke after %d rows (%s); resuming there", done,
                             type(error).__name__)
 
-    def query(self, sql: str, limit: int) -> Rows:
+    def query(self, sql: str, limit: int, client_gone: Callable[[], bool] = lambda: False) -> Rows:
+        """Run ``sql`` (sent as given: the guard has judged this very text) and open its result. An instance
+        that the client will not get the result of is stopped, not left running (and billing): after
+        ``sql_timeout_seconds`` (504), once ``client_gone()`` says the client closed its connection, or when
+        polling its status fails."""
         with translated_errors():
-            instance = self.client.run_sql(sql)
-            instance.wait_for_success(interval=SQL_POLL_SECONDS, max_interval=SQL_POLL_MAX_SECONDS,
-                                      timeout=self.sql_timeout_seconds)
+            instance = self.client.run_sql(sql)  # creating an instance is a write: never retried
+            try:
+                self._wait_until_terminated(instance, client_gone)
+            except BaseException as error:
+                _stop(instance, reason=type(error).__name__)
+                raise
+            instance.wait_for_success()  # terminated: raises the failed task's error, if any
             reader = instance.open_reader()
             names = [column.name for column in reader.schema.columns]
             count = min(limit, reader.count) if reader.count is not None else limit
         return Rows(names, _records(reader, count, names))  # the instance is created: never run again
+
+    def _wait_until_terminated(self, instance: Any, client_gone: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.sql_timeout_seconds
+        interval = SQL_POLL_SECONDS
+        while not instance.is_terminated(retry=False):
+            if client_gone():
+                raise ClientGone()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise odps_errors.WaitTimeoutError(f"the SQL instance did not finish in {self.sql_timeout_seconds} s",
+                                                   instance_id=instance.id)
+            time.sleep(min(interval, left))
+            interval = min(interval * 2, SQL_POLL_MAX_SECONDS)
+
+
+def _stop(instance: Any, reason: str) -> None:
+    """Stop an instance whose result nobody will read; a failure to stop is logged, the first error stands."""
+    try:
+        instance.stop()
+    except Exception as error:
+        log.warning("could not stop MaxCompute instance %s after %s: %s", instance.id, reason, type(error).__name__)
+    else:
+        log.warning("stopped MaxCompute instance %s after %s", instance.id, reason)
+
+
+class ClientGone(Exception):
+    """The client closed its connection while its SQL instance ran."""
 
 
 def create_maxcompute_tables(config: Config, credentials: ServiceCredentials) -> MaxComputeTables:
@@ -154,6 +190,9 @@ def send_each_request_once(timeout_seconds: int) -> None:
     options.connect_timeout = timeout_seconds
     options.read_timeout = timeout_seconds
     options.retry_times = 0
+    # run_sql() would otherwise take any "set key=value" in the text (even in a string literal) as a setting of
+    # the instance: the statement the guard judged is sent as it is, with no settings drawn from it.
+    options.sql.parse_set_as_hints = False
     TunnelRetryHandler.get_retry_policy = lambda self, status_code: NoRetryPolicy()  # type: ignore[method-assign]
 
 
@@ -182,10 +221,14 @@ def translated_errors() -> Iterator[None]:
         status = next((status for kind, status in STATUS_BY_ERROR if isinstance(error, kind)),
                       CLIENT_ERROR_CODES.get(error.code or "", 502))
         message = str(error.args[0]).strip().splitlines()[0] if error.args else type(error).__name__
-        raise APIError(status, error.code or type(error).__name__, message,
-                       odps_request_id=error.request_id) from None
+        details = {"field": "partition"} if error.code == "NoSuchPartition" else {}
+        raise APIError(status, error.code or type(error).__name__, message, odps_request_id=error.request_id,
+                       **details) from None
     except BROKEN_CONNECTION as error:
         raise _backend_failed(error) from None
+    except ClientGone:
+        raise APIError(499, "ClientClosedRequest", "the client closed the connection; its SQL instance was stopped",
+                       backend="maxcompute") from None
     except ShortRead as error:
         raise APIError(502, "MaxComputeShortRead", str(error), backend="maxcompute") from None
     except IncompleteAnswer as error:

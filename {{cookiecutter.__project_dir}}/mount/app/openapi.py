@@ -418,10 +418,11 @@ def _maxcompute_operations() -> dict[str, dict[str, Any]]:
             "summary": "The table's first rows: a JSON document, or JSON Lines with Accept: application/x-ndjson.",
             "parameters": [
                 name,
-                _query("columns", "Only these columns, comma-separated.",
+                _query("columns", "Only these columns, comma-separated, each named once.",
                        {"type": "string", "pattern": rf"^ *{identifier} *(?:, *{identifier} *)*$"}),
                 _query("limit", "How many rows at most.", _whole_number(DEFAULT_ROWS, MAX_ROWS)),
-                _query("partition", "The partition of a partitioned table: key=value[,key=value].",
+                _query("partition", "The partition of a partitioned table: key=value[,key=value], each key "
+                       "once. A partition that does not exist is a 404 NoSuchPartition naming partition.",
                        {"type": "string", "pattern": rf"^{pair}(?:,{pair})*$"}),
             ],
             "responses": {

@@ -57,6 +57,8 @@ def read_rows(name: str) -> Response:
     columns = request.args.get("columns")
     # Spaces around names are allowed; any other whitespace is refused, as the description's pattern says.
     selected = None if columns is None else [identifier(column.strip(" "), "columns") for column in columns.split(",")]
+    if selected is not None:
+        _refuse_repeated([column.lower() for column in selected], "columns", "a column")
     limit = bounded_int("limit", request.args.get("limit", DEFAULT_ROWS), MAX_ROWS)
     return rows_response(tables().rows(identifier(name, "name"), limit, selected, partition_spec()))
 
@@ -66,13 +68,25 @@ def partition_spec() -> Optional[str]:
     spec = request.args.get("partition")
     if spec is None:
         return None
+    keys = []
     for part in spec.split(","):
         key, equals, value = part.partition("=")
         key, value = key.strip(" "), value.strip(" ")
         if not equals or not _IDENTIFIER.fullmatch(key) or not _PARTITION_VALUE.fullmatch(value):
             raise APIError(400, "InvalidArgument", "partition must be key=value[,key=value] with identifier keys "
                            "and values of letters, digits, _ . : -", field="partition")
+        keys.append(key.lower())
+    _refuse_repeated(keys, "partition", "a key")
     return spec
+
+
+def _refuse_repeated(names: list[str], field: str, what: str) -> None:
+    """MaxCompute names are case-insensitive: ``species,SPECIES`` names one column twice."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise APIError(400, "InvalidArgument", f"{field} names {what} more than once: {name!r}", field=field)
+        seen.add(name)
 
 
 def rows_response(rows: Any) -> Response:

@@ -1,10 +1,13 @@
 """``POST /maxcompute/sql``: one read-only SELECT, ``{"sql": "...", "limit": 100}``.
 
 Present only in services baked with ``maxcompute_sql=yes``; even then anything but a single SELECT is
-refused with 400 and the reason, before it reaches MaxCompute.
+refused with 400 and the reason, before it reaches MaxCompute. What is sent is the text the guard judged.
 """
 
 from __future__ import annotations
+
+import select
+import socket
 
 from flask import Blueprint, Response, request
 
@@ -38,4 +41,17 @@ def run_sql() -> Response:
     except UnsafeSQL as refusal:
         raise APIError(400, "UnsafeSQL", str(refusal), field="sql") from None
     limit = bounded_int("limit", body.get("limit", DEFAULT_ROWS), MAX_ROWS)
-    return rows_response(tables().query(statement, limit))
+    return rows_response(tables().query(statement, limit, client_gone))
+
+
+def client_gone() -> bool:
+    """Whether the client has closed its connection (gunicorn's socket reads end-of-file): its SQL instance is
+    then stopped. A client that sent more (a pipelined request) has not gone."""
+    connection = request.environ.get("gunicorn.socket")
+    if connection is None:
+        return False
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # reset, or already closed
+        return True
