@@ -14,9 +14,11 @@ from app.logs import logging_config  # noqa: E402 - needs the mounted directory 
 
 wsgi_app = "app:create_app()"
 chdir = HERE
-worker_class = "gthread"
+# gevent, with JSON error pages (app/server.py): a connection costs a greenlet, not a thread, so slow clients
+# cannot take every thread. Each worker serves up to worker_connections at once, then waits to accept more.
+worker_class = "app.server.ServiceWorker"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 # Never preload: SDK clients and their pools must be created in each worker, after the fork.
 preload_app = False
 timeout = 60

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ from conftest import CONTAINER_ENV, HAS_ROLE, PROJECT
 
 from app import create_app
 from app.config import Config, ConfigError
+from app.logs import JsonFormatter
 
 
 @pytest.fixture
@@ -83,3 +85,13 @@ def test_creating_the_app_and_answering_health_imports_no_sdk():
     result = subprocess.run([sys.executable, "-c", code, environ], cwd=PROJECT / "mount", capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_log_record_is_one_line_whatever_it_holds():
+    """U+0085, U+2028 and U+2029 are line breaks to str.splitlines (and to other line readers): escaped."""
+    text = "a\u0085b\u2028c\u2029d\ne\x1cf"
+    record = logging.LogRecord("app.request", logging.INFO, __file__, 1, text, (), None)
+    record.path = "/" + text
+    line = JsonFormatter().format(record)
+    assert line.splitlines() == [line]
+    assert json.loads(line)["message"] == text and json.loads(line)["path"] == "/" + text

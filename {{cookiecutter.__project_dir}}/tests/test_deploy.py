@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,34 @@ def test_the_gateway_wants_the_token_and_strips_the_prefix(deployment):
         listed = deployment.gateway("/oss/objects?max_keys=2", call["token"])
         assert listed.status_code == 200, listed.text
         assert listed.json()["objects"]
+
+
+def test_every_request_through_the_gateway_gets_one_log_line(deployment):
+    """Streamed downloads included: the instance's log has one request record for each request."""
+    token = CURL.search(succeeded(deployment.run("status", "--show-token")))["token"]
+    endpoint = f"{deployment.eas.state['gateway_url']}/api/predict/{NAME}"
+    key, body = "/oss/objects/gateway-logged.bin", b"0123456789" * 10_000
+    calls = {"health": ("GET", "/health", {}, 200)}
+    if HAS_OSS:
+        calls.update(put=("PUT", key, {"data": body}, 201), get=("GET", key, {}, 200),
+                     range=("GET", key, {"headers": {"Range": "bytes=5-9"}}, 206))
+    ids = {name: f"gateway-{name}-{os.getpid()}" for name in calls}
+    for name, (method, path, options, status) in calls.items():
+        headers = {**options.pop("headers", {}), "Authorization": token, "X-Request-Id": ids[name]}
+        answer = requests.request(method, endpoint + path, headers=headers, timeout=30, **options)
+        assert answer.status_code == status, answer.text[:300]
+    log = Path(deployment.eas.state["state_dir"]) / "services" / NAME / "logs" / "service.log"
+    expected = {name: [status] for name, (_, _, _, status) in calls.items()}
+    deadline = time.monotonic() + 5
+    while (logged := request_statuses(log, ids)) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert logged == expected
+
+
+def request_statuses(log: Path, ids: dict[str, str]) -> dict[str, list[int]]:
+    """The status of each request record in ``log``, by the name of its request id in ``ids``."""
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if '"app.request"' in line]
+    return {name: [r["status"] for r in records if r["request_id"] == request_id] for name, request_id in ids.items()}
 
 
 def test_status_hides_the_token_unless_asked(deployment):

@@ -11,6 +11,9 @@ import hashlib
 import http.client
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import HAS_OSS, RunningEAS, finish_local_eas, start_local_eas
+from conftest import CONTAINER_ENV, HAS_OSS, PROJECT, RunningEAS, finish_local_eas, start_local_eas
 
 pytestmark = [
     pytest.mark.reliability,
@@ -128,3 +131,59 @@ def _is_running(pid: int) -> bool:
         return not Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
     except OSError:
         return False
+
+
+def test_sigterm_closes_idle_keep_alive_connections_instead_of_waiting_for_them(eas, reliability):
+    """A gateway keeps idle connections to the instance open (30 s on EAS's dedicated gateway): they hold
+    no request, so SIGTERM must not wait for them until graceful_timeout (25 s)."""
+    address = urlsplit(eas.url)
+    idle = [http.client.HTTPConnection(address.hostname, address.port, timeout=30) for _ in range(4)]
+    try:
+        for connection in idle:
+            connection.request("GET", "/health")
+            answer = connection.getresponse()
+            assert answer.status == 200 and answer.read()
+        master = eas.state["service_pid"]
+        os.kill(master, signal.SIGTERM)
+        stopped_at = time.monotonic()
+        while _is_running(master) and time.monotonic() - stopped_at < 30:
+            time.sleep(0.1)
+        seconds = time.monotonic() - stopped_at
+    finally:
+        for connection in idle:
+            connection.close()
+    assert seconds < 10, f"gunicorn took {seconds:.1f} s to stop with idle keep-alive connections open"
+    reliability.record("Process faults", idle_connection_stops=1)
+
+
+def test_sigterm_while_a_worker_still_boots_stops_gunicorn_at_once(tmp_path):
+    """EAS may stop an instance the moment it answers: a worker still booting then must stop too, not be
+    SIGKILLed by the master at the end of graceful_timeout. gunicorn alone, as the run command starts it."""
+    environment = {**os.environ, **CONTAINER_ENV, "HOME": str(tmp_path), "OSS_ENDPOINT": "http://127.0.0.1:9",
+                   "ODPS_ENDPOINT": "http://127.0.0.1:9/api"}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop_seconds = []
+    for _ in range(4):  # the boot window is short: a few tries to land in it
+        with open(tmp_path / "gunicorn.log", "w", encoding="utf-8") as log:
+            gunicorn = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"],
+                cwd=PROJECT / "mount", env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                        break
+                except requests.exceptions.ConnectionError:
+                    time.sleep(0.02)
+            os.killpg(gunicorn.pid, signal.SIGTERM)  # as EAS: the whole group
+            stopped_at = time.monotonic()
+            gunicorn.wait(timeout=40)
+            stop_seconds.append(round(time.monotonic() - stopped_at, 1))
+        finally:
+            if gunicorn.poll() is None:
+                os.killpg(gunicorn.pid, signal.SIGKILL)
+                gunicorn.wait()
+    assert max(stop_seconds) < 10, f"seconds each stop took: {stop_seconds}"

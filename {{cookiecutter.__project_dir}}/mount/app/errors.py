@@ -24,10 +24,14 @@ class APIError(Exception):
         self.details = details
 
 
+def error_body(code: str, message: str, request_id: str | None, **details: Any) -> dict[str, Any]:
+    """The one shape of every error, the service's and gunicorn's (app.server)."""
+    return {"error": message, "code": code, "request_id": request_id, **details}
+
+
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
                    **details: Any) -> Response:
-    body = {"error": message, "code": code, "request_id": g.get("request_id"), **details}
-    response = jsonify(body)
+    response = jsonify(error_body(code, message, g.get("request_id"), **details))
     response.status_code = status
     response.headers.update(headers or {})
     return response

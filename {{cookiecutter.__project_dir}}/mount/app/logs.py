@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
+from werkzeug.wsgi import ClosingIterator
 
 REDACTED = "****"
 # Loggers of the SDKs: quiet, and routed through our handlers. pyodps logs the whole STS token at INFO.
@@ -45,6 +46,11 @@ class SecretRedactor:
 REDACTOR = SecretRedactor()
 
 
+# json.dumps escapes the ASCII control characters but leaves these as they are, and str.splitlines (and
+# other line readers) would split a record at them.
+LINE_BREAKS_ESCAPED = {ord(c): f"\\u{ord(c):04x}" for c in "\u0085\u2028\u2029"}
+
+
 class JsonFormatter(logging.Formatter):
     """``{"ts", "level", "logger", "message", ...extra fields}``, redacted."""
 
@@ -60,7 +66,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({key: value for key, value in record.__dict__.items() if key not in self.RESERVED})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return REDACTOR.redact(json.dumps(entry, default=str, ensure_ascii=False))
+        return REDACTOR.redact(json.dumps(entry, default=str, ensure_ascii=False)).translate(LINE_BREAKS_ESCAPED)
 
 
 def logging_config(level: str = "INFO") -> dict[str, Any]:
@@ -92,9 +98,11 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+request_log = logging.getLogger("app.request")
+
+
 def register_request_log(app: Flask) -> None:
     """One line per request, written when the response body has been sent (streams included)."""
-    log = logging.getLogger("app.request")
 
     @app.before_request
     def start() -> None:
@@ -109,10 +117,14 @@ def register_request_log(app: Flask) -> None:
         method, path = request.method, request.path  # never the query string: it is the caller's data
 
         def write() -> None:
-            log.info("request", extra={
+            request_log.info("request", extra={
                 "request_id": request_id, "method": method, "path": path, "status": response.status_code,
                 "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             })
 
-        response.call_on_close(write)
+        if response.direct_passthrough:
+            # werkzeug hands such a body to the server as it is, without the wrapper that runs call_on_close.
+            response.response = ClosingIterator(response.response, write)
+        else:
+            response.call_on_close(write)
         return response
