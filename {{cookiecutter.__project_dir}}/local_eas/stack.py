@@ -17,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -96,8 +97,7 @@ class LocalEAS:
     def start(self) -> dict[str, Any]:
         """Start every part, wait until the service answers, write and return the state."""
         state_dir = self.settings.state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
-        state_dir.chmod(0o700)  # state.json holds the run's secret, etc/ram/ the role's credentials
+        _make_private(state_dir)  # state.json holds the run's secret, etc/ram/ the role's credentials
         self.settings.state_file.unlink(missing_ok=True)
         try:
             # The local RAM as ram/README.md sets it up in the cloud, afresh from ram/ at every start.
@@ -290,6 +290,15 @@ def read_state(state_dir: Path, wait: float = 0) -> dict[str, Any]:
             raise FileNotFoundError(f"{path} does not exist: is the local EAS running? Start it with `make dev`.")
         time.sleep(0.1)
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _make_private(directory: Path) -> None:
+    """Create ``directory`` for its owner only, or make it so; never a shared one such as /tmp."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if directory.stat().st_mode & stat.S_ISVTX:
+        raise InstanceError(f"{directory} is a shared directory (sticky bit): give the local EAS a state directory "
+                            "of its own (--state-dir)")
+    directory.chmod(0o700)
 
 
 def _oss_host_refusal(request: Request, message: str) -> Response:

@@ -10,14 +10,18 @@ the project's own run command, whoever signs the request.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, SERVICE_JSON, RunningEAS
+from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, PROJECT, SERVICE_JSON, RunningEAS
 
 from local_eas.run_secret import admin_headers
 
@@ -147,3 +151,22 @@ def test_the_instance_credentials_endpoint_is_open_as_on_eas_but_only_for_this_m
     assert requests.get(uri, timeout=5).json()["Code"] == "Success"
     refused = requests.get(uri, headers={"Host": "evil.example"}, timeout=5)
     assert refused.status_code == 400 and "AccessKeyId" not in refused.text
+
+
+def test_a_shared_state_directory_is_refused(tmp_path: Path) -> None:
+    """The state directory is made private (0700): a shared one such as /tmp is refused, not changed."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    started = subprocess.Popen([sys.executable, "-m", "local_eas", "--project", str(PROJECT), "--state-dir",
+                                str(shared), "up"], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        _, stderr = started.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(started.pid, signal.SIGTERM)  # the local EAS and the service it started
+        started.communicate(timeout=60)
+        pytest.fail("the local EAS started in a shared directory")
+
+    assert started.returncode == 1 and "is a shared directory (sticky bit)" in stderr, stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777 and not (shared / "state.json").exists()
