@@ -65,12 +65,15 @@ class LoopbackHostCheck:
     def __init__(self, app: WSGIApp, refuse: HostRefusal = json_host_refusal) -> None:
         self.app = app
         self.refuse = refuse
+        self._warned = False  # a page retrying in a loop must not flood the console: one warning, then debug
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         host = environ.get("HTTP_HOST", "")
         if is_loopback_host(host):
             return self.app(environ, start_response)
-        log.warning("refused a request for Host %r (not loopback: DNS rebinding?)", host[:100])
+        level, self._warned = (logging.DEBUG if self._warned else logging.WARNING), True
+        log.log(level, "refused a request for Host %r (not this machine: DNS rebinding?); further refusals are "
+                       "logged at debug level", host[:100])
         return self.refuse(Request(environ), host_refused_message(host))(environ, start_response)
 
 
