@@ -128,8 +128,10 @@ def test_make_deploy_status_and_delete_on_the_local_eas_of_make_dev(bake):
 
         deployed = baked.make("deploy", timeout=300)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-        call = re.search(r"curl -H 'Authorization: (?P<token>[^']+)' (?P<url>\S+)", deployed.stdout)
-        assert call and "is Running (1/1 instances)" in deployed.stdout, deployed.stdout
+        assert "is Running (1/1 instances)" in deployed.stdout, deployed.stdout
+        shown = baked.make("status", ARGS="--show-token").stdout  # `make deploy` keeps the token out of logs
+        call = re.search(r"curl -H 'Authorization: (?P<token>[^']+)' (?P<url>\S+)", shown)
+        assert call and call["token"] not in deployed.stdout, shown
         health = subprocess.run(["curl", "-s", "-H", f"Authorization: {call['token']}", call["url"]],
                                 capture_output=True, text=True, timeout=30)
         assert json.loads(health.stdout) == {"status": "ok"}

@@ -19,6 +19,7 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from local_eas.instance import ServiceSpec, free_port, local_script
+from local_eas.run_secret import admin_headers
 
 PROJECT = Path(__file__).resolve().parent.parent
 SERVICE_JSON = PROJECT / "service.json"
@@ -99,7 +100,7 @@ class LocalEAS:
 
     def credential_fetches(self) -> int:
         """How often instances have asked the credentials endpoint so far (its /admin/stats)."""
-        return int(get_json(self.info["admin_url"] + "/stats")["fetches"])
+        return int(get_json(self.info["admin_url"] + "/stats", admin_headers(self.info))["fetches"])
 
     def __enter__(self) -> LocalEAS:
         return self.start()

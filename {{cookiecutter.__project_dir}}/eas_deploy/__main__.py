@@ -64,7 +64,7 @@ def run_delete(args: argparse.Namespace) -> int:
     service, target = _service_and_target(args.project)
     if not args.yes:
         if not sys.stdin.isatty():
-            raise TargetError(f"delete: pass --yes to delete {service.name} from the {target.describe()} "
+            raise TargetError(f"pass --yes to delete {service.name} from the {target.describe()} "
                               "(there is no terminal to ask)")
         answer = input(f"Delete {service.name} from the {target.describe()}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):

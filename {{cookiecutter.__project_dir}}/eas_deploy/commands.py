@@ -21,6 +21,8 @@ from .target import Service, Target
 from .upload import open_bucket, sync_mount
 
 HEALTH_PATH = "/health"
+# Logs keep what a deploy prints (CI's too): the token is shown only when asked for.
+TOKEN_HIDDEN = "(hidden; `make status ARGS=--show-token` prints it and a curl command)"
 UPDATE_SETTLE_SECONDS = 15  # after UpdateService, a Running status this early may still be the old deployment
 
 
@@ -47,7 +49,7 @@ class Console:
 
     def _end_live(self) -> None:
         if self._live and self.err.isatty():
-            self.err.write("\n")
+            self.err.write("\r\x1b[K")  # what follows says where the status line got to
             self.err.flush()
         self._live = ""
 
@@ -93,7 +95,7 @@ def deploy(project: Path, service: Service, target: Target, console: Console, *,
         return 1
     console.print(f"[4/5] {service.name} is Running ({status.running}/{status.total} instances)")
     console.print(f"[5/5] endpoint  {status.endpoint}")
-    console.print(f"      call it   {curl(status)}")
+    console.print(f"      token     {TOKEN_HIDDEN}")
     return 0
 
 
@@ -106,7 +108,8 @@ def wait_until_settled(eas: EasControlPlane, console: Console, before: Optional[
         name = status.status if status else "(not visible yet)"
         if not seen or seen[-1] != name:
             seen.append(name)
-        console.live(f"      {' → '.join(seen)} ({time.monotonic() - started:.0f} s)")
+        if not settled(status):  # the settled status is said once, below, with the time it took
+            console.live(f"      {' → '.join(seen)} ({time.monotonic() - started:.0f} s)")
 
     def settled(status: Optional[ServiceStatus]) -> bool:
         if status is None or not status.is_final:
@@ -192,10 +195,12 @@ def delete(service: Service, target: Target, console: Console, *, timeout: float
     console.print(f"DeleteService {service.name} on the {target.describe()}")
     eas.delete()
     started = time.monotonic()
-    eas.wait(lambda status: status is None,
-             lambda status: console.live(f"      {status.status if status else 'deleted'} "
-                                         f"({time.monotonic() - started:.0f} s)"),
-             interval or _poll_interval(target), timeout)
+
+    def show(status: Optional[ServiceStatus]) -> None:
+        if status is not None:  # gone is said once, below, with the time it took
+            console.live(f"      {status.status} ({time.monotonic() - started:.0f} s)")
+
+    eas.wait(lambda status: status is None, show, interval or _poll_interval(target), timeout)
     console.print(f"{service.name} deleted in {time.monotonic() - started:.1f} s (the code stays in OSS)")
     return 0
 

@@ -140,10 +140,11 @@ class EasControlPlane:
             return method(*args)
         except AlibabaCloudException as error:
             code = getattr(error, "code", None) or type(error).__name__
-            raise EasError(operation, code, _message_of(error), getattr(error, "status_code", None)) from None
-        except Exception as error:  # refused, reset, DNS, no credentials: wrapped by Tea/darabonba or not
-            raise EasError(operation, type(error).__name__,
-                           f"cannot call {self.target.eas_protocol}://{self.target.eas_endpoint}: {error}") from None
+            raise EasError(operation, code, self.target.redact(_message_of(error)),
+                           getattr(error, "status_code", None)) from None
+        except Exception as error:  # refused, reset, DNS, credentials gone: wrapped by Tea/darabonba or not
+            raise EasError(operation, type(error).__name__, self.target.redact(
+                f"cannot call {self.target.eas_protocol}://{self.target.eas_endpoint}: {error}")) from None
 
 
 

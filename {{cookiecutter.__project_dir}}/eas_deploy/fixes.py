@@ -38,8 +38,8 @@ KNOWN_PROBLEMS = (
         "The deploying RAM user lacks ram:PassRole",
         re.compile(r"PassRoleDenied|not authorized to perform ram:PassRole", re.IGNORECASE),
         "The role exists, but the RAM user deploying the service lacks ram:PassRole permission on it. Ask the "
-        "primary account to attach ram/passrole-policy.json (${RoleName} replaced with the role name) to this RAM "
-        "user (RAM console > Identities > Users > the user > Permissions > Grant Permission, or `aliyun ram "
+        "primary account to attach ram/passrole-policy.json (it names the role of service.json already) to this "
+        "RAM user (RAM console > Identities > Users > the user > Permissions > Grant Permission, or `aliyun ram "
         "AttachPolicyToUser`, see README.md, \"Creating the role and granting PassRole\"); on the local EAS, "
         "`python -m local_eas ram sync`.",
     ),
@@ -50,7 +50,7 @@ KNOWN_PROBLEMS = (
         "  - Role doesn't exist: update the service configuration (role_arn in service.json) to reference an "
         "existing role name, or create the role as README.md shows (\"Creating the role and granting PassRole\").\n"
         "  - Role exists but error persists: the RAM user deploying the service lacks ram:PassRole permission. "
-        "Ask the primary account to attach ram/passrole-policy.json (replace ${RoleName} with the role name).\n"
+        "Ask the primary account to attach ram/passrole-policy.json (it names the role of service.json already).\n"
         "On the local EAS, `python -m local_eas ram sync` recreates the role from ram/.",
     ),
     KnownProblem(

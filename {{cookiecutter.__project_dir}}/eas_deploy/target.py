@@ -9,12 +9,14 @@ cloud
     (the public endpoints: the deploy runs on the developer's machine, not in the VPC), with the
     developer's own credentials found by ``DefaultCredentialsProvider`` (environment AccessKey,
     ``aliyun`` CLI profile, ``~/.alibabacloud/credentials.ini``, ...). ``EAS_ENDPOINT`` and
-    ``OSS_UPLOAD_ENDPOINT`` override the endpoints (a URL or a host; a host means https).
+    ``OSS_UPLOAD_ENDPOINT`` override the endpoints (a URL or a host; a host means https). Without
+    credentials the commands stop before any request, saying how to provide them.
 
 Both targets go through the same code: the real ``alibabacloud_eas20210701`` client and ``oss2``, each with
 its endpoint set explicitly (the EAS SDK's built-in region map is stale), and an
 ``alibabacloud_credentials`` provider. Locally, that provider reads the developer's credentials from the
-local EAS's credentials URI, so no secret is ever written to a file.
+local EAS's credentials URI (which carries the local EAS's per-run secret, kept out of every message), so
+no cloud secret is ever written to a file.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 TARGETS = ("local", "cloud")
 LOCAL_STATE_DIR = ".local-eas"
@@ -75,14 +77,48 @@ class Target:
     credentials_uri: Optional[str] = None  # local: the developer's credentials at the local EAS
 
     def credentials_provider(self) -> Any:
-        """The ``alibabacloud_credentials`` provider of the deploying identity (imported only when needed)."""
+        """The ``alibabacloud_credentials`` provider of the deploying identity (imported only when needed),
+        which has just found credentials: otherwise a :class:`TargetError` saying how to provide them, raised
+        before anything is sent to the target."""
         if self.credentials_uri:
             from alibabacloud_credentials.provider import URLCredentialsProvider
 
-            return URLCredentialsProvider(uri=self.credentials_uri)
-        from alibabacloud_credentials.provider import DefaultCredentialsProvider
+            provider = URLCredentialsProvider(uri=self.credentials_uri)
+        else:
+            from alibabacloud_credentials.provider import DefaultCredentialsProvider
 
-        return DefaultCredentialsProvider()
+            provider = DefaultCredentialsProvider()
+        try:
+            provider.get_credentials()
+        except Exception as error:  # CredentialException, or the HTTP client's own errors for a URI
+            raise TargetError(self._no_credentials(error)) from None
+        return provider
+
+    def redact(self, text: str) -> str:
+        """``text`` without the secret of the local credentials URI (the SDK quotes the URI in its errors)."""
+        for _, secret in parse_qsl(urlsplit(self.credentials_uri or "").query):
+            text = text.replace(secret, "****")
+        return text
+
+    def _no_credentials(self, error: Exception, environ: Mapping[str, str] = os.environ) -> str:
+        if self.name == "local":
+            return (f"EAS_TARGET=local: the local EAS did not give the deploying developer's credentials "
+                    f"({self.redact(str(error))}); restart `make dev`")
+        if "unable to load credentials from any of the providers" not in str(error):
+            return f"EAS_TARGET=cloud: the credentials found cannot be used: {error}"
+        keys = ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        half = [name for name in keys if not environ.get(name)] if any(environ.get(name) for name in keys) else []
+        cli_off = (environ.get("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "").lower() == "true")
+        return ("EAS_TARGET=cloud: no Alibaba Cloud credentials found, so nothing was sent to "
+                f"{self.eas_protocol}://{self.eas_endpoint}."
+                + (f" {half[0]} is not set." if half else "")
+                + " Provide the deploying RAM user's credentials one of these ways: set ALIBABA_CLOUD_ACCESS_KEY_ID "
+                "and ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN for STS credentials); or "
+                "configure the aliyun CLI (`aliyun configure`; ALIBABA_CLOUD_PROFILE picks a profile)"
+                + (", which is not read while ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true (`make` clears it for "
+                   "EAS_TARGET=cloud)" if cli_off else "")
+                + "; or a ~/.alibabacloud/credentials.ini (ALIBABA_CLOUD_CREDENTIALS_FILE); or "
+                "ALIBABA_CLOUD_CREDENTIALS_URI.")
 
     def describe(self) -> str:
         return f"{self.name} EAS at {self.eas_protocol}://{self.eas_endpoint} (region {self.region})"

@@ -4,7 +4,8 @@
                 service (what `make dev` runs); `make deploy` deploys to it
     demo        start everything, call the service, print what it answered, stop (or --keep running)
     exec        run a command inside the instance's environment, e.g. the seed's example scripts
-    rotate      issue new instance credentials now (the service must not notice)
+    rotate      issue new instance credentials now (the service must not notice: it keeps its cached ones
+                until 15 minutes before they expire, and both stay valid)
     outage      take the credentials endpoint and file away (on), or bring them back (off)
     fault       make the local OSS or MaxCompute fail on demand (5xx, resets, truncated bodies, latency)
     ram         show or change the local RAM: delete the role, edit its trust, detach PassRole
@@ -28,6 +29,7 @@ from typing import Any, Optional
 from .control_plane.cli import add_ram_parser
 from .faults import KINDS, summary
 from .instance import InstanceError, ServiceSpec
+from .run_secret import admin_headers
 from .stack import LocalEAS, Settings, read_state
 
 try:
@@ -87,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     exec_.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     exec_.set_defaults(run=run_exec)
 
-    rotate = commands.add_parser("rotate", help="issue new instance credentials now")
+    rotate = commands.add_parser("rotate", help="issue new instance credentials now",
+                                 description="Issue new instance credentials now, as EAS does before the current "
+                                             "ones expire. The running service keeps the ones it cached until 15 "
+                                             "minutes before they expire (alibabacloud_credentials' refresh "
+                                             "margin); both stay valid, so no request fails. A new instance gets "
+                                             "the new ones at once.")
     rotate.set_defaults(run=run_rotate)
     outage = commands.add_parser("outage", help="make the instance credentials unavailable, or available again",
                                  description="on: the credentials endpoint answers 503 and the credentials file "
@@ -180,19 +187,35 @@ def run_exec(args: argparse.Namespace) -> int:
 
 def run_rotate(args: argparse.Namespace) -> int:
     state = read_state(state_dir_of(args))
-    request = urllib.request.Request(state["admin_url"] + "/rotate", method="POST")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        rotated = json.load(response)
+    rotated = admin_ok(args, "POST", "/rotate")
     print(f"new instance credentials: {rotated['access_key_id']}, expiring {rotated['expiration']}")
+    print(cached_credentials_note(state, rotated["access_key_id"]))
     return 0
 
 
+def cached_credentials_note(state: dict[str, Any], new_key: str) -> str:
+    """Why the running service does not show the new key yet: the key it does use, and when it changes."""
+    try:
+        status, used = call(state["service_url"] + "/credentials")
+    except (OSError, ValueError):
+        status, used = 0, {}
+    key = used.get("access_key_id") if status == 200 else None
+    if key == new_key:  # each gunicorn worker caches its own: this one had fetched none yet
+        in_use = f"signs with {new_key} already (the worker that answered had none cached yet)"
+    elif key:
+        in_use = f"still signs with {key}, which it cached" + (
+            f" (expiring {used['expiration']})" if used.get("expiration") else "")
+    else:
+        in_use = "keeps the credentials it cached"
+    return (f"The service at {state['service_url']} {in_use}:\n"
+            f"alibabacloud_credentials fetches new credentials only 15 minutes before the cached ones expire. "
+            f"Both stay\nvalid until then, so no request fails; an instance started from now on (a redeploy, a "
+            f"restart) gets {new_key}.")
+
+
 def run_outage(args: argparse.Namespace) -> int:
-    state = read_state(state_dir_of(args))
     on = "true" if args.state == "on" else "false"
-    request = urllib.request.Request(f"{state['admin_url']}/outage?on={on}", method="POST")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        outage = json.load(response)["outage"]
+    outage = admin_ok(args, "POST", f"/outage?on={on}")["outage"]
     print("instance credentials: " + ("UNAVAILABLE (endpoint 503, file removed)" if outage else "available again"))
     return 0
 
@@ -256,12 +279,20 @@ def admin_call(args: argparse.Namespace, method: str, path: str, document: Optio
     state = read_state(state_dir_of(args))
     data = json.dumps(document).encode() if document is not None else None
     request = urllib.request.Request(state["admin_url"] + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **admin_headers(state)})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as error:
         return error.code, json.load(error)
+
+
+def admin_ok(args: argparse.Namespace, method: str, path: str) -> Any:
+    """The answer of an admin route; a ValueError (printed by ``main``) if the local EAS refused."""
+    status, body = admin_call(args, method, path)
+    if status >= 400:
+        raise ValueError(f"{method} /admin{path} answered {status}: {body.get('Message', body)}")
+    return body
 
 
 def show_service(state: dict[str, Any], has_role: bool) -> None:

@@ -24,6 +24,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from . import run_secret
 from .faults import FaultInjector, InvalidFaultRule
 from .leaks import SecretPair, count_leaks
 
@@ -201,9 +202,10 @@ CREDENTIALS_PATH = "/api/v1/credentials"
 
 
 class CredentialsEndpoint:
-    """WSGI app: the instance credentials endpoint and the local EAS's rotate switch.
+    """WSGI app: the instance credentials endpoint and the local EAS's admin routes.
 
-    ``GET /api/v1/credentials`` is what ``ALIBABA_CLOUD_CREDENTIALS_URI`` points at.
+    ``GET /api/v1/credentials`` is what ``ALIBABA_CLOUD_CREDENTIALS_URI`` points at (open, as on EAS).
+    Every ``/admin/*`` route needs ``admin_secret`` (:mod:`.run_secret`), else 401.
     ``POST /admin/rotate`` issues new credentials and answers with the masked key id only.
     ``POST /admin/outage?on=true|false`` takes the endpoint (503) and the file away, or brings them back.
     ``GET /admin/stats`` reports issuances and fetches (how often instances asked), and what the local
@@ -213,10 +215,11 @@ class CredentialsEndpoint:
     their counts, ``DELETE`` clears them.
     """
 
-    def __init__(self, issuer: CredentialIssuer, more_stats: Optional[Callable[[], dict]] = None,
+    def __init__(self, issuer: CredentialIssuer, admin_secret: str, more_stats: Optional[Callable[[], dict]] = None,
                  more_secrets: Optional[Callable[[], list[SecretPair]]] = None,
                  faults: Optional[FaultInjector] = None) -> None:
         self.issuer = issuer
+        self.admin_secret = admin_secret
         self.more_stats = more_stats  # what the local services report (no secrets), merged into /admin/stats
         self.more_secrets = more_secrets  # other credentials the local EAS minted (the deploying developer's)
         self.faults = faults  # the backend fault rules of the local OSS and MaxCompute
@@ -240,6 +243,8 @@ class CredentialsEndpoint:
             response = _json({"Code": "NotFound" if isinstance(error, NotFound) else "MethodNotAllowed",
                               "Message": f"no {request.method} {request.path} here"}, error.code or 404)
             return response(environ, start_response)
+        if endpoint != "credentials" and not run_secret.presents(request, self.admin_secret):
+            return run_secret.refusal("the admin routes")(environ, start_response)
         return getattr(self, f"_{endpoint}")(request)(environ, start_response)
 
     def _credentials(self, request: Request) -> Response:

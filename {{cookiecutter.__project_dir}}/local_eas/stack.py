@@ -1,8 +1,9 @@
 """The whole local EAS: instance credentials, OSS, and the service instance, started and stopped together.
 
-Everything listens on 127.0.0.1 and lives under one state directory (``.local-eas/`` by default):
+Everything listens on 127.0.0.1 and lives under one state directory (``.local-eas/`` by default, mode 0700):
 
-    state.json            every URL and the instance environment, written once all is ready
+    state.json            every URL, the instance environment and the run's secret (mode 0600), written once
+                          all is ready
     oss/                  the buckets
     ram-account.json      the local RAM: the role, its trust policy, the deploying RAM user (from ram/)
     services/<name>/      what the local EAS control plane deployed: the mounted code, logs, HOME
@@ -16,12 +17,16 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Optional
 
+from werkzeug.wrappers import Request, Response
+
+from . import run_secret
 from .control_plane import Accounts, ControlPlane
 from .control_plane.accounts import ACCOUNTS_FILE
 from .control_plane.deployer import as_issued
@@ -39,7 +44,7 @@ from .instance import (
 from .oss import ObjectStore, create_oss_app
 from .ram import Policy, PolicyFile, pai_default_role
 from .seed import seed_demo_objects
-from .servers import LoopbackServer
+from .servers import HostRefusal, LoopbackServer, json_host_refusal
 
 STATE_FILE = "state.json"
 
@@ -77,6 +82,7 @@ class LocalEAS:
     _catalog: Any = None  # the local MaxCompute's, when the service has one
     _maxcompute: Any = None
     faults: FaultInjector = field(default_factory=FaultInjector)  # backend faults, set through /admin/faults
+    secret: str = field(default_factory=run_secret.new_secret)  # the admin routes' and the deployer's
 
     def __post_init__(self) -> None:
         self.spec = ServiceSpec.load(self.settings.project / "service.json", self.settings.env_overrides)
@@ -91,17 +97,17 @@ class LocalEAS:
     def start(self) -> dict[str, Any]:
         """Start every part, wait until the service answers, write and return the state."""
         state_dir = self.settings.state_dir
-        state_dir.mkdir(parents=True, exist_ok=True)
+        _make_private(state_dir)  # state.json holds the run's secret, etc/ram/ the role's credentials
         self.settings.state_file.unlink(missing_ok=True)
         try:
             # The local RAM as ram/README.md sets it up in the cloud, afresh from ram/ at every start.
             self.accounts = Accounts.for_project(state_dir / ACCOUNTS_FILE, self.settings.project, replace=True)
-            credentials = self._serve(CredentialsEndpoint(self.issuer, self.stats, self.minted_secrets,
+            credentials = self._serve(CredentialsEndpoint(self.issuer, self.secret, self.stats, self.minted_secrets,
                                                           faults=self.faults), "credentials")
             authorize = self.role_authorizer()
             oss_app = create_oss_app(self.store, self.credential_lookup, self.spec.region,
                                      self.deployer_or(authorize), account_id=self.accounts.account_id)
-            oss = self._serve(self.faults.wrap(oss_app, "oss"), "oss")
+            oss = self._serve(self.faults.wrap(oss_app, "oss"), "oss", _oss_host_refusal)
             self._prepare_buckets()
             local_urls = {"OSS_ENDPOINT": oss.url}
             if "ODPS_ENDPOINT" in self.spec.env:
@@ -109,7 +115,8 @@ class LocalEAS:
             credentials_uri = credentials.url + CREDENTIALS_PATH
             credentials_file = self.issuer.credentials_file
             self.plane = ControlPlane(
-                state_dir, self.store, self.accounts, self.spec.region, endpoints=local_urls, issuer=self.issuer,
+                state_dir, self.store, self.accounts, self.spec.region, run_commands={self.spec.script},
+                secret=self.secret, endpoints=local_urls, issuer=self.issuer,
                 credentials_uri=credentials_uri if self.settings.inject_credentials_uri else None,
             )
             eas = self.plane.start()
@@ -129,6 +136,7 @@ class LocalEAS:
                 "credentials_uri": credentials_uri if self.spec.has_role else None,
                 "credentials_file": str(credentials_file) if self.spec.has_role else None,
                 "admin_url": credentials.url + "/admin",
+                run_secret.STATE_KEY: self.secret,
                 "oss_endpoint": oss.url,
                 "bucket": self.spec.bucket,
                 "odps_endpoint": local_urls.get("ODPS_ENDPOINT"),
@@ -208,7 +216,8 @@ class LocalEAS:
         seed_demo_tables(self._catalog, self.spec.env["ODPS_PROJECT"])
         self._maxcompute = create_maxcompute_app(self._catalog, self.credential_lookup, self.spec.region,
                                                  self.deployer_or(authorize))
-        return self._serve(self.faults.wrap(self._maxcompute, "maxcompute"), "maxcompute").url + "/api"
+        return self._serve(self.faults.wrap(self._maxcompute, "maxcompute"), "maxcompute",
+                           _maxcompute_host_refusal).url + "/api"
 
     def stats(self) -> dict[str, Any]:
         """What the local services saw: MaxCompute requests by (masked) AccessKeyId and their errors, and the
@@ -243,8 +252,8 @@ class LocalEAS:
             self._log = None
         self.settings.state_file.unlink(missing_ok=True)
 
-    def _serve(self, app: Any, name: str) -> LoopbackServer:
-        server = LoopbackServer(app, name=name).start()
+    def _serve(self, app: Any, name: str, refuse_host: HostRefusal = json_host_refusal) -> LoopbackServer:
+        server = LoopbackServer(app, name=name, refuse_host=refuse_host).start()
         self.servers.append(server)
         return server
 
@@ -283,11 +292,36 @@ def read_state(state_dir: Path, wait: float = 0) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _make_private(directory: Path) -> None:
+    """Create ``directory`` for its owner only, or make it so; never a shared one such as /tmp."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if directory.stat().st_mode & stat.S_ISVTX:
+        raise InstanceError(f"{directory} is a shared directory (sticky bit): give the local EAS a state directory "
+                            "of its own (--state-dir)")
+    directory.chmod(0o700)
+
+
+def _oss_host_refusal(request: Request, message: str) -> Response:
+    from .oss.errors import OssError, new_request_id
+
+    return OssError(400, "InvalidArgument", message, ArgumentName="Host").to_response(
+        new_request_id(), "127.0.0.1", request.method)
+
+
+def _maxcompute_host_refusal(request: Request, message: str) -> Response:
+    from .maxcompute.errors import OdpsError, new_request_id
+
+    return OdpsError(400, "InvalidArgument", message).to_response(new_request_id(), "127.0.0.1")
+
+
 def _bucket_of(oss_path: str) -> str:
     return oss_path.split("://", 1)[1].split("/", 1)[0]
 
 
 def _write_json_atomically(path: Path, document: dict[str, Any]) -> None:
+    """Readable by the owner only (it holds the run's secret), and never seen half-written."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2)
     os.replace(tmp, path)

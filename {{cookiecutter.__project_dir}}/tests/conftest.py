@@ -32,6 +32,8 @@ import pytest  # noqa: E402
 import requests  # noqa: E402
 from reliability import ReliabilityFigures  # noqa: E402
 
+from local_eas.run_secret import admin_headers  # noqa: E402
+
 PROJECT = Path(__file__).resolve().parent.parent
 SERVICE_JSON = json.loads((PROJECT / "service.json").read_text(encoding="utf-8"))
 HAS_ROLE = bool(SERVICE_JSON.get("options", {}).get("enable_ram_role"))
@@ -74,7 +76,7 @@ class RunningEAS:
         logs = [self.log_path, *Path(self.state["state_dir"]).glob("**/*.log")]
         text = "\n".join(self.seen_responses) + "\n".join(
             path.read_text(encoding="utf-8", errors="replace") for path in dict.fromkeys(logs) if path.is_file())
-        return requests.post(self.state["admin_url"] + "/leak-check", data=text.encode("utf-8"), timeout=120).json()
+        return self.admin("POST", "/leak-check", data=text.encode("utf-8"), timeout=120).json()
 
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -93,8 +95,13 @@ class RunningEAS:
         self.seen_credentials.append(credentials)
         return credentials
 
+    def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A call to an admin route (``/rotate``, ``/faults``...), with this run's secret from state.json."""
+        return requests.request(method, self.state["admin_url"] + path, headers=admin_headers(self.state),
+                                timeout=kwargs.pop("timeout", 5), **kwargs)
+
     def rotate(self) -> dict[str, str]:
-        requests.post(self.state["admin_url"] + "/rotate", timeout=5).raise_for_status()
+        self.admin("POST", "/rotate").raise_for_status()
         return self.current_credentials()
 
     def exec(self, *command: str) -> subprocess.CompletedProcess:
@@ -105,7 +112,7 @@ class RunningEAS:
         )
 
     def stats(self) -> dict[str, int]:
-        return requests.get(self.state["admin_url"] + "/stats", timeout=5).json()
+        return self.admin("GET", "/stats").json()
 
 
 def start_local_eas(state_dir: Path, *options: str, project: Path = PROJECT) -> RunningEAS:

@@ -50,20 +50,20 @@ class Faults:
     """The admin routes of the local EAS, and what the test did through the service."""
 
     def __init__(self, running: RunningEAS) -> None:
-        self.admin = running.state["admin_url"] + "/faults"
+        self.running = running
         self.requests_made = 0
 
     def add(self, **rule: Any) -> None:
-        response = requests.post(self.admin, json=rule, timeout=5)
+        response = self.running.admin("POST", "/faults", json=rule)
         assert response.status_code == 201, response.text
 
     def matched(self) -> int:
         """How many requests the (single) rule matched: how often the service tried."""
-        rules = requests.get(self.admin, timeout=5).json()["rules"]
+        rules = self.running.admin("GET", "/faults").json()["rules"]
         return rules[0]["matched"]
 
     def clear(self) -> None:
-        requests.delete(self.admin, timeout=5).raise_for_status()
+        self.running.admin("DELETE", "/faults").raise_for_status()
 
 
 @pytest.fixture

@@ -8,10 +8,12 @@ does. The tests run in file order: deploy, call, update, the seed's troubleshoot
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -94,17 +96,18 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     finish_local_eas(running)
 
 
-def test_deploy_uploads_creates_waits_and_prints_a_curl_that_works(deployment):
+def test_deploy_uploads_creates_waits_and_prints_the_endpoint_not_the_token(deployment):
     output = succeeded(deployment.deploy())
     files = [path for path in (deployment.project / "mount").rglob("*") if path.is_file()]
+    call = CURL.search(succeeded(deployment.run("status", "--show-token")))
 
     assert "[1/5] check: 0 errors" in output
     assert f"{len(files)} uploaded" in output and "0 unchanged, 0 removed" in output
     assert f"[3/5] CreateService {NAME}" in output
     assert f"[4/5] {NAME} is Running (1/1 instances)" in output
-    call = CURL.search(output)
-    assert call, output
-    assert call["endpoint"] == f"{deployment.eas.state['gateway_url']}/api/predict/{NAME}"
+    assert f"[5/5] endpoint  {deployment.eas.state['gateway_url']}/api/predict/{NAME}" in output
+    assert call["token"] not in output and "curl -H" not in output  # CI logs keep what a deploy prints
+    assert "token     (hidden; `make status ARGS=--show-token` prints it and a curl command)" in output
     health = requests.get(call["endpoint"] + "/health", headers={"Authorization": call["token"]}, timeout=30)
     assert health.status_code == 200 and health.json()["status"] == "ok"
 
@@ -186,7 +189,7 @@ def test_a_redeploy_uploads_only_what_changed_and_runs_the_new_code(deployment):
     health.write_text(code.replace('{"status": "ok"}', '{"status": "ok", "release": "2"}'), encoding="utf-8")
     (deployment.project / "mount" / "notes.txt").unlink()
     output = succeeded(deployment.deploy())
-    token = CURL.search(output)["token"]
+    token = CURL.search(succeeded(deployment.run("status", "--show-token")))["token"]
 
     assert "1 uploaded" in output and "1 removed" in output
     assert f"UpdateService {NAME} (it exists: Running)" in output
@@ -251,7 +254,9 @@ def test_the_seeds_troubleshooting_cases_fail_with_their_fix(deployment, case, t
         output = failed(deployment.deploy())
         for text in expected:
             assert text in output
+        assert "${RoleName}" not in output, "ram/passrole-policy.json names the role already"
         assert f"{NAME} is Failed" in output
+        assert len(re.findall(r"→ Failed", output)) == 1, output  # the live line does not say it before the summary
         assert output.count(" Warning ") == 1  # this deployment's warning, not those of earlier ones
         assert "Running\n" not in output and "curl" not in output
         assert "Failed" in succeeded(deployment.run("status"))
@@ -282,6 +287,35 @@ def test_without_a_local_eas_the_error_says_how_to_start_it(deployment, tmp_path
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["status", "deploy"])
+def test_the_cloud_target_without_credentials_says_how_to_provide_them_before_any_request(command, tmp_path):
+    """No credentials anywhere (the hermetic environment, a fresh HOME, the aliyun CLI profile allowed as
+    `make` allows it for the cloud): the command stops before anything reaches the endpoints."""
+    with socket.socket() as eas, socket.socket() as oss:
+        for listener in (eas, oss):
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            listener.setblocking(False)
+        environment = {key: value for key, value in os.environ.items() if key != "ALIBABA_CLOUD_CLI_PROFILE_DISABLED"}
+        environment.update(EAS_TARGET="cloud", HOME=str(tmp_path), EAS_ENDPOINT=f"http://{eas.getsockname()[0]}:"
+                           f"{eas.getsockname()[1]}", OSS_UPLOAD_ENDPOINT=f"http://127.0.0.1:{oss.getsockname()[1]}")
+        result = subprocess.run([sys.executable, "-m", "eas_deploy", command, "--project", str(PROJECT)], cwd=PROJECT,
+                                env=environment, capture_output=True, text=True, timeout=120)
+        connected = []
+        for listener in (eas, oss):
+            with contextlib.suppress(BlockingIOError):
+                connected.append(listener.accept())
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert connected == [], "nothing may be sent without credentials"
+    message = result.stderr
+    assert message.startswith(f"{command}: EAS_TARGET=cloud: no Alibaba Cloud credentials found"), message
+    for way in ("ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET", "`aliyun configure`",
+                "~/.alibabacloud/credentials.ini", "ALIBABA_CLOUD_CREDENTIALS_URI"):
+        assert way in message
+    assert "Traceback" not in message and "Exception" not in message and "unable to load" not in message
+
+
 def test_a_wrong_target_is_named(deployment):
     result = deployment.run("status", env={"EAS_TARGET": "staging"})
 
@@ -290,10 +324,12 @@ def test_a_wrong_target_is_named(deployment):
 
 def test_delete_needs_yes_without_a_terminal_then_removes_the_service(deployment):
     refused = deployment.run("delete")
-    assert failed(refused) and "pass --yes" in refused.stderr
+    assert failed(refused) and refused.stderr.startswith("delete: pass --yes to delete"), refused.stderr
+    assert refused.stderr.count("delete:") == 1
 
-    output = succeeded(deployment.run("delete", "--yes"))
-    assert f"{NAME} deleted in" in output
+    deleted = deployment.run("delete", "--yes")
+    assert f"{NAME} deleted in" in succeeded(deleted)
+    assert "deleted (" not in deleted.stderr, "gone is said once, with the time it took"
     assert "not deployed" in failed(deployment.run("status"))
     assert deployment.gateway("/health", "any").status_code == 404
 

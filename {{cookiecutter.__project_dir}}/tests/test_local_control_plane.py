@@ -51,6 +51,11 @@ HAS_ROLE = bool(SERVICE.get("options", {}).get("enable_ram_role"))
 CODE_PATH = SERVICE["storage"][0]["oss"]["path"]  # oss://<bucket>/<code prefix>/
 BUCKET, CODE_PREFIX = CODE_PATH[len("oss://"):].split("/", 1)
 PORT = SERVICE["containers"][0]["port"]
+ECHO_SCRIPT = f"gunicorn --chdir /mnt/data --threads 4 --bind 0.0.0.0:{PORT} echo:app"
+CRASHING_SCRIPT = f"echo 'binding 0.0.0.0:{PORT}'; echo 'ImportError: boom' >&2; exit 3"
+# What this control plane may run: the project's run command, and the two test services'.
+RUN_COMMANDS = {SERVICE["containers"][0]["script"], ECHO_SCRIPT, CRASHING_SCRIPT}
+SECRET = "test-run-secret"
 SETTLED = ("Running", "Stopped", "Failed")
 # The seed's "After" trust policy and its "Before", which lacks the EAS service principal.
 TRUST_WITHOUT_EAS = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
@@ -112,9 +117,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     store.create_bucket(BUCKET)
     upload_directory(store, PROJECT / "mount", CODE_PREFIX)  # what `make deploy` uploads
     issuer = CredentialIssuer(credentials_file=state_dir / "etc" / "ram" / "credentials")
-    credentials = LoopbackServer(CredentialsEndpoint(issuer), name="credentials").start()
+    credentials = LoopbackServer(CredentialsEndpoint(issuer, SECRET), name="credentials").start()
     accounts = Accounts.for_project(state_dir / "ram-account.json", PROJECT)
-    plane = ControlPlane(state_dir, store, accounts, REGION, issuer=issuer,
+    plane = ControlPlane(state_dir, store, accounts, REGION, run_commands=RUN_COMMANDS, secret=SECRET, issuer=issuer,
                          credentials_uri=credentials.url + CREDENTIALS_PATH, ready_timeout=30, grace=10)
     plane.start()
     try:
@@ -277,6 +282,29 @@ def test_update_serves_the_new_code(cloud: LocalCloud, deployed: eas_models.Serv
     assert process_gone(old_pid)
 
 
+def test_only_the_run_commands_it_was_started_with_run(cloud: LocalCloud, deployed: eas_models.Service,
+                                                       tmp_path: Path) -> None:
+    """Whoever signs: a CreateService or UpdateService whose script differs is refused, naming the field."""
+    marker = tmp_path / "ran"
+    container = {**SERVICE["containers"][0], "script": f"touch {marker}; {SERVICE['containers'][0]['script']}"}
+    client = cloud.client(cloud.root)
+    with pytest.raises(ClientException) as created:
+        client.create_service(eas_models.CreateServiceRequest(body=json.dumps(
+            variant("foreign_script", containers=[container]))))
+    with pytest.raises(ClientException) as updated:
+        client.update_service(REGION, NAME, eas_models.UpdateServiceRequest(body=json.dumps(
+            {"containers": [container]})))
+
+    for refused in (created.value, updated.value):
+        assert (refused.status_code, refused.code) == (400, "InvalidParameter")
+        assert ("service config $.containers[0].script: the local EAS runs only the run command of the project it "
+                "was started for") in refused.message
+    time.sleep(1)
+    assert not marker.exists()
+    assert client.describe_service(REGION, NAME).body.status == "Running"
+    assert client.list_services(eas_models.ListServicesRequest(filter="foreign_script")).body.services == []
+
+
 def test_stop_and_start(cloud: LocalCloud, deployed: eas_models.Service) -> None:
     client = cloud.client()
     pid = instance_pid(cloud, NAME)
@@ -319,7 +347,7 @@ def echo(cloud: LocalCloud) -> Iterator[eas_models.Service]:
     config = {
         "metadata": {"name": "gateway_echo", "instance": 1, "rpc": {"keepalive": 1000}},
         "containers": [{"image": SERVICE["containers"][0]["image"], "port": PORT,
-                        "script": f"gunicorn --chdir /mnt/data --threads 4 --bind 0.0.0.0:{PORT} echo:app"}],
+                        "script": ECHO_SCRIPT}],
         "storage": [{"mount_path": "/mnt/data/", "oss": {"path": f"oss://{BUCKET}/tests/echo/", "readOnly": True}}],
     }
     client = cloud.client()
@@ -485,7 +513,7 @@ def test_a_failing_run_command_reports_its_output(cloud: LocalCloud) -> None:
     config = variant("crashing_service", options={})
     config.pop("role_arn", None)
     container = config["containers"][0]
-    container["script"] = f"echo 'binding 0.0.0.0:{PORT}'; echo 'ImportError: boom' >&2; exit 3"
+    container["script"] = CRASHING_SCRIPT
     container["prepare"] = {"pythonRequirements": ["surely-not-installed-distribution==1.0"]}
     client = cloud.client()
     service = create(client, config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -102,3 +103,23 @@ class TestInstanceCredentials:
         current = local_eas.current_credentials()
         assert f"STS.****{current['AccessKeyId'][-4:]}" in result.stdout
         assert current["AccessKeySecret"] not in result.stdout and current["SecurityToken"] not in result.stdout
+
+    def test_rotate_says_the_running_service_keeps_its_cached_key_until_the_refresh_margin(self, local_eas):
+        """The new key is not what `GET /credentials` shows: the output says why, with the key in use (each
+        gunicorn worker caches its own credentials, so the one that answers may have none cached yet)."""
+        cached = {local_eas.get("/credentials").json()["access_key_id"] for _ in range(20)}
+        result = subprocess.run(
+            [sys.executable, "-m", "local_eas", "--state-dir", local_eas.state["state_dir"], "rotate"],
+            cwd=PROJECT, capture_output=True, text=True, check=True)
+        new_key = f"STS.****{local_eas.current_credentials()['AccessKeyId'][-4:]}"
+        said = " ".join(result.stdout.split())
+
+        masked_key = r"STS\.\*\*\*\*\w\w\w\w"
+        in_use = re.search(rf"The service at {re.escape(local_eas.url)} (?:still signs with (?P<old>{masked_key}), "
+                           rf"which it cached \(expiring [\dTZ:-]+\)|signs with {re.escape(new_key)} already \(the "
+                           rf"worker that answered had none cached yet\)): ", said)
+        assert in_use, said
+        assert in_use["old"] is None or in_use["old"] in cached
+        assert said.endswith("alibabacloud_credentials fetches new credentials only 15 minutes before the cached ones "
+                             "expire. Both stay valid until then, so no request fails; an instance started from now "
+                             f"on (a redeploy, a restart) gets {new_key}.")

@@ -21,11 +21,27 @@ KEY = "local-faults/object.txt"
 BODY = b"0123456789" * 1000
 
 
+class FaultsRoute:
+    """``/admin/faults`` of the local EAS, called with its secret."""
+
+    def __init__(self, running: RunningEAS) -> None:
+        self.running = running
+
+    def post(self, **kwargs) -> requests.Response:
+        return self.running.admin("POST", "/faults", **kwargs)
+
+    def get(self, **kwargs) -> requests.Response:
+        return self.running.admin("GET", "/faults", **kwargs)
+
+    def delete(self, **kwargs) -> requests.Response:
+        return self.running.admin("DELETE", "/faults", **kwargs)
+
+
 @pytest.fixture
-def admin(local_eas: RunningEAS) -> Iterator[str]:
-    url = local_eas.state["admin_url"] + "/faults"
-    yield url
-    requests.delete(url, timeout=5).raise_for_status()
+def admin(local_eas: RunningEAS) -> Iterator[FaultsRoute]:
+    route = FaultsRoute(local_eas)
+    yield route
+    route.delete().raise_for_status()
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +51,14 @@ def stored(oss_admin, data_prefix) -> str:
     return key
 
 
-def add(admin: str, **rule) -> dict:
-    response = requests.post(admin, json=rule, timeout=5)
+def add(admin: FaultsRoute, **rule) -> dict:
+    response = admin.post(json=rule)
     assert response.status_code == 201, response.text
     return response.json()["rule"]
 
 
-def rules(admin: str) -> list[dict]:
-    return requests.get(admin, timeout=5).json()["rules"]
+def rules(admin: FaultsRoute) -> list[dict]:
+    return admin.get().json()["rules"]
 
 
 @pytest.mark.parametrize(("rule", "field"), [
@@ -58,7 +74,7 @@ def rules(admin: str) -> list[dict]:
     (["oss"], "body"),
 ])
 def test_a_bad_rule_is_a_400_naming_the_field(admin, rule, field):
-    response = requests.post(admin, json=rule, timeout=5)
+    response = admin.post(json=rule)
     assert response.status_code == 400
     assert response.json()["field"] == field and field in response.json()["Message"]
     assert rules(admin) == []
@@ -71,7 +87,7 @@ def test_a_5xx_is_the_oss_error_xml_and_oss2_does_not_retry(admin, oss_admin, st
         oss_admin.get_object(stored)
     assert raised.value.status == 503 and raised.value.code == "ServiceUnavailable" and raised.value.request_id
     assert rules(admin)[0]["matched"] == 1, "oss2 sends a request once"
-    requests.delete(admin, timeout=5)
+    admin.delete()
     assert oss_admin.get_object(stored).read() == BODY
 
 

@@ -64,11 +64,11 @@ def test_the_leak_check_finds_a_planted_secret_and_token(local_eas):
     """The search every local EAS gets before it stops (conftest.finish_local_eas) can fail."""
     issued = local_eas.current_credentials()
     planted = json.dumps({"message": f"signing with {issued['AccessKeySecret']}", "token": issued["SecurityToken"]})
-    found = requests.post(local_eas.state["admin_url"] + "/leak-check", data=planted, timeout=10)
+    found = local_eas.admin("POST", "/leak-check", data=planted, timeout=10)
     assert found.status_code == 200
     assert found.json()["secret_hits"] == 1 and found.json()["token_hits"] == 1
     assert issued["AccessKeySecret"] not in found.text and issued["SecurityToken"] not in found.text
 
     partial = issued["SecurityToken"][:-1]  # a token cut short is not the token
-    clean = requests.post(local_eas.state["admin_url"] + "/leak-check", data=partial, timeout=10).json()
+    clean = local_eas.admin("POST", "/leak-check", data=partial, timeout=10).json()
     assert clean["secret_hits"] == clean["token_hits"] == 0 and clean["credentials_searched"] >= 1

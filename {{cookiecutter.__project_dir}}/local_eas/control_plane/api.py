@@ -13,8 +13,10 @@ Every request must carry a valid ACS3-HMAC-SHA256 signature of a known identity 
 :mod:`.accounts`); any authenticated identity may call every operation, and RAM's checks happen where EAS
 makes them, when the service is deployed (:mod:`.lifecycle`). A service configuration is validated against
 ``schemas/service.schema.json`` before anything happens: a violation is a 400 ``InvalidParameter`` naming
-the JSON path. An update merges the body into the configuration as a JSON merge patch (RFC 7386: objects
-merge, ``null`` removes, anything else replaces) unless ``UpdateType=replace``. Response bodies carry the
+the JSON path. The local EAS runs its ``containers[].script`` as the developer, on this machine: only the
+run commands it was started with (the project's) are accepted, anything else is ``InvalidParameter``. An
+update merges the body into the configuration as a JSON merge patch (RFC 7386: objects merge, ``null``
+removes, anything else replaces) unless ``UpdateType=replace``. Response bodies carry the
 keys the SDK's ``from_map`` reads (``Service`` for DescribeService and ListServices).
 """
 
@@ -25,7 +27,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Callable, Optional
 from urllib.parse import quote
 
@@ -66,7 +68,8 @@ class ControlPlaneApi:
     """WSGI app of the control plane of one region."""
 
     def __init__(self, registry: Registry, lifecycle: Lifecycle, verifier: Verifier[AccessKey], region: str,
-                 schema: Mapping[str, Any], endpoint_of: Callable[[str], str], account_id: Callable[[], str]) -> None:
+                 schema: Mapping[str, Any], endpoint_of: Callable[[str], str], account_id: Callable[[], str],
+                 run_commands: Collection[str]) -> None:
         self.registry = registry
         self.lifecycle = lifecycle
         self.verifier = verifier
@@ -74,6 +77,7 @@ class ControlPlaneApi:
         self.validator = jsonschema.Draft202012Validator(schema)
         self.endpoint_of = endpoint_of  # service name -> its URL on the local gateway
         self.account_id = account_id
+        self.run_commands = frozenset(run_commands)
         self.url_map = Map([
             Rule("/api/v2/services", endpoint="create", methods=["POST"]),
             Rule("/api/v2/services", endpoint="list", methods=["GET"]),
@@ -209,6 +213,9 @@ class ControlPlaneApi:
         error = jsonschema.exceptions.best_match(self.validator.iter_errors(config))
         if error is not None:
             raise errors.invalid_parameter(f"service config {json_path(error.absolute_path)}: {error.message}")
+        for index, container in enumerate(config["containers"]):
+            if container.get("script") not in self.run_commands:
+                raise errors.foreign_run_command(f"$.containers[{index}].script")
         return config
 
     def _service(self, record: ServiceRecord) -> dict[str, Any]:

@@ -5,7 +5,8 @@ In the cloud, ``python -m eas_deploy`` finds the developer's credentials with ``
 :data:`~.accounts.DEPLOYER` of the local account, and the deploy tool reads its credentials from this
 endpoint through the same provider chain (``ALIBABA_CLOUD_CREDENTIALS_URI``), so nothing secret is ever
 written to a file. The credentials are STS-like, valid for an hour and re-minted well before the SDK's
-15-minute refresh margin. The endpoint listens on 127.0.0.1 only, like every local service.
+15-minute refresh margin. The endpoint listens on 127.0.0.1 only, like every local service, and answers
+only a request with the run's secret (:mod:`local_eas.run_secret`): its URI carries it as ``?token=``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import math
 import threading
 import time
 from typing import Any, Callable, Optional
+from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
+from .. import run_secret
 from ..credentials import IssuedCredentials
 from .accounts import DEPLOYER, AccessKey, Accounts
 
@@ -29,8 +32,9 @@ PATH = "/api/v1/deployer-credentials"
 class DeployerCredentials:
     """WSGI app: ``GET /api/v1/deployer-credentials``, the seed's credentials JSON for the deployer."""
 
-    def __init__(self, accounts: Accounts, principal: str = DEPLOYER) -> None:
+    def __init__(self, accounts: Accounts, secret: str, principal: str = DEPLOYER) -> None:
         self.accounts = accounts
+        self.secret = secret
         self.principal = principal
         self._lock = threading.Lock()
         self._key: Optional[AccessKey] = None
@@ -48,9 +52,16 @@ class DeployerCredentials:
             response = _json({"Code": "NotFound", "Message": f"the deployer's credentials are at {PATH}"}, 404)
         elif request.method != "GET":
             response = _json({"Code": "MethodNotAllowed", "Message": "GET only"}, 405)
+        elif not run_secret.presents(request, self.secret):
+            response = run_secret.refusal("the deploying developer's credentials")
         else:
             response = _json(as_issued(self.current()).to_json(), 200)
         return response(environ, start_response)
+
+
+def uri(base_url: str, secret: str) -> str:
+    """The credentials URI of the endpoint served at ``base_url``, with the secret it needs."""
+    return f"{base_url}{PATH}?{urlencode({run_secret.QUERY_PARAMETER: secret})}"
 
 
 def as_issued(key: AccessKey) -> IssuedCredentials:

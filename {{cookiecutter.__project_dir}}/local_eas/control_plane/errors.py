@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
 JSON_CONTENT_TYPE = "application/json;charset=utf-8"
 
@@ -100,6 +100,17 @@ def invalid_parameter(message: str) -> ApiError:
 def invalid_status(name: str, status: str, operation: str) -> ApiError:  # [inferred] code
     return ApiError(400, "InvalidOperation.ServiceStatus",
                     f"Service [{name}] is {status}: {operation} is not allowed in this status.")
+
+
+def foreign_run_command(path: str) -> ApiError:
+    return ApiError(400, "InvalidParameter", f"service config {path}: the local EAS runs only the run command of the "
+                    "project it was started for (containers[0].script of its service.json); this one differs. "
+                    "Deploy that project's service.json, or restart `make dev` after changing its run command.")
+
+
+def openapi_host_refusal(request: Request, message: str) -> Response:
+    """A request for a host that is not this machine (:mod:`local_eas.servers`), as the OpenAPI refuses."""
+    return invalid_parameter(message).to_response(new_request_id(), "127.0.0.1")
 
 
 def not_found(method: str, path: str) -> ApiError:

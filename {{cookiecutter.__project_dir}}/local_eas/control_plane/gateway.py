@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import Any, Callable, Optional
 from urllib.parse import unquote
 
-from werkzeug.wrappers import Response
+from werkzeug.wrappers import Request, Response
 
 from .registry import RUNNING, Registry
 
@@ -153,6 +153,11 @@ class _Stream:
 
 def _error(status: int, code: str, message: str) -> Response:
     return Response(json.dumps({"Code": code, "Message": message}), status=status, mimetype="application/json")
+
+
+def gateway_host_refusal(request: Request, message: str) -> Response:
+    """A request for a host that is not this machine (:mod:`local_eas.servers`), in the gateway's JSON."""
+    return _error(400, "InvalidHost", message)
 
 
 def _unavailable(message: Optional[str] = None) -> Response:

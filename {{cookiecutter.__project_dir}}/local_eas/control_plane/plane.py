@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -14,9 +14,10 @@ from ..oss import ObjectStore
 from ..servers import LoopbackServer
 from .accounts import AccessKey, Accounts
 from .api import ControlPlaneApi
-from .deployer import PATH as DEPLOYER_PATH
 from .deployer import DeployerCredentials
-from .gateway import Gateway
+from .deployer import uri as deployer_uri
+from .errors import openapi_host_refusal
+from .gateway import Gateway, gateway_host_refusal
 from .lifecycle import Lifecycle, Runtime
 from .registry import Registry
 from .signature import Verifier
@@ -43,10 +44,13 @@ class ControlPlane:
     deploying identities. ``endpoints`` maps the container env's ``*_ENDPOINT`` names to local services
     (any other endpoint becomes a closed loopback port); ``issuer`` and ``credentials_uri`` are what an
     instance with a RAM role gets (the credentials file and ``ALIBABA_CLOUD_CREDENTIALS_URI``).
+    ``run_commands`` are the only ``containers[].script`` it runs (the project's: anything else is refused),
+    and ``secret`` the run's secret that the deploying developer's credentials URI carries.
     """
 
     def __init__(self, state_dir: Path, store: ObjectStore, accounts: Accounts, region: str = "cn-hangzhou", *,
-                 endpoints: Optional[Mapping[str, str]] = None, issuer: Optional[CredentialIssuer] = None,
+                 run_commands: Collection[str], secret: str, endpoints: Optional[Mapping[str, str]] = None,
+                 issuer: Optional[CredentialIssuer] = None,
                  credentials_uri: Optional[str] = None, schema_path: Path = DEFAULT_SCHEMA,
                  ready_timeout: float = 60, grace: float = GRACE_PERIOD_SECONDS,
                  api_port: int = 0, gateway_port: int = 0) -> None:
@@ -59,19 +63,21 @@ class ControlPlane:
             issuer=issuer, credentials_uri=credentials_uri, ready_timeout=ready_timeout, grace=grace,
         ))
         schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
-        self._gateway = LoopbackServer(Gateway(self.registry, region), port=gateway_port, name="eas-gateway")
+        self._gateway = LoopbackServer(Gateway(self.registry, region), port=gateway_port, name="eas-gateway",
+                                       refuse_host=gateway_host_refusal)
         gateway_url = self._gateway.url
         self.api = ControlPlaneApi(self.registry, self.lifecycle, Verifier(accounts.lookup), region, schema,
                                    endpoint_of=lambda name: f"{gateway_url}/api/predict/{name}",
-                                   account_id=lambda: accounts.account_id)
-        self._api = LoopbackServer(self.api, port=api_port, name="eas-control-plane")
-        self.deployer = DeployerCredentials(accounts)
+                                   account_id=lambda: accounts.account_id, run_commands=run_commands)
+        self._api = LoopbackServer(self.api, port=api_port, name="eas-control-plane", refuse_host=openapi_host_refusal)
+        self._secret = secret
+        self.deployer = DeployerCredentials(accounts, secret)
         self._deployer = LoopbackServer(self.deployer, name="eas-deployer-credentials")
         self._started = False
 
     @property
     def endpoints(self) -> Endpoints:
-        return Endpoints(self._api.url, self._gateway.url, self._deployer.url + DEPLOYER_PATH)
+        return Endpoints(self._api.url, self._gateway.url, deployer_uri(self._deployer.url, self._secret))
 
     def start(self) -> Endpoints:
         self.state_dir.mkdir(parents=True, exist_ok=True)
