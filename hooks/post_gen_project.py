@@ -21,8 +21,8 @@ ONLY_WITH = {
         "mount/app/oss_client.py",
         "mount/list_oss_objects.py",
         "tests/test_oss_routes.py",
-        "tests/test_seed_example_oss.py",
-        "tests/seed_examples/example1_oss.py",
+        "tests/test_guide_example_oss.py",
+        "tests/guide_examples/list_oss_objects.py",
         "examples/stream_large_object.py",
         "examples/presigned_download.py",
     ],
@@ -33,8 +33,8 @@ ONLY_WITH = {
         "local_eas/maxcompute",
         "tests/test_maxcompute_routes.py",
         "tests/test_local_maxcompute.py",
-        "tests/test_seed_example_maxcompute.py",
-        "tests/seed_examples/example2_maxcompute.py",
+        "tests/test_guide_example_maxcompute.py",
+        "tests/guide_examples/list_maxcompute_tables.py",
         "examples/write_maxcompute_rows.py",
     ],
     "maxcompute_sql": [
@@ -130,9 +130,9 @@ def main() -> None:
             remove(path)
     place_documents(project, ANSWERS["docs_language"])
     record_answers(project, ANSWERS)
-    seed_examples = project / "tests" / "seed_examples"
-    if seed_examples.is_dir() and not any(seed_examples.iterdir()):
-        seed_examples.rmdir()
+    guide_examples = project / "tests" / "guide_examples"
+    if guide_examples.is_dir() and not any(guide_examples.iterdir()):
+        guide_examples.rmdir()
     examples = project / "examples"
     if examples.is_dir() and not any(examples.glob("*.py")):  # only its README would be left
         remove(examples)

@@ -169,8 +169,8 @@ def test_on_python39_make_test_builds_its_own_venv_and_passes(bake):
     assert passed_count(result.stdout) >= 20
 
 
-def seed_example_code(number: int) -> str:
-    """The code block of the seed's Example <number>, from the English seed document."""
+def guide_example_code(number: int) -> str:
+    """The code block of the guide's Example <number>, from our English copy of the guide in shared/seeds/."""
     for seed in sorted((SHARED / "seeds").glob("*.txt")):
         text = seed.read_text(encoding="utf-8")
         if f"Example {number}:" in text:
@@ -178,14 +178,14 @@ def seed_example_code(number: int) -> str:
             start = block.index("import ") if number == 1 else block.index("from ")
             end = block.index("\nReplace the placeholders")
             return block[start:end].strip()
-    pytest.skip("the seed documents are not beside the template")
+    pytest.skip("the guide (shared/seeds/) is not beside the template")
 
 
-@pytest.mark.parametrize(("number", "copy"), [(1, "example1_oss.py"), (2, "example2_maxcompute.py")])
-def test_the_seed_example_copies_are_unchanged(bake, number, copy):
-    text = bake().read(f"tests/seed_examples/{copy}").strip()
+@pytest.mark.parametrize(("number", "copy"), [(1, "list_oss_objects.py"), (2, "list_maxcompute_tables.py")])
+def test_the_guide_example_copies_are_unchanged(bake, number, copy):
+    text = bake().read(f"tests/guide_examples/{copy}").strip()
     assert [line.rstrip() for line in text.splitlines()] == \
-        [line.rstrip() for line in seed_example_code(number).splitlines()]
+        [line.rstrip() for line in guide_example_code(number).splitlines()]
 
 
 def test_make_bench_quick_writes_the_five_benchmarks_to_benchmarks_md(bake):

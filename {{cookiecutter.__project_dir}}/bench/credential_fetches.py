@@ -58,7 +58,7 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
         "",
         "- Service: one `DefaultCredentialsProvider` (the current, caching one) per worker, shared by every request "
         "and SDK client of the worker.",
-        "- Naive handler (`bench/naive_app.py`): the seed's Example 1 pasted into a handler, a new legacy "
+        "- Naive handler (`bench/naive_app.py`): the guide's OSS example pasted into a handler, a new legacy "
         "`providers.DefaultCredentialsProvider` and `oss2.Bucket` per request.",
         f"- Throughput alongside: service {per_s(throughput)}, naive handler {per_s(naive_throughput)}.",
         f"- Per run (service / naive): {', '.join(f'{s[0]} / {n[0]}' for s, n in zip(service, naive_runs))}.",

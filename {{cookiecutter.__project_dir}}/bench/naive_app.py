@@ -1,6 +1,6 @@
 """The OSS handler written the naive way, for the credential-fetch benchmark (never deployed).
 
-What a copy-paste of the seed's Example 1 into a request handler gives: a new legacy
+What a copy-paste of the guide's OSS example into a request handler gives: a new legacy
 ``providers.DefaultCredentialsProvider`` and a new ``oss2.Bucket`` for every request. The legacy provider
 returns a new credential object on every call, so every signed request fetches the credentials URI again.
 Run by gunicorn in the instance's environment (``OSS_ENDPOINT``, ``OSS_BUCKET``, ``OSS_DATA_PREFIX``).

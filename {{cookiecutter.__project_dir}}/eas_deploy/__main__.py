@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(run=run_status)
 
     events = command("events", "the service's deployment events, with fixes for known problems",
-                     "Print the service's events (DescribeServiceEvent), oldest first; a Warning the seed or the "
+                     "Print the service's events (DescribeServiceEvent), oldest first; a Warning the guide or the "
                      "template knows comes with its fix.")
     events.add_argument("--type", choices=("Normal", "Warning"), help="only events of this type")
     events.add_argument("--since", metavar="TIME", help="only events from this time, e.g. 2024-05-21T10:39:29Z")

@@ -1,7 +1,7 @@
 """The doctor: what EAS and RAM would refuse in this project, found before deploying (``make check``).
 
 Each rule is a small function registered in ``RULES``; its docstring names the promise it protects (the
-seed document is "Configure the EAS RAM role"). A rule reads the project through ``Project``, which never
+guide is "Configure the EAS RAM role"). A rule reads the project through ``Project``, which never
 raises on a missing or malformed file: the files rule reports those once, every other rule skips what it
 cannot read. Policy questions ("may this role call X on Y?") are answered by the same RAM evaluator the
 local EAS uses (``local_eas.ram``), so the doctor and ``make dev`` agree on what a policy allows.
@@ -42,7 +42,7 @@ ERROR, WARN = "ERROR", "WARN"
 CUSTOM_ROLE, PAI_DEFAULT_ROLE, NO_ROLE = "custom", "pai-default", "none"
 
 EAS_PRINCIPAL = "eas.pai.aliyuncs.com"
-# The seed's "Failed to assume role" symptom, verbatim.
+# The guide's "Failed to assume role" symptom, verbatim.
 ASSUME_ROLE_ERROR = ("failed to assume role for user, reason: You are not authorized to do this action. "
                      "You should be authorized by RAM.")
 RESERVED_PORTS = (8080, 9090)  # EAS listens on them itself
@@ -480,7 +480,7 @@ def _described(violation: Any) -> str:
 
 @rule
 def trust_policy_lets_eas_assume_the_role(project: Project) -> Iterator[Finding]:
-    """Seed, "Failed to assume role": a custom role's trust policy names eas.pai.aliyuncs.com in an Allow
+    """The guide, "Failed to assume role": a custom role's trust policy names eas.pai.aliyuncs.com in an Allow
     statement's Principal.Service with sts:AssumeRole; the fix is the same policy with it added."""
     if project.role != CUSTOM_ROLE:
         return
@@ -490,7 +490,7 @@ def trust_policy_lets_eas_assume_the_role(project: Project) -> Iterator[Finding]
     trust = project.json_file(TRUST_POLICY)
     if not trust.exists:
         yield error(TRUST_POLICY, f"is missing: the custom role must trust {EAS_PRINCIPAL}, or deploying fails with "
-                    f'"{ASSUME_ROLE_ERROR}"', f"create it with this trust policy (the seed's), {apply}:",
+                    f'"{ASSUME_ROLE_ERROR}"', f"create it with this trust policy (the guide's), {apply}:",
                     snippet=trusting_eas(None))
         return
     document = trust.data
@@ -499,7 +499,7 @@ def trust_policy_lets_eas_assume_the_role(project: Project) -> Iterator[Finding]
     statements = document.get("Statement") if isinstance(document, dict) else None
     if not isinstance(statements, list):
         yield error(at(TRUST_POLICY, "Statement"), "is not a list of statements, so nobody may assume the role",
-                    f"use this trust policy (the seed's), {apply}:", snippet=trusting_eas(document))
+                    f"use this trust policy (the guide's), {apply}:", snippet=trusting_eas(document))
         return
     assume = [index for index, statement in enumerate(statements) if _allows_assume_role(statement)]
     if any(EAS_PRINCIPAL in _services(statements[index]) for index in assume):
@@ -532,7 +532,7 @@ def _services(statement: dict[str, Any]) -> list[str]:
 
 def trusting_eas(document: Any) -> dict[str, Any]:
     """The trust policy with eas.pai.aliyuncs.com added to the Service array of its first Allow
-    sts:AssumeRole statement (other principals kept, as in the seed's before/after); the seed's own policy
+    sts:AssumeRole statement (other principals kept, as in the guide's before/after); the guide's own policy
     when there is nothing to correct."""
     seed_statement = {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": [EAS_PRINCIPAL]}}
     if not isinstance(document, dict) or not isinstance(document.get("Statement"), list):
@@ -554,7 +554,7 @@ def trusting_eas(document: Any) -> dict[str, Any]:
 
 @rule
 def role_arn_is_enabled_and_well_formed(project: Project) -> Iterator[Finding]:
-    """Seed, step 3: a custom role is "options": {"enable_ram_role": true} together with a role_arn of the
+    """The guide, step 3: a custom role is "options": {"enable_ram_role": true} together with a role_arn of the
     form acs:ram::<account ID>:role/<role name>; without the option the role is not attached."""
     service = project.service
     if service is None or "role_arn" not in service:
@@ -577,7 +577,7 @@ def role_arn_is_enabled_and_well_formed(project: Project) -> Iterator[Finding]:
 
 @rule
 def handlers_have_a_role(project: Project) -> Iterator[Finding]:
-    """The OSS and MaxCompute handlers take their credentials from the instance's RAM role (the seed's
+    """The OSS and MaxCompute handlers take their credentials from the instance's RAM role (the guide's
     credentials endpoint): configured without a role, every call they make fails."""
     if project.service is None or project.role != NO_ROLE:
         return
@@ -594,7 +594,7 @@ def handlers_have_a_role(project: Project) -> Iterator[Finding]:
 
 @rule
 def ram_user_may_pass_the_role(project: Project) -> Iterator[Finding]:
-    """Seed, "Grant PassRole permission" and "Role not found": a RAM user who deploys needs ram:PassRole on
+    """The guide, "Grant PassRole permission" and "Role not found": a RAM user who deploys needs ram:PassRole on
     the custom role, or the deployment fails with a role error although the role exists."""
     if project.role != CUSTOM_ROLE or project.role_account_and_name is None:
         return
@@ -604,21 +604,21 @@ def ram_user_may_pass_the_role(project: Project) -> Iterator[Finding]:
     if not project.json_file(PASSROLE_POLICY).exists:
         yield warn(PASSROLE_POLICY, f"is missing: a RAM user (not the main account) who deploys needs ram:PassRole "
                    f"on {name}, or the deployment fails with a role error although the role exists",
-                   f"create {PASSROLE_POLICY} with the seed's policy below; the main account attaches it to each RAM "
+                   f"create {PASSROLE_POLICY} with the guide's policy below; the main account attaches it to each RAM "
                    "user who deploys (deploying as the main account needs nothing):", snippet=seed_policy)
         return
     policy = project.policy(PASSROLE_POLICY)
     role = f"acs:ram::{account}:role/{name}"
     if policy is not None and not policy.allows("ram:PassRole", role):
         yield error(at(PASSROLE_POLICY, "Statement"), f"does not allow ram:PassRole on {role}: a RAM user deploying "
-                    "with it gets a role error although the role exists (the seed's \"Role not found\")",
-                    "use the seed's policy with the role name filled in, and have the main account attach it to "
+                    "with it gets a role error although the role exists (the guide's \"Role not found\")",
+                    "use the guide's policy with the role name filled in, and have the main account attach it to "
                     "each RAM user who deploys:", snippet=seed_policy)
 
 
 @rule
 def pai_default_role_stays_in_its_reach(project: Project) -> Iterator[Finding]:
-    """Seed, "Attach the PAI default role": it reaches only the workspace's default OSS bucket (and, from a
+    """The guide, "Attach the PAI default role": it reaches only the workspace's default OSS bucket (and, from a
     JSON deployment, only with metadata.workspace_id) and MaxCompute — nothing else."""
     if project.role != PAI_DEFAULT_ROLE:
         return
@@ -626,7 +626,7 @@ def pai_default_role_stays_in_its_reach(project: Project) -> Iterator[Finding]:
     meta = (project.service or {}).get("metadata")
     if bucket and not (isinstance(meta, dict) and meta.get("workspace_id")):
         yield error(at(SERVICE_JSON, "metadata", "workspace_id"), "is missing: deployed from JSON with the PAI "
-                    "default role, the OSS SDK gets no access to the workspace's bucket without it (the seed)",
+                    "default role, the OSS SDK gets no access to the workspace's bucket without it (the guide)",
                     'add "workspace_id": "<your PAI workspace ID>" to metadata (PAI console → Workspace details)')
     code = project.code_mount
     if bucket and code is not None and bucket != code.bucket:
@@ -645,7 +645,7 @@ def pai_default_role_stays_in_its_reach(project: Project) -> Iterator[Finding]:
 
 @rule
 def endpoints_are_internal_and_in_region(project: Project) -> Iterator[Finding]:
-    """Seed, examples: EAS has no internet by default, so OSS and MaxCompute are reached on their internal
+    """The guide, examples: EAS has no internet by default, so OSS and MaxCompute are reached on their internal
     endpoints (oss-<region>-internal, service.<region>-vpc.maxcompute.aliyun-inc.com) of the service's region."""
     region = project.env.get("REGION")
     for index, name, value in project.env_entries:
@@ -692,7 +692,7 @@ def _endpoint_problems(host: str, match: Optional[re.Match[str]], internal: bool
 
 @rule
 def oss_mounts_are_folders_the_role_reads(project: Project) -> Iterator[Finding]:
-    """Seed, "Deploy the examples": an OSS mount is a folder (mount path /mnt/data/, source oss://bucket/dir/),
+    """The guide, "Deploy the examples": an OSS mount is a folder (mount path /mnt/data/, source oss://bucket/dir/),
     and EAS mounts it with the role's permissions (the code mount is checked with the other needs)."""
     policy = project.policy(PERMISSION_POLICY) if project.role == CUSTOM_ROLE else None
     for mount in project.oss_mounts:
@@ -917,7 +917,7 @@ def _pin_fix(line: str) -> str:
 
 @rule
 def permission_policy_covers_the_handlers(project: Project) -> Iterator[Finding]:
-    """Seed, "Grant permissions to the role" (mounts included): the role's permission policy allows every
+    """The guide, "Grant permissions to the role" (mounts included): the role's permission policy allows every
     action the enabled handlers and the code mount call, on the resources they call it on."""
     if project.role == NO_ROLE or project.service is None:
         return
@@ -970,7 +970,7 @@ def _statements_for(needs: list[Need]) -> list[dict[str, Any]]:
 
 @rule
 def permission_policy_is_least_privilege(project: Project) -> Iterator[Finding]:
-    """Seed, "Fine-grained control": a custom role is for granting only what the service needs; a wildcard
+    """The guide, "Fine-grained control": a custom role is for granting only what the service needs; a wildcard
     action or a bare * resource grants more than any handler calls."""
     policy = project.policy(PERMISSION_POLICY) if project.role != NO_ROLE else None
     if policy is None:

@@ -1,6 +1,6 @@
 """The deployment failures we know, each recognised in a Warning event and paired with its fix.
 
-The first two are the seed's troubleshooting cases, with its words; the rest are what the template's own
+The first two are the guide's troubleshooting cases, with its words; the rest are what the template's own
 layout can run into. Events are matched by their reason or message, as EAS writes them; an event that
 matches nothing is printed as it came, so nothing EAS says is ever hidden.
 """

@@ -1,6 +1,6 @@
 """Write rows to a MaxCompute table with pyodps, then read them back.
 
-Run it where the role's credentials are, inside the instance, like the seed's Example 2:
+Run it where the role's credentials are, inside the instance, like the guide's MaxCompute example:
 
     python -m local_eas exec -- python examples/write_maxcompute_rows.py
     python -m local_eas exec -- python examples/write_maxcompute_rows.py --partition ds=20261201 --rows 5

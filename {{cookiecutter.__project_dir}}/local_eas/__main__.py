@@ -3,7 +3,7 @@
     up          start the credentials endpoint, OSS, MaxCompute, the EAS control plane and gateway, and the
                 service (what `make dev` runs); `make deploy` deploys to it
     demo        start everything, call the service, print what it answered, stop (or --keep running)
-    exec        run a command inside the instance's environment, e.g. the seed's example scripts
+    exec        run a command inside the instance's environment, e.g. the guide's example scripts
     rotate      issue new instance credentials now (the service must not notice: it keeps its cached ones
                 until 15 minutes before they expire, and both stay valid)
     outage      take the credentials endpoint and file away (on), or bring them back (off)
@@ -341,7 +341,7 @@ def print_urls(state: dict[str, Any], state_file: Path) -> None:
     print(f"  state            {state_file}")
     project = Path(state["project_dir"])
     if (project / "mount" / "list_oss_objects.py").exists():
-        print("  the seed's Example 1 inside the instance:\n"
+        print("  the guide's example that lists OSS objects, inside the instance:\n"
               f"    {sys.executable} -m local_eas --project {project} --state-dir {state['state_dir']} "
               "exec -- python mount/list_oss_objects.py")
     sys.stdout.flush()

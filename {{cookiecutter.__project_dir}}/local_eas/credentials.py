@@ -3,7 +3,7 @@
 The issuer mints STS-like credentials (a new ``STS.``-prefixed AccessKeyId at every issuance, as real STS
 does; pyodps ignores a rotation that keeps the AccessKeyId) and serves them the two ways EAS does: the
 credentials endpoint behind ``ALIBABA_CLOUD_CREDENTIALS_URI`` and the file ``/etc/ram/credentials``.
-Both carry the seed's JSON contract. Every credential ever issued stays verifiable until it expires, so
+Both carry the guide's JSON contract. Every credential ever issued stays verifiable until it expires, so
 the local OSS can tell an unknown key from an expired token, like the real services.
 """
 

@@ -4,9 +4,9 @@ Every OSS and MaxCompute request signed with the instance's credentials is check
 permission policy (``ram/permission-policy.json`` for a custom role): an explicit Deny wins, then any
 Allow, else the request is denied. Actions match case-insensitively and resources case-sensitively,
 both with ``*`` and ``?`` wildcards. The policy file is read again when it changes, because RAM applies
-an edited policy without a redeploy — which is what the seed sells as fine-grained control.
+an edited policy without a redeploy — which is what the guide sells as fine-grained control.
 
-The PAI default role (``AliyunServiceRoleForPaiEas``) is modelled as the seed describes it: OSS only in
+The PAI default role (``AliyunServiceRoleForPaiEas``) is modelled as the guide describes it: OSS only in
 the workspace's default bucket, MaxCompute only in the projects where the service's owner may work.
 """
 
@@ -110,7 +110,7 @@ class PolicyFile:
 
 
 def pai_default_role(bucket: str, projects: Iterable[str]) -> Policy:
-    """The PAI default role as the seed describes it: the workspace's default OSS bucket, and MaxCompute
+    """The PAI default role as the guide describes it: the workspace's default OSS bucket, and MaxCompute
     in the projects where the service's owner has execution permissions — nothing else."""
     statements = [Statement("Allow", ("oss:*",), (f"acs:oss:*:*:{bucket}", f"acs:oss:*:*:{bucket}/*"))]
     for project in projects:

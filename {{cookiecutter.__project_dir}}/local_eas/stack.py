@@ -7,7 +7,7 @@ Everything listens on 127.0.0.1 and lives under one state directory (``.local-ea
     oss/                  the buckets
     ram-account.json      the local RAM: the role, its trust policy, the deploying RAM user (from ram/)
     services/<name>/      what the local EAS control plane deployed: the mounted code, logs, HOME
-    etc/ram/credentials   the credentials file (method 3 of the seed)
+    etc/ram/credentials   the credentials file (method 3 of the guide)
     home/                 the throw-away HOME of the instance (no personal profile leaks in)
     logs/service.log      what the run command printed
 """
@@ -43,7 +43,7 @@ from .instance import (
 )
 from .oss import ObjectStore, create_oss_app
 from .ram import Policy, PolicyFile, pai_default_role
-from .seed import seed_demo_objects
+from .demo_data import seed_demo_objects
 from .servers import HostRefusal, LoopbackServer, json_host_refusal
 
 STATE_FILE = "state.json"

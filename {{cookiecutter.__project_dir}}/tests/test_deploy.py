@@ -3,7 +3,7 @@
 A copy of the project is deployed (so its code can change between deploys), by ``python -m eas_deploy`` in a
 subprocess, to a local EAS started with that copy (``python -m local_eas up``): the real
 ``alibabacloud_eas20210701`` client and oss2 on the wire, the local control plane deciding RAM as the cloud
-does. The tests run in file order: deploy, call, update, the seed's troubleshooting cases, delete.
+does. The tests run in file order: deploy, call, update, the guide's troubleshooting cases, delete.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ NAME = SERVICE_JSON["metadata"]["name"]
 HAS_CUSTOM_ROLE = bool(SERVICE_JSON.get("role_arn"))
 ROLE_NAME = SERVICE_JSON.get("role_arn", "").rsplit("/", 1)[-1]
 CURL = re.compile(r"curl -H 'Authorization: (?P<token>[^']+)' (?P<endpoint>\S+)/health")
-# The seed's "Before" trust policy: another service is trusted, not eas.pai.aliyuncs.com.
+# The guide's "Before" trust policy: another service is trusted, not eas.pai.aliyuncs.com.
 TRUST_WITHOUT_EAS = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
                                     "Principal": {"RAM": ["acs:ram::aaa:root"], "Service": ["xxx.aliyuncs.com"]}}],
                      "Version": "1"}

@@ -33,7 +33,7 @@ HAS_SQL = (PROJECT / "mount/app/routes/maxcompute_sql.py").exists()
 ROLE_NAME = SERVICE.get("role_arn", "acs:ram::1:role/none").rsplit("/", 1)[1]
 ASSUME_ROLE_ERROR = ("failed to assume role for user, reason: You are not authorized to do this action. "
                      "You should be authorized by RAM.")
-# The seed's "Failed to assume role" trust policy, before and after the fix.
+# The guide's "Failed to assume role" trust policy, before and after the fix.
 SEED_TRUST_BEFORE = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {
     "RAM": ["acs:ram::aaa:root"], "Service": ["xxx.aliyuncs.com"]}}], "Version": "1"}
 SEED_TRUST_AFTER = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {
@@ -255,7 +255,7 @@ def test_trust_policy_without_eas_names_the_seed_error_and_prints_the_corrected_
                            "eas.pai.aliyuncs.com", ASSUME_ROLE_ERROR, "Service array")
     assert checked.returncode == 1
     corrected = checked.snippet(line)
-    assert corrected == SEED_TRUST_AFTER  # the seed's "After": other principals kept, EAS added
+    assert corrected == SEED_TRUST_AFTER  # the guide's "After": other principals kept, EAS added
     project.write_json("ram/trust-policy.json", corrected)
     project.check().assert_clean()
 

@@ -2,7 +2,7 @@
 
 The project's own ``service.json`` is created after ``mount/`` was uploaded to the local OSS at the code
 prefix (what ``make deploy`` does), then called through the gateway, updated, stopped, started and
-deleted. The seed's troubleshooting cases (a role that does not exist, a deployer without
+deleted. The guide's troubleshooting cases (a role that does not exist, a deployer without
 ``ram:PassRole``, a trust policy without ``eas.pai.aliyuncs.com``) each end Failed with their event.
 """
 
@@ -57,7 +57,7 @@ CRASHING_SCRIPT = f"echo 'binding 0.0.0.0:{PORT}'; echo 'ImportError: boom' >&2;
 RUN_COMMANDS = {SERVICE["containers"][0]["script"], ECHO_SCRIPT, CRASHING_SCRIPT}
 SECRET = "test-run-secret"
 SETTLED = ("Running", "Stopped", "Failed")
-# The seed's "After" trust policy and its "Before", which lacks the EAS service principal.
+# The guide's "After" trust policy and its "Before", which lacks the EAS service principal.
 TRUST_WITHOUT_EAS = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
                                     "Principal": {"RAM": ["acs:ram::aaa:root"], "Service": ["xxx.aliyuncs.com"]}}],
                      "Version": "1"}
@@ -453,7 +453,7 @@ def test_unknown_service(cloud: LocalCloud) -> None:
     assert (unknown.value.status_code, unknown.value.code) == (404, "InvalidService.NotFound")
 
 
-# The seed's troubleshooting cases, and other deployments that fail.
+# The guide's troubleshooting cases, and other deployments that fail.
 
 
 def test_seed_role_not_found(cloud: LocalCloud) -> None:
@@ -489,7 +489,7 @@ def test_seed_trust_policy_without_eas(cloud: LocalCloud) -> None:
                                                      "reason: You are not authorized to do this action. You should "
                                                      "be authorized by RAM.")
 
-    def add_eas(document: dict[str, Any]) -> None:  # the seed's fix: eas.pai.aliyuncs.com in the Service array
+    def add_eas(document: dict[str, Any]) -> None:  # the guide's fix: eas.pai.aliyuncs.com in the Service array
         document["roles"]["seed-trust-role"]["Statement"][0]["Principal"]["Service"].append("eas.pai.aliyuncs.com")
 
     cloud.edit_accounts(add_eas)

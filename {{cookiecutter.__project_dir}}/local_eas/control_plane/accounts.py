@@ -1,6 +1,6 @@
 """The local account's RAM facts that the control plane checks: who deploys, and which roles exist.
 
-They live in one JSON file, re-read whenever it changes, so a test (or a developer reproducing the seed's
+They live in one JSON file, re-read whenever it changes, so a test (or a developer reproducing the guide's
 troubleshooting cases) edits RAM by editing the file::
 
     {

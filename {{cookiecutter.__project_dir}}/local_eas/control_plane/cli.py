@@ -3,11 +3,11 @@
 The local EAS creates its RAM from ``ram/`` at every start (the role of ``role_arn`` with
 ``ram/trust-policy.json``, the RAM user ``developer`` with ``ram/passrole-policy.json``) and re-reads it at
 every deployment, so each change here applies to the next ``make deploy`` without a restart. That is how the
-seed's troubleshooting cases are reproduced: the project's files are right, the cloud's RAM is not.
+guide's troubleshooting cases are reproduced: the project's files are right, the cloud's RAM is not.
 
     ram show                           the account, its roles (trust policies) and RAM users (policies)
     ram sync                           back to what ram/ describes
-    ram delete-role NAME               the seed's "role not found"
+    ram delete-role NAME               the guide's "role not found"
     ram set-trust NAME FILE            e.g. a trust policy without eas.pai.aliyuncs.com ("failed to assume role")
     ram detach-policies [USER]         the deploying RAM user loses ram:PassRole
 """
@@ -29,7 +29,7 @@ def add_ram_parser(subparsers: Any, state_dir_of: Callable[[argparse.Namespace],
     actions = parser.add_subparsers(title="actions", required=True, metavar="ACTION")
     actions.add_parser("show", help="print the local account's roles and RAM users").set_defaults(ram=show)
     actions.add_parser("sync", help="recreate the local RAM from ram/").set_defaults(ram=sync)
-    delete = actions.add_parser("delete-role", help="delete a role (the seed's 'role not found')")
+    delete = actions.add_parser("delete-role", help="delete a role (the guide's 'role not found')")
     delete.add_argument("name", help="the role name, the part of role_arn after role/")
     delete.set_defaults(ram=delete_role)
     trust = actions.add_parser("set-trust", help="replace a role's trust policy (creates the role if needed)")

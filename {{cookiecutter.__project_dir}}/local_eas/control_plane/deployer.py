@@ -30,7 +30,7 @@ PATH = "/api/v1/deployer-credentials"
 
 
 class DeployerCredentials:
-    """WSGI app: ``GET /api/v1/deployer-credentials``, the seed's credentials JSON for the deployer."""
+    """WSGI app: ``GET /api/v1/deployer-credentials``, the guide's credentials JSON for the deployer."""
 
     def __init__(self, accounts: Accounts, secret: str, principal: str = DEPLOYER) -> None:
         self.accounts = accounts

@@ -4,7 +4,7 @@ A deployment (CreateService, UpdateService, StartService) goes through EAS's ste
 service's status and events:
 
 1. **Role** (status Creating). With ``options.enable_ram_role`` and a ``role_arn``, the checks RAM makes
-   (:mod:`.accounts`): the role exists (else Warning ``RoleNotFound``, the seed's "role not found"), the
+   (:mod:`.accounts`): the role exists (else Warning ``RoleNotFound``, the guide's "role not found"), the
    deployer may ``ram:PassRole`` it (else Warning ``PassRoleDenied``), and its trust policy lets
    ``eas.pai.aliyuncs.com`` assume it (else Warning ``AssumeRoleFailed`` with EAS's own text, ``unable to
    render, error: failed to assume role for user, reason: You are not authorized to do this action. You

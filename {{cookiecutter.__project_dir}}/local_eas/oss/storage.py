@@ -301,7 +301,7 @@ class ObjectStore:
 
     def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str | None = None,
                   metadata: Mapping[str, str] | None = None) -> ObjectInfo:
-        """Seed an object from memory (tests, fixtures)."""
+        """Put an object from memory (tests, fixtures)."""
         return self.put_object(bucket, key, io.BytesIO(data), size=len(data), content_type=content_type,
                                metadata=metadata)
 

@@ -1,10 +1,10 @@
 """The RAM role's temporary credentials, as EAS hands them to an instance.
 
-The seed documents three ways to get them; this module is where the service chooses:
+The guide documents three ways to get them; this module is where the service chooses:
 
 1. The Credentials tool: ``DefaultCredentialsProvider`` (the current one, from
    ``alibabacloud_credentials.provider``) reaches the endpoint EAS injects as ``ALIBABA_CLOUD_CREDENTIALS_URI``
-   and caches the result until 15 minutes before expiry. (The legacy class the seed imports,
+   and caches the result until 15 minutes before expiry. (The legacy class the guide imports,
    ``alibabacloud_credentials.providers.DefaultCredentialsProvider``, re-fetches the endpoint on every signed
    request.) ``service.json`` sets ``ALIBABA_CLOUD_ECS_METADATA_DISABLED=true`` so the chain never waits on
    the ECS metadata address first.

@@ -38,7 +38,7 @@ class ObjectKeyConverter(PathConverter):
 # Registered before the routes below are added to the app's map.
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("object_key", ObjectKeyConverter))
 
-DEFAULT_MAX_KEYS = 10  # as the seed's example: islice(ObjectIterator(bucket), 10)
+DEFAULT_MAX_KEYS = 10  # as the guide's example: islice(ObjectIterator(bucket), 10)
 MAX_KEYS_CAP = 1000  # OSS's own maximum per page
 MAX_KEY_BYTES = 1023
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")

@@ -1,18 +1,18 @@
-"""The seed's Example 2, copied unchanged but for its placeholders, run inside the local EAS."""
+"""The guide's Example 2, copied unchanged but for its placeholders, run inside the local EAS."""
 
 from __future__ import annotations
 
 from conftest import PROJECT
 
-SEED_EXAMPLE = PROJECT / "tests" / "seed_examples" / "example2_maxcompute.py"
+GUIDE_EXAMPLE = PROJECT / "tests" / "guide_examples" / "list_maxcompute_tables.py"
 
 
 def listed_names(output: str, tables: list[str]) -> list[str]:
     return [name for name in tables if name in output]
 
 
-def test_the_seed_example_lists_the_demo_tables(local_eas, odps_admin, tmp_path):
-    code = SEED_EXAMPLE.read_text(encoding="utf-8")
+def test_the_guide_example_lists_the_demo_tables(local_eas, odps_admin, tmp_path):
+    code = GUIDE_EXAMPLE.read_text(encoding="utf-8")
     assert code.count("'<odps_project>'") == 1 and code.count("'<odps_endpoint>'") == 1
     script = tmp_path / "example2.py"
     script.write_text(code.replace("<odps_project>", local_eas.state["project"])

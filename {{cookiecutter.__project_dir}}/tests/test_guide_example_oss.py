@@ -1,4 +1,4 @@
-"""The seed's Example 1, copied unchanged but for its placeholders, run inside the local EAS."""
+"""The guide's Example 1, copied unchanged but for its placeholders, run inside the local EAS."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from itertools import islice
 import oss2
 from conftest import PROJECT
 
-SEED_EXAMPLE = PROJECT / "tests" / "seed_examples" / "example1_oss.py"
+GUIDE_EXAMPLE = PROJECT / "tests" / "guide_examples" / "list_oss_objects.py"
 
 
 def first_ten_keys(oss_admin) -> list[str]:
     return [info.key for info in islice(oss2.ObjectIterator(oss_admin), 10)]
 
 
-def test_the_seed_example_lists_the_bucket(local_eas, oss_admin, tmp_path):
-    code = SEED_EXAMPLE.read_text(encoding="utf-8")
+def test_the_guide_example_lists_the_bucket(local_eas, oss_admin, tmp_path):
+    code = GUIDE_EXAMPLE.read_text(encoding="utf-8")
     assert code.count("'<oss_endpoint>'") == 1 and code.count("'<oss_bucket>'") == 1
     script = tmp_path / "example1.py"
     script.write_text(code.replace("<oss_endpoint>", local_eas.state["oss_endpoint"])
