@@ -31,6 +31,7 @@ from .control_plane import Accounts, ControlPlane
 from .control_plane.accounts import ACCOUNTS_FILE
 from .control_plane.deployer import as_issued
 from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint, IssuedCredentials, mask_key_id
+from .demo_data import seed_demo_objects
 from .faults import FaultInjector
 from .instance import (
     Instance,
@@ -43,7 +44,6 @@ from .instance import (
 )
 from .oss import ObjectStore, create_oss_app
 from .ram import Policy, PolicyFile, pai_default_role
-from .demo_data import seed_demo_objects
 from .servers import HostRefusal, LoopbackServer, json_host_refusal
 
 STATE_FILE = "state.json"

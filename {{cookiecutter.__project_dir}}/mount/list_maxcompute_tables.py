@@ -1,5 +1,5 @@
-"""The MaxCompute example of the guide *Configure the EAS RAM role* ("Access MaxCompute (PyODPS)"), as a one-shot run command:
-``python /mnt/data/list_maxcompute_tables.py``.
+"""The MaxCompute example ("Access MaxCompute (PyODPS)") of the guide *Configure the EAS RAM role*, as a one-shot
+run command: ``python /mnt/data/list_maxcompute_tables.py``.
 
 The documentation's code, with its placeholders filled from the template's answers; ODPS_PROJECT and
 ODPS_ENDPOINT override them (the local EAS sets both). Like the OSS example it keeps the guide's legacy provider.

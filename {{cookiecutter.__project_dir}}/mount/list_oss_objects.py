@@ -1,4 +1,5 @@
-"""The OSS example of the guide *Configure the EAS RAM role* ("Access OSS data"), as a one-shot run command: ``python /mnt/data/list_oss_objects.py``.
+"""The OSS example ("Access OSS data") of the guide *Configure the EAS RAM role*, as a one-shot run command:
+``python /mnt/data/list_oss_objects.py``.
 
 The documentation's code, with its placeholders filled from the template's answers; OSS_ENDPOINT and
 OSS_BUCKET override them (the local EAS sets both). It uses the guide's legacy provider on purpose, to show
