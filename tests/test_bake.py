@@ -74,7 +74,7 @@ def test_the_mounted_directory_holds_exactly_what_is_uploaded(bake):
         "requirements.txt", "gunicorn.conf.py", "list_oss_objects.py", "list_maxcompute_tables.py",
         "app/__init__.py", "app/config.py", "app/credentials.py", "app/errors.py", "app/lazy.py", "app/logs.py",
         "app/oss_client.py", "app/maxcompute_client.py", "app/params.py", "app/retries.py", "app/openapi.py",
-        "app/server.py",
+        "app/server.py", "app/raw_path.py",
         "app/routes/__init__.py",
         "app/routes/credentials.py", "app/routes/health.py", "app/routes/oss.py", "app/routes/maxcompute.py",
     ])

@@ -19,7 +19,7 @@ from .lazy import PerProcess
 {%- endif %}
 from .logs import register_request_log
 from .openapi import bp as openapi_bp
-from .params import RawPathInfo
+from .raw_path import RawPathInfo
 {%- if cookiecutter.role != 'none' %}
 from .routes import credentials as credentials_routes
 {%- endif %}

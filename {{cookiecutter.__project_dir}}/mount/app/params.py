@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
-from collections.abc import Iterable
 from typing import Any, Callable, TypeVar
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes
 
 from flask import request
 
@@ -78,24 +76,3 @@ def _undecodable(field: str) -> APIError:
     return APIError(400, "InvalidEncoding", f"{field} must be valid UTF-8 (percent-encoded bytes included)",
                     field=field)
 
-
-class RawPathInfo:
-    """WSGI middleware: ``PATH_INFO`` decoded once from the raw request target when that has raw (not
-    percent-encoded) bytes outside ASCII.
-
-    gunicorn reads the request line as Latin-1 and then percent-decodes it with ``unquote_to_bytes``, which
-    encodes each of those characters as UTF-8 again: raw UTF-8 in a path came out decoded twice (``＞`` as
-    ``ï¼\x9e``), and raw bytes that are not UTF-8 passed as valid text.
-    """
-
-    def __init__(self, app: Callable[[dict, Callable], Iterable[bytes]]) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        path = environ.get("RAW_URI", "").split("?", 1)[0]
-        if "://" in path:  # absolute-form request target
-            path = urlsplit(path).path
-        if path and not path.isascii() and not environ.get("SCRIPT_NAME"):
-            with contextlib.suppress(UnicodeEncodeError):  # not a Latin-1 reading of bytes: left as it is
-                environ["PATH_INFO"] = unquote_to_bytes(path.encode("latin-1")).decode("latin-1")
-        return self.app(environ, start_response)
