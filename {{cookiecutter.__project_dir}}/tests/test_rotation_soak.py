@@ -154,3 +154,7 @@ def test_mixed_traffic_through_rotations_loses_nothing(soak_eas, reliability):
     assert rotations >= SOAK_SECONDS // ROTATE_EVERY - 1, f"{rotations} rotations in {SOAK_SECONDS} s"
     # The service followed the rotations, not one key held for the whole soak.
     assert len(ledger.key_ids) >= 2, ledger.key_ids
+    # Each worker keeps a connection to OSS for every request it serves at once (16 here), instead of opening
+    # and throwing away one per request past a pool of 10.
+    discarded = [line for line in soak_eas.service_problems().splitlines() if "Connection pool is full" in line]
+    assert not discarded, f"{len(discarded)} OSS connections thrown away, e.g. {discarded[0]}"

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 GIB = 1024**3
+# Connections each worker keeps open to a backend. A gevent worker serves many requests at once (the SDKs'
+# default of 10 made it open, and throw away, one connection per request beyond the tenth).
+BACKEND_POOL_SIZE = 64
 WHERE_SET = "service.json's containers[0].env sets it on EAS, and `make dev` sets it locally"
 
 

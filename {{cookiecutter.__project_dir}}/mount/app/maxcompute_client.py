@@ -32,7 +32,7 @@ from odps import errors as odps_errors
 from odps.accounts import CredentialProviderAccount
 from odps.tunnel.retry import NoRetryPolicy, TunnelRetryHandler
 
-from .config import Config
+from .config import BACKEND_POOL_SIZE, Config
 from .credentials import ServiceCredentials
 from .errors import APIError
 from .logs import tame_sdk_loggers
@@ -190,6 +190,7 @@ def send_each_request_once(timeout_seconds: int) -> None:
     options.connect_timeout = timeout_seconds
     options.read_timeout = timeout_seconds
     options.retry_times = 0
+    options.pool_connections = options.pool_maxsize = BACKEND_POOL_SIZE
     # run_sql() would otherwise take any "set key=value" in the text (even in a string literal) as a setting of
     # the instance: the statement the guard judged is sent as it is, with no settings drawn from it.
     options.sql.parse_set_as_hints = False

@@ -30,7 +30,7 @@ from typing import IO, Callable, Optional
 
 import oss2
 
-from .config import Config
+from .config import BACKEND_POOL_SIZE, Config
 from .credentials import ServiceCredentials
 from .errors import APIError
 from .logs import tame_sdk_loggers
@@ -210,7 +210,7 @@ def create_oss_objects(config: Config, credentials: ServiceCredentials) -> OssOb
     # connect_timeout is the timeout of requests: the connect and each read of the answer.
     auth = oss2.ProviderAuthV4(credentials)
     bucket = oss2.Bucket(auth, config.oss_endpoint, config.oss_bucket, region=config.region,
-                         connect_timeout=config.oss_timeout_seconds)
+                         connect_timeout=config.oss_timeout_seconds, session=oss2.Session(pool_size=BACKEND_POOL_SIZE))
     retries = ReadRetries("OSS", config.read_retries, window=config.oss_timeout_seconds)
     return OssObjects(bucket, config.oss_data_prefix, retries)
 
