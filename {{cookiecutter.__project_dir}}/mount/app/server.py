@@ -82,6 +82,8 @@ class ServiceWorker(GeventWorker):
         """What gunicorn wraps each wait for a request head in: at most ``keepalive`` seconds, as before."""
         current = gevent.getcurrent()
         self.waiting.add(current)
+        if not self.alive:  # SIGTERM came while this connection was still busy with its last answer
+            self._end_wait(current)
         try:
             with gevent.Timeout(self.cfg.keepalive, False):
                 yield
@@ -91,10 +93,13 @@ class ServiceWorker(GeventWorker):
     def handle_exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
         for waiting in list(self.waiting):
-            connection = self.connections.get(waiting)
-            if connection is not None:
-                with suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)  # its read ends: the greenlet closes it and exits
+            self._end_wait(waiting)
+
+    def _end_wait(self, waiting: Any) -> None:
+        connection = self.connections.get(waiting)
+        if connection is not None:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)  # its read ends: the greenlet closes it and exits
 
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
         status, code = error_status(exc)
