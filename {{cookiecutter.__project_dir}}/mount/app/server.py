@@ -19,6 +19,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from http import HTTPStatus
 from typing import Any
 
 import gevent
@@ -44,8 +45,6 @@ PARSE_ERRORS: dict[type, tuple[int, str]] = {
     http_errors.InvalidProxyLine: (400, "InvalidProxyLine"),
     http_errors.ForbiddenProxyRequest: (403, "Forbidden"),
 }
-REASONS = {400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-           501: "Not Implemented"}
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,8 @@ class ServiceWorker(GeventWorker):
         request_log.info("request", extra={"request_id": request_id, "method": getattr(req, "method", None),
                                            "path": getattr(req, "path", None), "status": status, "code": code})
         body = json.dumps(error_body(code, message, request_id), ensure_ascii=True).encode("ascii")
-        head = (f"HTTP/1.1 {status} {REASONS[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nConnection: close\r\n"
+                "Content-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\n{REQUEST_ID_HEADER}: {request_id}\r\n\r\n")
         with suppress(OSError):  # a client that has gone has nothing to be told
             client.sendall(head.encode("ascii") + body)
