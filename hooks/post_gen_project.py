@@ -30,9 +30,7 @@ ONLY_WITH = {
         "mount/app/routes/maxcompute.py",
         "mount/app/maxcompute_client.py",
         "mount/list_maxcompute_tables.py",
-        "local_eas/maxcompute",
         "tests/test_maxcompute_routes.py",
-        "tests/test_local_maxcompute.py",
         "tests/test_guide_example_maxcompute.py",
         "tests/guide_examples/list_maxcompute_tables.py",
         "examples/write_maxcompute_rows.py",
@@ -61,6 +59,9 @@ ONLY_WITH = {
 TRANSLATED_DOCS = ("README.md", "docs/workshop.md")
 # cruft's project state file: cruft check / cruft update read it (cruft create writes its own).
 CRUFT_STATE = ".cruft.json"
+# Where the dev kit lives in the template repository, and the file that pins it in the project.
+KIT_DIRECTORY = "eas-devkit"
+KIT_REQUIREMENTS = "requirements-dev.txt"
 # Never part of a generated project, even when the template directory has them (from running its tests).
 LEFTOVERS = ("__pycache__", ".pytest_cache", ".ruff_cache", ".local-eas", ".venv")
 
@@ -89,21 +90,49 @@ def git_output(repo_dir: str, *args: str) -> Optional[str]:
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
-def record_answers(project: Path, answers: dict[str, Any]) -> None:
-    """Write the answers where ``cruft update`` finds them, in cruft's own format.
+def template_origin(answers: dict[str, Any]) -> tuple[str, Optional[str]]:
+    """Where the template came from and its commit, as ``.cruft.json`` records them.
 
-    Under cruft (its context carries ``_commit``) cruft writes the file itself. Under cookiecutter, the
-    template's commit is known when the template is a git checkout (a local clone, or the one cookiecutter
-    makes of a URL); otherwise it stays null and ``cruft link`` fills it in.
+    Under cruft its context carries both (``_template``, ``_commit``). Under cookiecutter, the commit is known
+    when the template is a git checkout (a local clone, or the one cookiecutter makes of a URL); otherwise it
+    is None.
     """
     if "_commit" in answers:
-        return
+        return str(answers["_template"]), answers["_commit"]
     template, repo_dir = str(answers.get("_template", "")), str(answers.get("_repo_dir", ""))
     commit = git_output(repo_dir, "rev-parse", "HEAD") if repo_dir else None
     if commit is not None and not Path(template).is_dir():  # a URL or an abbreviation (gh:…): where it came from
         template = git_output(repo_dir, "remote", "get-url", "origin") or template
     elif Path(template).is_dir():
         template = str(Path(template).resolve())
+    return template, commit
+
+
+def kit_requirement(template: str, commit: Optional[str]) -> str:
+    """The pip requirement of the dev kit at the template's commit: ``cruft update`` moves it with the service.
+
+    Without a commit (a template that is not a git checkout) it is the kit's directory as it is.
+    """
+    if commit is None:
+        return f"eas-devkit @ {Path(template, KIT_DIRECTORY).resolve().as_uri()}"
+    url = template[len("git+"):] if template.startswith("git+") else template
+    if "://" not in url and Path(url).is_absolute():
+        url = Path(url).as_uri()
+    elif "://" not in url and ":" in url:  # scp-like git@host:owner/repo.git
+        host, _, path = url.partition(":")
+        url = f"ssh://{host}/{path}"
+    return f"eas-devkit @ git+{url}@{commit}#subdirectory={KIT_DIRECTORY}"
+
+
+def pin_the_kit(project: Path, template: str, commit: Optional[str]) -> None:
+    with (project / KIT_REQUIREMENTS).open("a", encoding="utf-8") as requirements:
+        requirements.write(kit_requirement(template, commit) + "\n")
+
+
+def record_answers(project: Path, answers: dict[str, Any], template: str, commit: Optional[str]) -> None:
+    """Write the answers where ``cruft update`` finds them, in cruft's own format (under cruft, cruft does)."""
+    if "_commit" in answers:
+        return
     context = {key: value for key, value in answers.items() if not key.startswith("_")}
     context.update({"_template": template, "_commit": commit})
     state = {"template": template, "commit": commit, "checkout": answers.get("_checkout"),
@@ -129,7 +158,9 @@ def main() -> None:
         for path in sorted(project.rglob(name), reverse=True):
             remove(path)
     place_documents(project, ANSWERS["docs_language"])
-    record_answers(project, ANSWERS)
+    template, commit = template_origin(ANSWERS)
+    pin_the_kit(project, template, commit)
+    record_answers(project, ANSWERS, template, commit)
     guide_examples = project / "tests" / "guide_examples"
     if guide_examples.is_dir() and not any(guide_examples.iterdir()):
         guide_examples.rmdir()

@@ -1,0 +1,296 @@
+"""The control plane's OpenAPI as a WSGI app: the ROA routes of ``alibabacloud_eas20210701`` (2021-07-01).
+
+    POST   /api/v2/services                          CreateService (body: the service JSON)
+    GET    /api/v2/services                          ListServices
+    GET    /api/v2/services/<region>/<name>          DescribeService
+    PUT    /api/v2/services/<region>/<name>          UpdateService (UpdateType merge, the default, or replace)
+    DELETE /api/v2/services/<region>/<name>          DeleteService
+    GET    /api/v2/services/<region>/<name>/events   DescribeServiceEvent
+    PUT    /api/v2/services/<region>/<name>/start    StartService
+    PUT    /api/v2/services/<region>/<name>/stop     StopService
+
+Every request must carry a valid ACS3-HMAC-SHA256 signature of a known identity (:mod:`.signature`,
+:mod:`.accounts`); any authenticated identity may call every operation, and RAM's checks happen where EAS
+makes them, when the service is deployed (:mod:`.lifecycle`). A service configuration is validated against
+``schemas/service.schema.json`` before anything happens: a violation is a 400 ``InvalidParameter`` naming
+the JSON path. The local EAS runs its ``containers[].script`` as the developer, on this machine: only the
+run commands it was started with (the project's) are accepted, anything else is ``InvalidParameter``. An
+update merges the body into the configuration as a JSON merge patch (RFC 7386: objects merge, ``null``
+removes, anything else replaces) unless ``UpdateType=replace``. Response bodies carry the
+keys the SDK's ``from_map`` reads (``Service`` for DescribeService and ListServices).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import logging
+import secrets
+import time
+from collections.abc import Collection, Mapping
+from typing import Any, Callable, Optional
+from urllib.parse import quote
+
+import jsonschema
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from . import errors
+from .accounts import AccessKey
+from .errors import ApiError, json_response, new_request_id
+from .lifecycle import Lifecycle
+from .registry import (
+    CREATING,
+    DELETING,
+    FAILED,
+    NORMAL,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    TIME_FORMAT,
+    UPDATING,
+    Registry,
+    ServiceRecord,
+    format_time,
+    new_token,
+)
+from .signature import SignedRequest, Verifier
+
+log = logging.getLogger("eas_devkit.local.control_plane")
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_PAGE_SIZE = 100
+SERVICE = "/api/v2/services/<region>/<name>"
+
+
+class ControlPlaneApi:
+    """WSGI app of the control plane of one region."""
+
+    def __init__(self, registry: Registry, lifecycle: Lifecycle, verifier: Verifier[AccessKey], region: str,
+                 schema: Mapping[str, Any], endpoint_of: Callable[[str], str], account_id: Callable[[], str],
+                 run_commands: Collection[str]) -> None:
+        self.registry = registry
+        self.lifecycle = lifecycle
+        self.verifier = verifier
+        self.region = region
+        self.validator = jsonschema.Draft202012Validator(schema)
+        self.endpoint_of = endpoint_of  # service name -> its URL on the local gateway
+        self.account_id = account_id
+        self.run_commands = frozenset(run_commands)
+        self.url_map = Map([
+            Rule("/api/v2/services", endpoint="create", methods=["POST"]),
+            Rule("/api/v2/services", endpoint="list", methods=["GET"]),
+            Rule(SERVICE, endpoint="describe", methods=["GET"]),
+            Rule(SERVICE, endpoint="update", methods=["PUT"]),
+            Rule(SERVICE, endpoint="delete", methods=["DELETE"]),
+            Rule(SERVICE + "/events", endpoint="events", methods=["GET"]),
+            Rule(SERVICE + "/start", endpoint="start", methods=["PUT"]),
+            Rule(SERVICE + "/stop", endpoint="stop", methods=["PUT"]),
+        ], strict_slashes=False)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        request = Request(environ)
+        request_id = new_request_id()
+        try:
+            response = self._dispatch(request, request_id)
+        except ApiError as error:
+            response = error.to_response(request_id, request.host)
+        except Exception:
+            log.exception("local EAS control plane: %s %s failed", request.method, request.path)
+            response = errors.internal_error().to_response(request_id, request.host)
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request, request_id: str) -> Response:
+        try:
+            endpoint, values = self.url_map.bind_to_environ(request.environ).match()
+        except (NotFound, MethodNotAllowed):
+            raise errors.not_found(request.method, request.path) from None
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise errors.invalid_parameter(f"the body is larger than {MAX_BODY_BYTES} bytes")
+        caller = self.verifier.verify(signed_request(request))
+        body = getattr(self, f"_{endpoint}")(request, caller, **values)
+        return json_response({"RequestId": request_id, **body}, 200, request_id)
+
+    # The operations.
+
+    def _create(self, request: Request, caller: AccessKey) -> dict[str, Any]:
+        config = self._validated(_json_object(request.get_data()))
+        name = config["metadata"]["name"]
+        record = ServiceRecord(self.region, name, f"eas-m-{secrets.token_hex(8)}", config,
+                               config.get("token") or new_token(), caller.principal)
+        self.registry.add(record)
+        generation = self.registry.begin(record, CREATING)
+        self.registry.add_event(record, NORMAL, CREATING, f"CreateService by {caller.principal}")
+        self.lifecycle.deploy(record, generation)
+        return {"ServiceId": record.service_id, "ServiceName": name, "Status": CREATING, "Region": self.region,
+                "InternetEndpoint": self.endpoint_of(name), "IntranetEndpoint": self.endpoint_of(name)}
+
+    def _list(self, request: Request, caller: AccessKey) -> dict[str, Any]:
+        page, size = _page(request.args, "PageNumber"), _page(request.args, "PageSize", DEFAULT_PAGE_SIZE)
+        wanted = request.args.get("Filter") or request.args.get("ServiceName") or ""
+        status = request.args.get("ServiceStatus")
+        services = [record for record in self.registry.snapshots(self.region)
+                    if wanted in record.name and (not status or record.status == status)]
+        services.sort(key=lambda record: record.created, reverse=request.args.get("Order", "desc") != "asc")
+        return {"Services": [self._service(record) for record in services[(page - 1) * size: page * size]],
+                "TotalCount": len(services), "PageNumber": page, "PageSize": size}
+
+    def _describe(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
+        return self._service(self.registry.snapshot(*self._key(region, name)))
+
+    def _update(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
+        patch = _json_object(request.get_data())
+        update_type = request.args.get("UpdateType", "merge")
+        if update_type not in ("merge", "replace"):
+            raise errors.invalid_parameter(f"UpdateType {update_type!r} is not merge or replace")
+        record = self.registry.get(*self._key(region, name))
+        with self.registry.locked():
+            if record.status == DELETING:
+                raise errors.invalid_status(name, record.status, "UpdateService")
+            config = self._validated(merge_patch(record.config, patch) if update_type == "merge" else patch)
+            if config["metadata"]["name"] != name:
+                raise errors.invalid_parameter(f"$.metadata.name: a service cannot be renamed ({name} to "
+                                               f"{config['metadata']['name']})")
+            record.config, record.deployer = config, caller.principal
+            record.token = config.get("token") or record.token
+            generation = self.registry.begin(record, UPDATING)
+            self.registry.add_event(record, NORMAL, UPDATING, f"UpdateService ({update_type}) by {caller.principal}")
+        self.lifecycle.deploy(record, generation)
+        return {"Message": f"Service [{name}] is updating"}
+
+    def _delete(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
+        record = self.registry.get(*self._key(region, name))
+        with self.registry.locked():
+            if record.status != DELETING:
+                generation = self.registry.begin(record, DELETING)
+                self.registry.add_event(record, NORMAL, DELETING, f"DeleteService by {caller.principal}")
+                self.lifecycle.delete(record, generation)
+        return {"Message": f"Service [{name}] is deleting"}
+
+    def _events(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
+        record = self.registry.snapshot(*self._key(region, name))
+        event_type = request.args.get("EventType")
+        start, end = _time_arg(request.args, "StartTime"), _time_arg(request.args, "EndTime")
+        events = [event for event in record.events
+                  if (not event_type or event.type == event_type)
+                  and (start is None or event.time >= start) and (end is None or event.time <= end)]
+        page, size = _page(request.args, "PageNum"), _page(request.args, "PageSize", DEFAULT_PAGE_SIZE)
+        return {"Events": [event.to_json() for event in events[(page - 1) * size: page * size]],
+                "PageNum": page, "TotalCount": len(events), "TotalPageNum": max(1, -(-len(events) // size))}
+
+    def _start(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
+        record, generation = self._begin(region, name, STARTING, "StartService", caller,
+                                         refused=lambda status: status not in (STOPPED, FAILED))
+        self.lifecycle.deploy(record, generation)
+        return {"Message": f"Service [{name}] is starting"}
+
+    def _stop(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
+        record, generation = self._begin(region, name, STOPPING, "StopService", caller,
+                                         refused=lambda status: status == DELETING)
+        self.lifecycle.stop(record, generation)
+        return {"Message": f"Service [{name}] is stopping"}
+
+    # Helpers.
+
+    def _begin(self, region: str, name: str, status: str, operation: str, caller: AccessKey,
+               refused: Callable[[str], bool]) -> tuple[ServiceRecord, int]:
+        """Start ``operation`` in ``status`` unless the service's current status refuses it."""
+        record = self.registry.get(*self._key(region, name))
+        with self.registry.locked():
+            if refused(record.status):
+                raise errors.invalid_status(name, record.status, operation)
+            generation = self.registry.begin(record, status)
+            self.registry.add_event(record, NORMAL, status, f"{operation} by {caller.principal}")
+        return record, generation
+
+    def _key(self, region: str, name: str) -> tuple[str, str]:
+        if region != self.region:  # this control plane serves one region, like an EAS endpoint
+            raise errors.service_not_found(region, name)
+        return region, name
+
+    def _validated(self, config: dict[str, Any]) -> dict[str, Any]:
+        error = jsonschema.exceptions.best_match(self.validator.iter_errors(config))
+        if error is not None:
+            raise errors.invalid_parameter(f"service config {json_path(error.absolute_path)}: {error.message}")
+        for index, container in enumerate(config["containers"]):
+            if container.get("script") not in self.run_commands:
+                raise errors.foreign_run_command(f"$.containers[{index}].script")
+        return config
+
+    def _service(self, record: ServiceRecord) -> dict[str, Any]:
+        """A service as the SDK's ``Service`` model reads it."""
+        container = record.config["containers"][0]
+        metadata = record.config["metadata"]
+        endpoint = self.endpoint_of(record.name)
+        return {
+            "ServiceId": record.service_id, "ServiceName": record.name, "ServiceUid": record.service_id,
+            "Region": record.region, "Status": record.status, "Reason": record.reason, "Message": record.message,
+            "AccessToken": record.token, "InternetEndpoint": endpoint, "IntranetEndpoint": endpoint,
+            "ServiceConfig": json.dumps(record.config), "Image": container.get("image", ""),
+            "Cpu": metadata.get("cpu", 0), "Memory": metadata.get("memory", 0), "Gpu": metadata.get("gpu", 0),
+            "RunningInstance": record.running_instances, "TotalInstance": 1, "PendingInstance": 0,
+            "CallerUid": record.deployer, "ParentUid": self.account_id(),
+            "WorkspaceId": metadata.get("workspace_id", ""),
+            "CreateTime": format_time(record.created), "UpdateTime": format_time(record.updated),
+        }
+
+
+def signed_request(request: Request) -> SignedRequest:
+    """The request as the signature sees it: the path as sent, decoded query, every header value."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    path = raw.split("?", 1)[0] if raw else quote(request.path, safe="/~")
+    headers: dict[str, list[str]] = {}
+    for name, value in request.headers.items():
+        headers.setdefault(name.lower(), []).append(value)
+    return SignedRequest(request.method, path, list(request.args.items(multi=True)), headers, request.get_data())
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, ``null`` removes a member, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = merge_patch(result.get(name), value)
+    return result
+
+
+def json_path(path: Any) -> str:
+    """``$.containers[0].port`` for the path jsonschema reports."""
+    return "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise errors.invalid_parameter(f"the body is not a JSON document: {error}") from None
+    if not isinstance(document, dict):
+        raise errors.invalid_parameter("the body is not a JSON object")
+    return document
+
+
+def _page(args: Mapping[str, str], name: str, default: int = 1) -> int:
+    value = args.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise errors.invalid_parameter(f"{name} {value!r} is not a positive integer")
+    return int(value)
+
+
+def _time_arg(args: Mapping[str, str], name: str) -> Optional[float]:
+    """``2024-05-21T10:39:29Z`` or ``2024-05-21 10:39:29`` (UTC)."""
+    value = args.get(name)
+    if not value:
+        return None
+    for form in (TIME_FORMAT, "%Y-%m-%d %H:%M:%S"):
+        try:
+            return float(calendar.timegm(time.strptime(value, form)))
+        except ValueError:
+            continue
+    raise errors.invalid_parameter(f"{name} {value!r} is not a time such as 2024-05-21T10:39:29Z")

@@ -1,0 +1,736 @@
+"""The local OSS as a WSGI app: path-style ``/<bucket>/<key>`` requests, as oss2 sends them to an IP endpoint.
+
+Every request goes through the same steps: find the bucket (``NoSuchBucket`` before anything else, like
+OSS), authenticate (:mod:`.signature`; anonymous requests are refused, every bucket is private), pick the
+operation from the method and sub-resources, ask ``authorize`` whether the caller may perform its RAM
+action on the resource, then run it against the :class:`~.storage.ObjectStore`. Bodies stream both ways in
+bounded chunks; an unexpected exception is logged and answered with a 500 ``InternalError`` XML, never a
+traceback.
+
+Supported: ListObjects (v1 and v2), GetObject (with ranges and conditions), HeadObject, GetObjectMeta,
+PutObject, DeleteObject, DeleteMultipleObjects and multipart upload (initiate, upload part, complete, abort,
+list parts). Anything else answers 501 ``NotImplemented``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import hashlib
+import logging
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_tz
+from typing import BinaryIO, Callable
+from urllib.parse import quote, unquote_to_bytes, urlsplit
+
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.wrappers import Request, Response
+
+from ..credentials import LookupSource
+from .errors import (
+    XML_CONTENT_TYPE,
+    XML_DECLARATION,
+    OssError,
+    access_denied,
+    common_headers,
+    internal_error,
+    invalid_argument,
+    invalid_digest,
+    malformed_xml,
+    new_request_id,
+    no_such_bucket,
+    not_implemented,
+)
+from .signature import V1_SUBRESOURCES, Authenticator, SignedRequest
+from .storage import ObjectInfo, ObjectStore, PartInfo, is_valid_bucket_name, parse_content_md5
+
+log = logging.getLogger("eas_devkit.local.oss")
+
+Authorize = Callable[[str, str, str, Mapping[str, str]], bool]
+"""``(RAM action, resource ARN, AccessKeyId, condition context) -> allowed``, asked after authentication for
+every request. The resource carries the region and the bucket owner's account, as RAM sees a request
+(``acs:oss:cn-hangzhou:<account>:bucket/key``); ListObjects gives ``oss:Prefix`` and ``oss:Delimiter`` in the
+context when the request has them."""
+
+GET_CHUNK = 64 * 1024
+MAX_XML_BODY = 4 * 1024 * 1024  # a CompleteMultipartUpload of 10,000 parts is well under this
+DEFAULT_MAX_KEYS = 100
+MAX_KEYS_LIMIT = 1000
+MAX_DELETE_KEYS = 1000
+OWNER_ID = "local-eas"
+STORAGE_CLASS = "Standard"
+
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+# Sub-resources this app understands; any other one oss2 signs is an operation it does not implement.
+SUPPORTED_SUBRESOURCES = frozenset(
+    ["uploadId", "partNumber", "uploads", "objectMeta", "delete", "continuation-token", "security-token",
+     *RESPONSE_OVERRIDES])
+
+_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", re.DOTALL)
+
+
+def create_oss_app(store: ObjectStore, credentials: LookupSource, region: str,
+                   authorize: Authorize | None = None, *, account_id: str = "*",
+                   clock: Callable[[], float] = time.time) -> OssApp:
+    """A WSGI app serving ``store`` as OSS in ``region``.
+
+    ``credentials`` is anything with ``lookup(access_key_id) -> IssuedCredentials | None`` (the
+    ``CredentialIssuer``). ``authorize`` decides RAM permissions; None allows every authenticated request.
+    ``account_id`` owns the buckets (in resource ARNs). ``clock`` is the server's idea of now (request-time
+    skew, presigned URL and credential expiry).
+    """
+    return OssApp(store, Authenticator(credentials, region, clock), authorize, region=region, account_id=account_id)
+
+
+@dataclass(frozen=True)
+class _Target:
+    bucket: str
+    key: str
+
+    def resource(self, region: str, account_id: str) -> str:
+        """The RAM resource ARN of the object, or of the bucket for bucket-level requests."""
+        bucket = f"acs:oss:{region}:{account_id}:{self.bucket}"
+        return f"{bucket}/{self.key}" if self.key else bucket
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request, parsed: what every handler needs."""
+
+    request: Request
+    target: _Target
+    params: Mapping[str, str]
+    access_key_id: str
+
+    def url_encoder(self) -> Callable[[str], str] | None:
+        """How names are written in XML: URL-encoded when the request asked for ``encoding-type=url``."""
+        return _url_encode if self.params.get("encoding-type") == "url" else None
+
+
+Handler = Callable[[_Call], Response]
+
+
+@dataclass(frozen=True)
+class _Operation:
+    action: str
+    handler: Handler
+    authorized_per_key: bool = False  # DeleteMultipleObjects asks once per key
+
+
+class OssApp:
+    """The WSGI callable :func:`create_oss_app` returns; ``store`` is public for seeding and inspection."""
+
+    def __init__(self, store: ObjectStore, authenticator: Authenticator,
+                 authorize: Authorize | None = None, *, region: str = "*", account_id: str = "*") -> None:
+        self.store = store
+        self.authenticator = authenticator
+        self.authorize = authorize
+        self.region = region
+        self.account_id = account_id
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        request = Request(environ)
+        request_id = new_request_id()
+        try:
+            response = self._dispatch(request)
+            response.headers.update(common_headers(request_id))
+        except OssError as error:
+            response = error.to_response(request_id, request.host, request.method)
+        except Exception:
+            # The path names bucket and key only; the query string, which may hold a signature, is left out.
+            log.exception("local OSS: internal error on %s %s (request %s)", request.method, request.path,
+                          request_id)
+            response = internal_error().to_response(request_id, request.host, request.method)
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        target = _parse_target(request)
+        params: dict[str, str] = {}
+        for name, value in request.args.items(multi=True):
+            params.setdefault(name, value)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        if target.bucket:
+            if not is_valid_bucket_name(target.bucket):
+                raise OssError(400, "InvalidBucketName", "The specified bucket is not valid.",
+                               BucketName=target.bucket)
+            if not self.store.bucket_exists(target.bucket):
+                raise no_such_bucket(target.bucket)
+        signed = SignedRequest(request.method, target.bucket, target.key, params, headers)
+        authentication = self.authenticator.authenticate(signed)
+        if authentication is None:
+            raise access_denied()
+        operation = self._route(request.method, target, params, headers)
+        call = _Call(request, target, params, authentication.access_key_id)
+        if not operation.authorized_per_key:
+            self._authorize(call, operation.action, target)
+        return operation.handler(call)
+
+    def _authorize(self, call: _Call, action: str, target: _Target) -> None:
+        if self.authorize is None:
+            return
+        context = {f"oss:{name.capitalize()}": call.params[name] for name in ("prefix", "delimiter")
+                   if action == "oss:ListObjects" and name in call.params}
+        if not self.authorize(action, target.resource(self.region, self.account_id), call.access_key_id, context):
+            raise access_denied()
+
+    def _route(self, method: str, target: _Target, params: Mapping[str, str],
+               headers: Mapping[str, str]) -> _Operation:
+        unsupported = sorted(name for name in params if name in V1_SUBRESOURCES
+                             and name not in SUPPORTED_SUBRESOURCES)
+        if unsupported:
+            raise not_implemented(f"The {unsupported[0]!r} sub-resource")
+        if not target.bucket:
+            raise not_implemented("Service-level operations (ListBuckets)")
+        if target.key:
+            return self._route_object(method, params, headers)
+        return self._route_bucket(method, params)
+
+    def _route_object(self, method: str, params: Mapping[str, str], headers: Mapping[str, str]) -> _Operation:
+        multipart = "uploadId" in params
+        if method == "GET" and multipart:
+            return _Operation("oss:ListParts", self._list_parts)
+        if method == "GET":
+            return _Operation("oss:GetObject", self._get_object)
+        if method == "HEAD":
+            return _Operation("oss:GetObject", self._head_object)
+        if method == "PUT":
+            if multipart or "partNumber" in params:
+                return _Operation("oss:PutObject", self._upload_part)
+            if "x-oss-copy-source" in headers:
+                raise not_implemented("CopyObject")
+            return _Operation("oss:PutObject", self._put_object)
+        if method == "POST":
+            if "uploads" in params:
+                return _Operation("oss:PutObject", self._initiate_multipart)
+            if multipart:
+                return _Operation("oss:PutObject", self._complete_multipart)
+            raise not_implemented("POST on an object without ?uploads or ?uploadId")
+        if method == "DELETE" and multipart:
+            return _Operation("oss:AbortMultipartUpload", self._abort_multipart)
+        if method == "DELETE":
+            return _Operation("oss:DeleteObject", self._delete_object)
+        raise _method_not_allowed(method, "Object")
+
+    def _route_bucket(self, method: str, params: Mapping[str, str]) -> _Operation:
+        if method == "GET":
+            if "uploads" in params:
+                raise not_implemented("ListMultipartUploads")
+            return _Operation("oss:ListObjects", self._list_objects)
+        if method == "POST" and "delete" in params:
+            return _Operation("oss:DeleteObject", self._delete_objects, authorized_per_key=True)
+        if method in ("PUT", "POST", "DELETE", "HEAD"):
+            raise not_implemented(f"{method} on a bucket")
+        raise _method_not_allowed(method, "Bucket")
+
+    # Objects
+
+    def _get_object(self, call: _Call) -> Response:
+        info, handle = self.store.open_object(call.target.bucket, call.target.key)
+        try:
+            not_modified = _check_conditions(call.request, info)
+            if not_modified is not None:
+                handle.close()
+                return not_modified
+            headers = _object_headers(info)
+            status, start, end = 200, 0, info.size
+            chosen = _choose_range(call.request.headers.get("Range"), info.size,
+                                   standard=call.request.headers.get("x-oss-range-behavior") == "standard")
+            if chosen is not None:
+                status, (start, end) = 206, chosen
+                headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.size}"
+            headers["Content-Length"] = str(end - start)
+            for param, header in RESPONSE_OVERRIDES.items():
+                if call.params.get(param):
+                    headers[header] = call.params[param]
+        except BaseException:
+            handle.close()
+            raise
+        return Response(_FileSlice(handle, start, end - start), status=status, headers=headers)
+
+    def _head_object(self, call: _Call) -> Response:
+        info = self.store.head_object(call.target.bucket, call.target.key)
+        if "objectMeta" in call.params:  # GetObjectMeta: the basic metadata only
+            headers = {"ETag": _quoted(info.etag), "Last-Modified": _http_date(info.last_modified)}
+        else:
+            not_modified = _check_conditions(call.request, info)
+            if not_modified is not None:
+                return not_modified
+            headers = _object_headers(info)
+        headers["Content-Length"] = str(info.size)
+        return Response([], status=200, headers=headers)
+
+    def _put_object(self, call: _Call) -> Response:
+        request = call.request
+        info = self.store.put_object(
+            call.target.bucket, call.target.key, _RequestBody(request.stream), size=_body_size(request),
+            content_type=request.headers.get("Content-Type") or None, metadata=_user_metadata(request),
+            content_md5=request.headers.get("Content-MD5"), forbid_overwrite=_forbids_overwrite(request))
+        headers = {"ETag": _quoted(info.etag), "x-oss-hash-crc64ecma": str(info.crc64)}
+        if info.content_md5:
+            headers["Content-MD5"] = info.content_md5
+        return _empty(200, headers)
+
+    def _delete_object(self, call: _Call) -> Response:
+        self.store.delete_object(call.target.bucket, call.target.key)
+        return _empty(204)
+
+    # Buckets
+
+    def _list_objects(self, call: _Call) -> Response:
+        params = call.params
+        encode = call.url_encoder()
+        version2 = params.get("list-type") == "2"
+        if params.get("list-type", "1") not in ("1", "2"):
+            raise invalid_argument("list-type", params["list-type"], "list-type must be 1 or 2.")
+        if params.get("encoding-type", "url") not in ("url", ""):
+            raise invalid_argument("encoding-type", params["encoding-type"], "encoding-type must be url.")
+        max_keys = _int_param(params, "max-keys", DEFAULT_MAX_KEYS, 1, MAX_KEYS_LIMIT)
+        prefix, delimiter = params.get("prefix", ""), params.get("delimiter", "")
+        if version2:
+            token = params.get("continuation-token", "")
+            after = _decode_token(token) if token else params.get("start-after", "")
+        else:
+            after = params.get("marker", "")
+        page = self.store.list_objects(call.target.bucket, prefix, after, delimiter, max_keys)
+
+        root = ET.Element("ListBucketResult")
+        _add(root, "Name", call.target.bucket)
+        _add(root, "Prefix", _maybe(encode, prefix))
+        if version2:
+            if params.get("start-after"):
+                _add(root, "StartAfter", _maybe(encode, params["start-after"]))
+            if params.get("continuation-token"):
+                _add(root, "ContinuationToken", params["continuation-token"])
+        else:
+            _add(root, "Marker", _maybe(encode, after))
+        _add(root, "MaxKeys", str(max_keys))
+        _add(root, "Delimiter", _maybe(encode, delimiter))
+        if encode is not None:
+            _add(root, "EncodingType", "url")
+        _add(root, "IsTruncated", _bool(page.is_truncated))
+        if page.is_truncated:
+            if version2:
+                _add(root, "NextContinuationToken", _maybe(encode, _encode_token(page.next_marker)))
+            else:
+                _add(root, "NextMarker", _maybe(encode, page.next_marker))
+        if version2:
+            _add(root, "KeyCount", str(len(page.objects) + len(page.common_prefixes)))
+        with_owner = not version2 or params.get("fetch-owner") == "true"
+        for info in page.objects:
+            _add_contents(root, info, encode, with_owner)
+        for common_prefix in page.common_prefixes:
+            _add(_add(root, "CommonPrefixes"), "Prefix", _maybe(encode, common_prefix))
+        return _xml(root)
+
+    def _delete_objects(self, call: _Call) -> Response:
+        body = _read_small_body(call.request, required_md5=True)
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError:
+            raise malformed_xml() from None
+        keys = [node.text or "" for node in root.findall("Object/Key")]
+        if root.tag != "Delete" or not keys or len(keys) > MAX_DELETE_KEYS or len(keys) != len(root.findall("Object")):
+            raise malformed_xml()
+        quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
+        for key in keys:
+            self._authorize(call, "oss:DeleteObject", _Target(call.target.bucket, key))
+        for key in keys:
+            self.store.delete_object(call.target.bucket, key)
+
+        encode = call.url_encoder()
+        result = ET.Element("DeleteResult")
+        if encode is not None:
+            _add(result, "EncodingType", "url")
+        if not quiet:
+            for key in keys:
+                _add(_add(result, "Deleted"), "Key", _maybe(encode, key))
+        return _xml(result)
+
+    # Multipart uploads
+
+    def _initiate_multipart(self, call: _Call) -> Response:
+        request = call.request
+        upload = self.store.initiate_multipart(call.target.bucket, call.target.key,
+                                               content_type=request.headers.get("Content-Type") or None,
+                                               metadata=_user_metadata(request),
+                                               forbid_overwrite=_forbids_overwrite(request))
+        encode = call.url_encoder()
+        root = ET.Element("InitiateMultipartUploadResult")
+        if encode is not None:
+            _add(root, "EncodingType", "url")
+        _add(root, "Bucket", upload.bucket)
+        _add(root, "Key", _maybe(encode, upload.key))
+        _add(root, "UploadId", upload.upload_id)
+        return _xml(root)
+
+    def _upload_part(self, call: _Call) -> Response:
+        request = call.request
+        part_number = _int_param(call.params, "partNumber", None, 1, None)
+        part = self.store.upload_part(call.target.bucket, call.target.key, _upload_id(call.params), part_number,
+                                      _RequestBody(request.stream), size=_body_size(request),
+                                      content_md5=request.headers.get("Content-MD5"))
+        return _empty(200, {"ETag": _quoted(part.etag), "x-oss-hash-crc64ecma": str(part.crc64)})
+
+    def _complete_multipart(self, call: _Call) -> Response:
+        request = call.request
+        upload_id = _upload_id(call.params)
+        if request.headers.get("x-oss-complete-all", "").lower() == "yes":
+            parts = None
+        else:
+            parts = _parse_complete_body(_read_small_body(request, required_md5=False))
+        info = self.store.complete_multipart(call.target.bucket, call.target.key, upload_id, parts,
+                                             forbid_overwrite=_forbids_overwrite(request))
+        encode = call.url_encoder()
+        root = ET.Element("CompleteMultipartUploadResult")
+        if encode is not None:
+            _add(root, "EncodingType", "url")
+        _add(root, "Location", f"{request.host_url}{info.bucket}/{quote(info.key, safe='/')}")
+        _add(root, "Bucket", info.bucket)
+        _add(root, "Key", _maybe(encode, info.key))
+        _add(root, "ETag", _quoted(info.etag))
+        return _xml(root, {"ETag": _quoted(info.etag), "x-oss-hash-crc64ecma": str(info.crc64)})
+
+    def _abort_multipart(self, call: _Call) -> Response:
+        self.store.abort_multipart(call.target.bucket, call.target.key, _upload_id(call.params))
+        return _empty(204)
+
+    def _list_parts(self, call: _Call) -> Response:
+        params = call.params
+        upload_id = _upload_id(params)
+        marker = _int_param(params, "part-number-marker", 0, 0, None)
+        max_parts = _int_param(params, "max-parts", 1000, 1, 1000)
+        parts, truncated = self.store.list_parts(call.target.bucket, call.target.key, upload_id, marker, max_parts)
+        encode = call.url_encoder()
+        root = ET.Element("ListPartsResult")
+        if encode is not None:
+            _add(root, "EncodingType", "url")
+        _add(root, "Bucket", call.target.bucket)
+        _add(root, "Key", _maybe(encode, call.target.key))
+        _add(root, "UploadId", upload_id)
+        _add(root, "PartNumberMarker", str(marker))
+        _add(root, "NextPartNumberMarker", str(parts[-1].part_number if parts else marker))
+        _add(root, "MaxParts", str(max_parts))
+        _add(root, "IsTruncated", _bool(truncated))
+        for part in parts:
+            _add_part(root, part)
+        return _xml(root)
+
+
+# Request parsing
+
+
+def _parse_target(request: Request) -> _Target:
+    """Bucket and key from the raw request path, so that invalid UTF-8 is refused, not replaced."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
+    raw_path = raw.split("?", 1)[0]
+    if "://" in raw_path:  # absolute-form request target
+        raw_path = urlsplit(raw_path).path
+    if raw_path.startswith("/") and raw_path.isascii():
+        try:
+            path = unquote_to_bytes(raw_path).decode("utf-8")
+        except UnicodeDecodeError:
+            raise OssError(400, "InvalidObjectName", "The object name is not valid UTF-8.") from None
+    else:  # no raw form from this server: fall back to the decoded PATH_INFO
+        path = request.path
+    bucket, _, key = path.lstrip("/").partition("/")
+    return _Target(bucket, key)
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int | None, low: int,
+               high: int | None) -> int:
+    raw = params.get(name, "")
+    if raw == "" and default is not None:
+        return default
+    bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+    if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
+        raise invalid_argument(name, raw, f"Argument {name} must be an integer {bounds}.")
+    return int(raw)
+
+
+def _upload_id(params: Mapping[str, str]) -> str:
+    upload_id = params.get("uploadId", "")
+    if not upload_id:
+        raise invalid_argument("uploadId", upload_id, "Argument uploadId is required.")
+    return upload_id
+
+
+def _body_size(request: Request) -> int | None:
+    """The announced body length; None for a chunked body, which is read to its end."""
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        return None
+    if request.content_length is None:
+        raise OssError(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+    return request.content_length
+
+
+def _forbids_overwrite(request: Request) -> bool:
+    """``x-oss-forbid-overwrite: true`` (PutObject, InitiateMultipartUpload, CompleteMultipartUpload)."""
+    return request.headers.get("x-oss-forbid-overwrite", "").lower() == "true"
+
+
+def _user_metadata(request: Request) -> dict[str, str]:
+    return {name.lower(): value for name, value in request.headers.items()
+            if name.lower().startswith("x-oss-meta-")}
+
+
+class _RequestBody:
+    """The request stream, with a client that went away mid-body reported as ``IncompleteBody``."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except (ClientDisconnected, OSError):
+            raise OssError(400, "IncompleteBody", "The request body ended before it was complete.") from None
+
+
+def _read_small_body(request: Request, required_md5: bool) -> bytes:
+    """An XML request body, bounded, checked against ``Content-MD5`` when there is one."""
+    body_stream = _RequestBody(request.stream)
+    chunks, total = [], 0
+    while True:
+        chunk = body_stream.read(GET_CHUNK)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > MAX_XML_BODY:
+            raise OssError(400, "MalformedXML", f"The XML body is larger than {MAX_XML_BODY} bytes.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    content_md5 = request.headers.get("Content-MD5")
+    if content_md5 is None:
+        if required_md5:
+            raise OssError(400, "InvalidRequest", "Missing required header for this request: Content-MD5.")
+        return body
+    if hashlib.md5(body).digest() != parse_content_md5(content_md5):
+        raise invalid_digest("The Content-MD5 you specified did not match what we received.")
+    return body
+
+
+def _parse_complete_body(body: bytes) -> list[tuple[int, str]]:
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        raise malformed_xml() from None
+    parts = []
+    for node in root.findall("Part"):
+        number, etag = (node.findtext("PartNumber") or "").strip(), node.findtext("ETag")
+        if not number.isdigit() or etag is None:
+            raise malformed_xml()
+        parts.append((int(number), etag))
+    if root.tag != "CompleteMultipartUpload" or not parts:
+        raise malformed_xml()
+    return parts
+
+
+# Object responses
+
+
+def _object_headers(info: ObjectInfo) -> dict[str, str]:
+    headers = {
+        "Content-Type": info.content_type,
+        "ETag": _quoted(info.etag),
+        "Last-Modified": _http_date(info.last_modified),
+        "Accept-Ranges": "bytes",
+        "x-oss-object-type": info.object_type,
+        "x-oss-storage-class": STORAGE_CLASS,
+        "x-oss-hash-crc64ecma": str(info.crc64),
+    }
+    if info.content_md5:
+        headers["Content-MD5"] = info.content_md5
+    headers.update(info.metadata)
+    return headers
+
+
+def _check_conditions(request: Request, info: ObjectInfo) -> Response | None:
+    """Apply If-Match / If-Unmodified-Since (412) and If-None-Match / If-Modified-Since (304)."""
+    modified = int(info.last_modified)
+    if_match = request.headers.get("If-Match")
+    if if_match is not None:
+        if not _etag_matches(if_match, info.etag):
+            raise _precondition_failed("If-Match")
+    else:
+        since = _parse_http_date(request.headers.get("If-Unmodified-Since"))
+        if since is not None and modified > since:
+            raise _precondition_failed("If-Unmodified-Since")
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        not_modified = _etag_matches(if_none_match, info.etag)
+    else:
+        since = _parse_http_date(request.headers.get("If-Modified-Since"))
+        not_modified = since is not None and modified <= since
+    if not_modified:
+        return _empty(304, {"ETag": _quoted(info.etag), "Last-Modified": _http_date(info.last_modified)})
+    return None
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    candidates = [item.strip().strip('"').upper() for item in header.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+def _precondition_failed(condition: str) -> OssError:
+    return OssError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold.",
+                    Condition=condition)
+
+
+def _choose_range(header: str | None, size: int, standard: bool) -> tuple[int, int] | None:
+    """The ``[start, end)`` a ``Range`` header selects, or None to send the whole object with 200.
+
+    Real OSS ignores a malformed or out-of-range ``Range`` and answers 200 with the whole object, unless the
+    request carries ``x-oss-range-behavior: standard``: then an end past the object is clamped and a start
+    past it is a 416 ``InvalidRange``. Of several ranges only the first counts.
+    """
+    match = _RANGE.fullmatch(header) if header else None
+    if match is None or not (match.group(1) or match.group(2)):
+        return None
+    first, last = match.group(1), match.group(2)
+    if first:  # bytes=first-[last]
+        start = int(first)
+        if last and int(last) < start:  # malformed: ignored, in either behaviour
+            return None
+        end = int(last) + 1 if last else size
+    else:  # bytes=-suffix_length
+        start, end = size - int(last), size
+    if start >= size or size == 0:  # also an empty suffix, and any range of an empty object
+        if standard:
+            raise OssError(416, "InvalidRange", "The requested range cannot be satisfied", RangeRequested=header,
+                           ActualObjectSize=size)
+        return None
+    if start < 0 or end > size:
+        if not standard:
+            return None
+        start, end = max(start, 0), min(end, size)
+    return start, end
+
+
+class _FileSlice:
+    """``length`` bytes of an open blob from ``start``, 64 KiB at a time; closes the file when done."""
+
+    def __init__(self, handle: BinaryIO, start: int, length: int) -> None:
+        self._handle = handle
+        self._start = start
+        self._length = length
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._handle.seek(self._start)
+        remaining = self._length
+        while remaining > 0:
+            chunk = self._handle.read(min(GET_CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+# XML
+
+
+def _xml(root: ET.Element, headers: Mapping[str, str] | None = None) -> Response:
+    body = (XML_DECLARATION + ET.tostring(root, encoding="unicode")).encode("utf-8")
+    return Response(body, status=200, headers=dict(headers or {}), content_type=XML_CONTENT_TYPE)
+
+
+def _add(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
+    element = ET.SubElement(parent, tag)
+    element.text = text
+    return element
+
+
+def _add_contents(root: ET.Element, info: ObjectInfo, encode: Callable[[str], str] | None,
+                  with_owner: bool) -> None:
+    contents = _add(root, "Contents")
+    _add(contents, "Key", _maybe(encode, info.key))
+    _add(contents, "LastModified", _iso8601(info.last_modified))
+    _add(contents, "ETag", _quoted(info.etag))
+    _add(contents, "Type", info.object_type)
+    _add(contents, "Size", str(info.size))
+    _add(contents, "StorageClass", STORAGE_CLASS)
+    if with_owner:
+        owner = _add(contents, "Owner")
+        _add(owner, "ID", OWNER_ID)
+        _add(owner, "DisplayName", OWNER_ID)
+
+
+def _add_part(root: ET.Element, part: PartInfo) -> None:
+    node = _add(root, "Part")
+    _add(node, "PartNumber", str(part.part_number))
+    _add(node, "LastModified", _iso8601(part.last_modified))
+    _add(node, "ETag", _quoted(part.etag))
+    _add(node, "HashCrc64ecma", str(part.crc64))
+    _add(node, "Size", str(part.size))
+
+
+# Small helpers
+
+
+def _url_encode(value: str) -> str:
+    """``encoding-type=url``: percent-encode UTF-8 (space as %20, ``+`` as %2B), as oss2's unquote expects."""
+    return quote(value, safe="/")
+
+
+def _maybe(encode: Callable[[str], str] | None, value: str) -> str:
+    return encode(value) if encode is not None else value
+
+
+def _encode_token(marker: str) -> str:
+    """ListObjectsV2 continuation tokens are opaque: the next marker, base64url-encoded."""
+    return base64.urlsafe_b64encode(marker.encode("utf-8")).decode("ascii")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.b64decode(token.encode("ascii"), altchars=b"-_", validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise invalid_argument("continuation-token", token, "The continuation token is not valid.") from None
+
+
+def _empty(status: int, headers: Mapping[str, str] | None = None) -> Response:
+    response = Response(b"", status=status, headers=dict(headers or {}))
+    response.headers.pop("Content-Type", None)
+    return response
+
+
+def _method_not_allowed(method: str, resource_type: str) -> OssError:
+    return OssError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.",
+                    Method=method, ResourceType=resource_type)
+
+
+def _quoted(etag: str) -> str:
+    return f'"{etag}"'
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _http_date(epoch: float) -> str:
+    return formatdate(int(epoch), usegmt=True)
+
+
+def _iso8601(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
+
+
+def _parse_http_date(value: str | None) -> int | None:
+    parsed = parsedate_tz(value) if value else None
+    if parsed is None:
+        return None
+    return calendar.timegm(parsed[:9]) - (parsed[9] or 0)
