@@ -73,7 +73,7 @@ def test_cruft_update_applies_a_newer_template_to_an_older_answer_file_cleanly(t
     gunicorn.write_text(own_change + gunicorn.read_text(encoding="utf-8"), encoding="utf-8")
     commit_all(project, "the service as baked, with a change of its own")
 
-    template_dir = template_repo / "{{cookiecutter.__project_dir}}"
+    template_dir = template_repo / "{{cookiecutter.service}}"
     defaults = json.loads((template_repo / "cookiecutter.json").read_text(encoding="utf-8"))
     newer = {"maintainer": "platform-team", **defaults}  # a new answer, first in the prompts
     (template_repo / "cookiecutter.json").write_text(json.dumps(newer, ensure_ascii=False, indent=2) + "\n",
