@@ -7,6 +7,7 @@ Runs inside the new project directory. The answers arrive as JSON data, as in th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -99,13 +100,26 @@ def template_origin(answers: dict[str, Any]) -> tuple[str, Optional[str]]:
     """
     if "_commit" in answers:
         return str(answers["_template"]), answers["_commit"]
-    template, repo_dir = str(answers.get("_template", "")), str(answers.get("_repo_dir", ""))
+    template, repo_dir = str(answers.get("_template", "")), template_directory(str(answers.get("_repo_dir", "")))
     commit = git_output(repo_dir, "rev-parse", "HEAD") if repo_dir else None
-    if commit is not None and not Path(template).is_dir():  # a URL or an abbreviation (gh:…): where it came from
+    if Path(repo_dir, "cookiecutter.json").is_file() and os.path.realpath(repo_dir) == os.path.realpath(
+            template_directory(template)):  # a local template: where it is
+        template = os.path.realpath(repo_dir)
+    elif commit is not None:  # a URL or an abbreviation (gh:…): where it came from
         template = git_output(repo_dir, "remote", "get-url", "origin") or template
-    elif Path(template).is_dir():
-        template = str(Path(template).resolve())
     return template, commit
+
+
+def template_directory(path: str) -> str:
+    """``path`` (the template as it was typed, perhaps relative) as an absolute path. This hook runs in the new
+    project; cookiecutter, its parent, runs it from the template's directory (on Linux, /proc tells where that
+    is), and was itself started from the shell's $PWD."""
+    if not path or os.path.isabs(path) or "://" in path or path.startswith(("gh:", "gl:", "bb:", "git@")):
+        return path
+    parent_cwd = f"/proc/{os.getppid()}/cwd"
+    if os.path.isdir(parent_cwd) and os.path.isfile(os.path.join(parent_cwd, "cookiecutter.json")):
+        return os.path.realpath(parent_cwd)
+    return os.path.normpath(os.path.join(os.environ.get("PWD", os.getcwd()), path))
 
 
 def kit_requirement(template: str, commit: Optional[str]) -> str:
