@@ -125,17 +125,24 @@ def template_directory(path: str) -> str:
 def kit_requirement(template: str, commit: Optional[str]) -> str:
     """The pip requirement of the dev kit at the template's commit: ``cruft update`` moves it with the service.
 
-    Without a commit (a template that is not a git checkout) it is the kit's directory as it is.
+    Without a commit (a template that is not a git checkout) it is the kit's directory as it is. A local path
+    is written ``file://localhost/…``: the pip of Python 3.9 refuses a file URL without a host.
     """
     if commit is None:
-        return f"eas-devkit @ {Path(template, KIT_DIRECTORY).resolve().as_uri()}"
+        return f"eas-devkit @ {file_url(str(Path(template, KIT_DIRECTORY).resolve()))}"
     url = template[len("git+"):] if template.startswith("git+") else template
-    if "://" not in url and Path(url).is_absolute():
-        url = Path(url).as_uri()
+    if url.startswith("file:///"):
+        url = file_url(url[len("file://"):])
+    elif "://" not in url and os.path.isabs(url):
+        url = file_url(url)
     elif "://" not in url and ":" in url:  # scp-like git@host:owner/repo.git
         host, _, path = url.partition(":")
         url = f"ssh://{host}/{path}"
     return f"eas-devkit @ git+{url}@{commit}#subdirectory={KIT_DIRECTORY}"
+
+
+def file_url(path: str) -> str:
+    return "file://localhost" + Path(path).as_uri()[len("file://"):]
 
 
 def pin_the_kit(project: Path, template: str, commit: Optional[str]) -> None:

@@ -219,7 +219,7 @@ def test_the_kit_is_pinned_at_the_template_commit_the_project_records(bake):
     commit = subprocess.run(["git", "-C", str(TEMPLATE), "rev-parse", "HEAD"], capture_output=True,
                             text=True, check=True).stdout.strip()
     assert state["commit"] == commit and state["template"] == str(TEMPLATE)
-    assert requirement == f"eas-devkit @ git+{TEMPLATE.as_uri()}@{commit}#subdirectory=eas-devkit"
+    assert requirement == f"eas-devkit @ git+file://localhost{TEMPLATE}@{commit}#subdirectory=eas-devkit"
 
 
 def test_next_steps_are_printed(cookies, capfd):
