@@ -43,9 +43,9 @@ wheelhouse: $(VENV)/.installed ## wheels of every pin and the kit, for a classro
 	@rm -rf build/wheelhouse-bake
 	@$(BIN)/cookiecutter --no-input --output-dir build/wheelhouse-bake . >/dev/null
 	@echo "Building wheels of every pin and the kit for $$($(PYTHON) --version) into $(WHEELHOUSE)/…"
-	@$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --wheel-dir $(WHEELHOUSE) \
+	@$(PYTHON) -m pip wheel --quiet --disable-pip-version-check --use-pep517 --wheel-dir $(WHEELHOUSE) \
 		-r build/wheelhouse-bake/my_eas_service/requirements-dev.txt $$(grep -E '^setuptools==' requirements-dev.txt)
-	@$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --wheel-dir $(WHEELHOUSE) \
+	@$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --use-pep517 --wheel-dir $(WHEELHOUSE) \
 		$$(grep -E '^(cookiecutter|cruft)==' requirements-dev.txt)
 	@rm -rf build/wheelhouse-bake
 	@echo "$(WHEELHOUSE): $$(ls $(WHEELHOUSE) | wc -l) wheels. In a generated project: make dev WHEELHOUSE=$(abspath $(WHEELHOUSE))"

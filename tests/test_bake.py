@@ -11,7 +11,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 from conftest import ACCEPTED_COMBINATIONS, KIT, TEMPLATE, combination_id
-
 from eas_devkit.schemas import SERVICE_SCHEMA
 
 VARIANTS = ACCEPTED_COMBINATIONS + [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -137,31 +136,6 @@ def test_make_deploy_status_and_delete_on_the_local_eas_of_make_dev(bake):
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
         dev.wait(timeout=60)
-
-
-def python39() -> str | None:
-    candidates = [shutil.which("python3.9"), *map(str, Path.home().glob(".pyenv/versions/3.9*/bin/python3.9")),
-                  *map(str, Path("/root").glob(".pyenv/versions/3.9*/bin/python3.9"))]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
-                               capture_output=True, text=True)
-        if probe.returncode == 0 and probe.stdout.strip() == "(3, 9)":
-            return candidate
-    return None
-
-
-@pytest.mark.skipif(python39() is None, reason="no Python 3.9 on this machine (the EAS image's Python)")
-def test_on_python39_make_test_builds_its_own_venv_and_passes(bake):
-    baked = bake()
-    # Every route, handler, recipe and tool on 3.9; the emulators' own tests and the reliability suite (the
-    # same code paths, under load and at length) run on the default bake only, to keep CI short. ruff's py39
-    # target checks the syntax of all of it.
-    emulators = " ".join(f"--ignore={path}" for path in EMULATOR_TESTS)
-    result = baked.make("test", timeout=1200, PYTHON=python39(), VIRTUAL_ENV="",
-                        PYTEST_ARGS=f"-q -p no:cacheprovider -m 'not reliability' {emulators}")
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert (baked.path / ".venv" / "bin" / "python3.9").exists()
-    assert passed_count(result.stdout) >= 20
 
 
 @pytest.mark.parametrize("copy", ["list_oss_objects.py", "list_maxcompute_tables.py"])

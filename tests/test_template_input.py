@@ -26,10 +26,9 @@ import pytest
 from conftest import DEFAULTS, TEMPLATE, left_in
 from cookiecutter.exceptions import FailedHookException, OutputDirExistsException
 from cookiecutter.main import cookiecutter
+from eas_devkit.schemas import SERVICE_SCHEMA
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
-
-from eas_devkit.schemas import SERVICE_SCHEMA
 
 SCHEMA = json.loads(SERVICE_SCHEMA.read_text(encoding="utf-8"))
 # What cookiecutter raises for a project directory it cannot make, before any hook runs.
