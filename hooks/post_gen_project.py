@@ -192,15 +192,16 @@ def main() -> None:
     service = ANSWERS["service"]
     print(
         f"""
-Created {service}/ — an EAS service with its local EAS.
+Created {service}/ — an EAS service. Its tools (the local EAS, check, deploy, bench) are the dev kit
+eas-devkit, pinned in requirements-dev.txt at the template commit .cruft.json records.
 
 Next steps:
   cd {service}
-  make dev      # the service on the local EAS: credentials, OSS and gunicorn on 127.0.0.1
+  make dev      # installs .venv with the kit, then runs the service on the local EAS (127.0.0.1 only)
   make test     # its tests, against the local EAS
 
-Read README.md for deploying, and docs/workshop.md for a 90-minute guided lab on the local EAS.
-The answers are in .cruft.json: `cruft update` brings in a newer template (README.md, "Updating")."""
+Read README.md first, and docs/workshop.md for a 90-minute guided lab on the local EAS.
+`cruft update` brings in a newer template: the service and its kit move together."""
     )
 
 
