@@ -38,7 +38,7 @@ EVEN_SHARES = {
     "passes_its_own_tests[default]": "first",
     "passes_its_own_tests[oss=False]": "first",
     "passes_its_own_tests[role=none": "first",
-    "test_on_python39": "second",
+    "installs_offline_from_a_wheelhouse": "second",
     "passes_its_own_tests[role=pai-default": "second",
     "passes_its_own_tests[maxcompute=False]": "second",
 }
