@@ -40,8 +40,8 @@ def lab(bake) -> str:
 def test_the_lab_has_the_parts_the_workshop_needs(lab):
     commands = [step.command for step in steps(lab)]
     for needed in ('cookiecutter --no-input "$TEMPLATE"', 'make dev ARGS="--port 8000 --quiet"', "make deploy",
-                   "python -m local_eas ram set-trust my-eas-service-role .local-eas/trust-without-eas.json",
-                   'eval "$(python -m eas_deploy status --export)"', "make delete ARGS=--yes"):
+                   "eas-devkit local ram set-trust my-eas-service-role .local-eas/trust-without-eas.json",
+                   'eval "$(eas-devkit status --export)"', "make delete ARGS=--yes"):
         assert needed in commands
     assert "failed to assume role for user" in lab and "AccessDenied" in lab
     assert sum(step.background for step in steps(lab)) == 1
