@@ -47,6 +47,13 @@ def test_the_lab_has_the_parts_the_workshop_needs(lab):
     assert sum(step.background for step in steps(lab)) == 1
 
 
+def test_the_lab_shows_a_classroom_without_internet_how_to_install_from_a_wheelhouse(lab):
+    before_you_start = lab.split("## 0.", 1)[1].split("## 1.", 1)[0]
+    for needed in ("make wheelhouse PYTHON=python3.9 WHEELHOUSE=", "--no-index --find-links",
+                   "export TEMPLATE=/path/to/the/template/clone", "make dev WHEELHOUSE=/path/to/wheelhouse"):
+        assert needed in before_you_start
+
+
 def test_every_command_of_the_lab_prints_what_the_lab_says(lab, tmp_path):
     port = str(free_port())
     replacements = {"127.0.0.1:8000": f"127.0.0.1:{port}", "--port 8000": f"--port {port}"}
