@@ -7,6 +7,7 @@ Runs inside the new project directory. The answers arrive as JSON data, as in th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -101,29 +102,49 @@ def template_origin(answers: dict[str, Any]) -> tuple[str, Optional[str]]:
     """
     if "_commit" in answers:
         return str(answers["_template"]), answers["_commit"]
-    template, repo_dir = str(answers.get("_template", "")), str(answers.get("_repo_dir", ""))
+    template, repo_dir = str(answers.get("_template", "")), template_directory(str(answers.get("_repo_dir", "")))
     commit = git_output(repo_dir, "rev-parse", "HEAD") if repo_dir else None
-    if commit is not None and not Path(template).is_dir():  # a URL or an abbreviation (gh:…): where it came from
+    if Path(repo_dir, "cookiecutter.json").is_file() and os.path.realpath(repo_dir) == os.path.realpath(
+            template_directory(template)):  # a local template: where it is
+        template = os.path.realpath(repo_dir)
+    elif commit is not None:  # a URL or an abbreviation (gh:…): where it came from
         template = git_output(repo_dir, "remote", "get-url", "origin") or template
-    elif Path(template).is_dir():
-        template = str(Path(template).resolve())
     return template, commit
+
+
+def template_directory(path: str) -> str:
+    """``path`` (the template as it was typed, perhaps relative) as an absolute path. This hook runs in the new
+    project; cookiecutter, its parent, runs it from the template's directory (on Linux, /proc tells where that
+    is), and was itself started from the shell's $PWD."""
+    if not path or os.path.isabs(path) or "://" in path or path.startswith(("gh:", "gl:", "bb:", "git@")):
+        return path
+    parent_cwd = f"/proc/{os.getppid()}/cwd"
+    if os.path.isdir(parent_cwd) and os.path.isfile(os.path.join(parent_cwd, "cookiecutter.json")):
+        return os.path.realpath(parent_cwd)
+    return os.path.normpath(os.path.join(os.environ.get("PWD", os.getcwd()), path))
 
 
 def kit_requirement(template: str, commit: Optional[str]) -> str:
     """The pip requirement of the dev kit at the template's commit: ``cruft update`` moves it with the service.
 
-    Without a commit (a template that is not a git checkout) it is the kit's directory as it is.
+    Without a commit (a template that is not a git checkout) it is the kit's directory as it is. A local path
+    is written ``file://localhost/…``: the pip of Python 3.9 refuses a file URL without a host.
     """
     if commit is None:
-        return f"eas-devkit @ {Path(template, KIT_DIRECTORY).resolve().as_uri()}"
+        return f"eas-devkit @ {file_url(str(Path(template, KIT_DIRECTORY).resolve()))}"
     url = template[len("git+"):] if template.startswith("git+") else template
-    if "://" not in url and Path(url).is_absolute():
-        url = Path(url).as_uri()
+    if url.startswith("file:///"):
+        url = file_url(url[len("file://"):])
+    elif "://" not in url and os.path.isabs(url):
+        url = file_url(url)
     elif "://" not in url and ":" in url:  # scp-like git@host:owner/repo.git
         host, _, path = url.partition(":")
         url = f"ssh://{host}/{path}"
     return f"eas-devkit @ git+{url}@{commit}#subdirectory={KIT_DIRECTORY}"
+
+
+def file_url(path: str) -> str:
+    return "file://localhost" + Path(path).as_uri()[len("file://"):]
 
 
 def pin_the_kit(project: Path, template: str, commit: Optional[str]) -> None:
@@ -173,15 +194,16 @@ def main() -> None:
     service = ANSWERS["service"]
     print(
         f"""
-Created {service}/ — an EAS service with its local EAS.
+Created {service}/ — an EAS service. Its tools (the local EAS, check, deploy, bench) are the dev kit
+eas-devkit, pinned in requirements-dev.txt at the template commit .cruft.json records.
 
 Next steps:
   cd {service}
-  make dev      # the service on the local EAS: credentials, OSS and gunicorn on 127.0.0.1
+  make dev      # installs .venv with the kit, then runs the service on the local EAS (127.0.0.1 only)
   make test     # its tests, against the local EAS
 
-Read README.md for deploying, and docs/workshop.md for a 90-minute guided lab on the local EAS.
-The answers are in .cruft.json: `cruft update` brings in a newer template (README.md, "Updating")."""
+Read README.md first, and docs/workshop.md for a 90-minute guided lab on the local EAS.
+`cruft update` brings in a newer template: the service and its kit move together."""
     )
 
 

@@ -3,12 +3,18 @@
 Every rule names the field, the rule and an example of a valid value; all problems are reported at once,
 and the hook exits 1 so cookiecutter removes the half-made directory. The answers arrive as JSON data
 (rendered with ``tojson``), never pasted into Python source, so no answer can change what this code does.
+
+The project directory is named by the answer itself (``{{ "{{cookiecutter.service}}" }}/``), so a name with
+``/`` made cookiecutter create parent directories before this hook ran; cookiecutter removes only the
+project directory. A small process left behind by the hook removes those parents once it has.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 from typing import Any, Callable, Optional
 
@@ -119,10 +125,46 @@ def check(answers: dict[str, Any]) -> list[str]:
     return problems
 
 
+# Run by a detached Python after the hook exits: wait (at most 10 s) until cookiecutter has removed the project
+# directory, then remove the directories it created for it, deepest first, those that are empty.
+REMOVE_PARENTS_AFTERWARDS = """
+import os, sys, time
+project, parents = sys.argv[1], sys.argv[2:]
+deadline = time.monotonic() + 10
+while os.path.lexists(project) and time.monotonic() < deadline:
+    time.sleep(0.002)
+for parent in parents:
+    try:
+        os.rmdir(parent)
+    except OSError:
+        pass
+"""
+
+
+def created_parents(service: str, output_dir: str) -> list[str]:
+    """The directories cookiecutter made inside the output directory on its way to a project directory named
+    ``service`` (``a/b`` makes ``a``; ``a/../b`` makes ``a`` too), deepest first. Never the output directory
+    itself, and nothing outside it."""
+    parts = service.split("/")
+    inside = output_dir.rstrip(os.sep) + os.sep
+    parents = {os.path.normpath(os.path.join(output_dir, *parts[:depth])) for depth in range(1, len(parts))}
+    return sorted((parent for parent in parents if parent.startswith(inside)), key=len, reverse=True)
+
+
+def remove_created_parents_afterwards(project: str, service: str, output_dir: str) -> None:
+    parents = created_parents(service, output_dir)
+    if parents:
+        subprocess.Popen([sys.executable, "-c", REMOVE_PARENTS_AFTERWARDS, project, *parents],
+                         start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+
 def main() -> int:
     problems = check(ANSWERS)
     if not problems:
         return 0
+    if isinstance(ANSWERS["service"], str) and "/" in ANSWERS["service"]:
+        remove_created_parents_afterwards(os.getcwd(), ANSWERS["service"],
+                                          os.path.abspath(ANSWERS.get("_output_dir", ".")))
     print("\nThe template cannot be baked with these answers:", file=sys.stderr)
     for problem in problems:
         print(f"  ERROR {problem}", file=sys.stderr)

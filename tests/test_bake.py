@@ -10,7 +10,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import ACCEPTED_COMBINATIONS, TEMPLATE, combination_id
+from conftest import ACCEPTED_COMBINATIONS, KIT, TEMPLATE, combination_id
+from eas_devkit.schemas import SERVICE_SCHEMA
 
 VARIANTS = ACCEPTED_COMBINATIONS + [
     {"region": "ap-southeast-1", "port": 8501},
@@ -37,7 +38,7 @@ def test_bake_is_complete_and_valid(bake, answers):
             json.loads(text)
 
     config = baked.json("service.json")
-    schema = baked.json("schemas/service.schema.json")
+    schema = json.loads(SERVICE_SCHEMA.read_text(encoding="utf-8"))
     jsonschema.validate(config, schema, cls=jsonschema.Draft202012Validator)
     assert config["metadata"]["name"] == service
 
@@ -94,7 +95,7 @@ def test_disabled_options_leave_no_code_and_no_dependency(bake, answers):
     assert ("OSS_BUCKET" in env) == answers["oss"]
     assert ("pyodps==" in requirements) == answers["maxcompute"]
     for path in ("mount/app/routes/maxcompute.py", "mount/app/maxcompute_client.py", "mount/list_maxcompute_tables.py",
-                 "local_eas/maxcompute", "tests/test_maxcompute_routes.py"):
+                 "tests/test_maxcompute_routes.py"):
         assert (baked.path / path).exists() == answers["maxcompute"], path
     sql = answers["maxcompute"] and answers.get("maxcompute_sql", False)
     for path in ("mount/app/routes/maxcompute_sql.py", "mount/app/sql_guard.py", "tests/test_sql_guard.py"):
@@ -134,7 +135,7 @@ def test_maxcompute_uses_the_regions_vpc_endpoint(bake):
     assert env["ODPS_ENDPOINT"] == "https://service.cn-shanghai-vpc.maxcompute.aliyun-inc.com/api"
 
 
-def test_ram_policies_are_the_seeds_with_least_privilege(bake):
+def test_ram_policies_are_the_guides_with_least_privilege(bake):
     baked = bake(maxcompute=True)
     bucket, code, data = (baked.context[k] for k in ("oss_bucket", "oss_code_prefix", "oss_data_prefix"))
     role_name = baked.context["role_arn"].split("/")[-1]
@@ -167,17 +168,57 @@ def test_pai_default_ram_readme_says_what_the_role_reaches(bake):
     assert "execution permissions" in readme and "998877" in readme
 
 
+def templates_pins() -> dict[str, str]:
+    return dict(re.findall(r"^([a-z0-9-]+)==(\S+)$", (TEMPLATE / "requirements-dev.txt").read_text(), re.M))
+
+
 def test_every_pin_is_the_templates_pin(bake):
-    pins = dict(re.findall(r"^([a-z0-9-]+)==(\S+)$", (TEMPLATE / "requirements-dev.txt").read_text(), re.M))
+    pins = templates_pins()
     baked = bake(maxcompute=True)
     for relative in ("mount/requirements.txt", "requirements-dev.txt"):
         for line in baked.read(relative).splitlines():
             line = line.strip()
-            if not line or line.startswith(("#", "-r")):
+            if not line or line.startswith(("#", "-r", "eas-devkit @ ")):
                 continue
             name, _, version = line.partition("==")
             assert version, f"{relative}: {line!r} is not pinned"
             assert pins.get(name) == version, f"{relative}: {line!r} differs from the template's pin"
+
+
+def test_every_dependency_of_the_kit_is_pinned_to_the_templates_pin():
+    import tomllib
+
+    project = tomllib.loads((KIT / "pyproject.toml").read_text(encoding="utf-8"))
+    pins = templates_pins()
+    for requirement in [*project["project"]["dependencies"], *project["build-system"]["requires"]]:
+        name, _, version = requirement.partition("==")
+        assert version and pins.get(name) == version, f"the kit's {requirement!r} is not the template's pin"
+
+
+def test_the_bake_holds_the_service_and_no_file_of_the_kit(bake):
+    baked = bake()
+    top = sorted(path.name for path in baked.path.iterdir())
+    assert top == sorted([".cruft.json", ".gitignore", "Makefile", "README.md", "README.zh-Hans.md",
+                          "README.zh-Hant.md", "docs", "examples", "mount", "pyproject.toml", "ram",
+                          "requirements-dev.txt", "service.json", "tests"])
+    assert sorted(path.name for path in (baked.path / "tests").iterdir() if path.is_dir()) == ["guide_examples"]
+    assert not any(baked.path.rglob("*.schema.json"))
+
+
+def test_the_default_bake_is_a_lean_service(bake):
+    """The code a service team owns and reviews: under 5,500 lines of Python, its tests and recipes included."""
+    lines = sum(len(path.read_text(encoding="utf-8").splitlines()) for path in bake().path.rglob("*.py"))
+    assert lines < 5_500, lines
+
+
+def test_the_kit_is_pinned_at_the_template_commit_the_project_records(bake):
+    baked = bake()
+    state = baked.json(".cruft.json")
+    requirement = baked.read("requirements-dev.txt").splitlines()[-1]
+    commit = subprocess.run(["git", "-C", str(TEMPLATE), "rev-parse", "HEAD"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert state["commit"] == commit and state["template"] == str(TEMPLATE)
+    assert requirement == f"eas-devkit @ git+file://localhost{TEMPLATE}@{commit}#subdirectory=eas-devkit"
 
 
 def test_next_steps_are_printed(cookies, capfd):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ACCEPTED_COMBINATIONS, SHARED, combination_id
+from conftest import ACCEPTED_COMBINATIONS, TEMPLATE, combination_id
 
 # Every combination whose Python code differs runs its whole suite: with and without the OSS handlers,
 # with and without the MaxCompute handlers, with and without a role (credentials code), and the SQL route
@@ -26,8 +25,7 @@ FULL_SUITES = [
     {"role": "none", "oss": False, "maxcompute": False},
     {"role": "pai-default", "workspace_id": "123456", "maxcompute_sql": True, "region": "cn-shanghai", "port": 8501},
 ]
-SUBSET = ["tests/test_app.py", "tests/test_local_eas.py", "tests/test_credentials.py"]
-EMULATOR_TESTS = ["tests/test_local_oss.py", "tests/test_local_maxcompute.py", "tests/test_local_faults.py"]
+SUBSET = ["tests/test_app.py", "tests/test_credentials.py", "tests/test_ram_policy.py"]
 # The recipes run where their code paths differ: the default bake (custom role) and the PAI default role's.
 EXAMPLE_TESTS = "tests/test_examples.py"
 
@@ -59,11 +57,7 @@ def reliability_rows(report: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("answers", FULL_SUITES, ids=[combination_id(a) or "default" for a in FULL_SUITES])
 def test_the_baked_project_passes_its_own_tests(bake, answers):
-    # The emulators' own tests are the same files in every bake (local_eas/ is copied, not rendered): the
-    # default bake runs them, the others skip them to keep the run short.
-    same_everywhere = "" if not answers else " ".join(f"--ignore={path}" for path in EMULATOR_TESTS)
-    if answers and answers.get("role") != "pai-default":
-        same_everywhere += f" --ignore={EXAMPLE_TESTS}"
+    same_everywhere = f"--ignore={EXAMPLE_TESTS}" if answers and answers.get("role") != "pai-default" else ""
     baked = bake(**answers)
     shorter = SHORTER_RELIABILITY if answers else {}
     result = baked.make("test", PYTEST_ARGS=f"-q -p no:cacheprovider {same_everywhere}",
@@ -144,48 +138,14 @@ def test_make_deploy_status_and_delete_on_the_local_eas_of_make_dev(bake):
         dev.wait(timeout=60)
 
 
-def python39() -> str | None:
-    candidates = [shutil.which("python3.9"), *map(str, Path.home().glob(".pyenv/versions/3.9*/bin/python3.9")),
-                  *map(str, Path("/root").glob(".pyenv/versions/3.9*/bin/python3.9"))]
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
-                               capture_output=True, text=True)
-        if probe.returncode == 0 and probe.stdout.strip() == "(3, 9)":
-            return candidate
-    return None
-
-
-@pytest.mark.skipif(python39() is None, reason="no Python 3.9 on this machine (the EAS image's Python)")
-def test_on_python39_make_test_builds_its_own_venv_and_passes(bake):
-    baked = bake()
-    # Every route, handler, recipe and tool on 3.9; the emulators' own tests and the reliability suite (the
-    # same code paths, under load and at length) run on the default bake only, to keep CI short. ruff's py39
-    # target checks the syntax of all of it.
-    emulators = " ".join(f"--ignore={path}" for path in EMULATOR_TESTS)
-    result = baked.make("test", timeout=1200, PYTHON=python39(), VIRTUAL_ENV="",
-                        PYTEST_ARGS=f"-q -p no:cacheprovider -m 'not reliability' {emulators}")
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    assert (baked.path / ".venv" / "bin" / "python3.9").exists()
-    assert passed_count(result.stdout) >= 20
-
-
-def guide_example_code(number: int) -> str:
-    """The code block of the guide's Example <number>, from our English copy of the guide in shared/seeds/."""
-    for seed in sorted((SHARED / "seeds").glob("*.txt")):
-        text = seed.read_text(encoding="utf-8")
-        if f"Example {number}:" in text:
-            block = text.split(f"Example {number}:", 1)[1]
-            start = block.index("import ") if number == 1 else block.index("from ")
-            end = block.index("\nReplace the placeholders")
-            return block[start:end].strip()
-    pytest.skip("the guide (shared/seeds/) is not beside the template")
-
-
-@pytest.mark.parametrize(("number", "copy"), [(1, "list_oss_objects.py"), (2, "list_maxcompute_tables.py")])
-def test_the_guide_example_copies_are_unchanged(bake, number, copy):
-    text = bake().read(f"tests/guide_examples/{copy}").strip()
-    assert [line.rstrip() for line in text.splitlines()] == \
-        [line.rstrip() for line in guide_example_code(number).splitlines()]
+@pytest.mark.parametrize("copy", ["list_oss_objects.py", "list_maxcompute_tables.py"])
+def test_the_guide_example_copies_are_unchanged(bake, copy):
+    """The bake's copies of the guide's two examples are the guide's code (tests/guide/), character for
+    character but for trailing spaces."""
+    text = bake().read(f"tests/guide_examples/{copy}")
+    guide = (TEMPLATE / "tests" / "guide" / copy).read_text(encoding="utf-8")
+    assert [line.rstrip() for line in text.strip().splitlines()] == \
+        [line.rstrip() for line in guide.strip().splitlines()]
 
 
 def test_make_bench_quick_writes_the_five_benchmarks_to_benchmarks_md(bake):
@@ -197,6 +157,6 @@ def test_make_bench_quick_writes_the_five_benchmarks_to_benchmarks_md(bake):
         assert f"\n## {title}\n" in report, title
     rows = [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| benchmark")]
     assert len(rows) >= 5 and all(re.search(r"\d", line.split("|")[2]) for line in rows), rows
-    assert "`make bench ARGS=--quick` (runs `python -m bench --quick`)" in report and "Quick run" in report
+    assert "`make bench ARGS=--quick` (runs `eas-devkit bench --quick`)" in report and "Quick run" in report
     assert re.search(r"Machine: .+, \d+ cores, Python 3\.\d+", report)
     assert "CAIS" not in report and "SecurityToken" not in report  # no STS token, ever

@@ -1,4 +1,5 @@
-"""A generated project records its answers, and ``cruft update`` brings it up to a newer template.
+"""A generated project records its answers, and ``cruft update`` brings it up to a newer template — also from
+the last commit before the dev kit, whose projects carried their own copy of the tools.
 
 The template is copied into a git repository of its own (commit "v1"); a project is baked from it with plain
 cookiecutter, as the README says, and put in git. Its answer file is made older (no ``docs_language``, as a
@@ -73,7 +74,7 @@ def test_cruft_update_applies_a_newer_template_to_an_older_answer_file_cleanly(t
     gunicorn.write_text(own_change + gunicorn.read_text(encoding="utf-8"), encoding="utf-8")
     commit_all(project, "the service as baked, with a change of its own")
 
-    template_dir = template_repo / "{{cookiecutter.__project_dir}}"
+    template_dir = template_repo / "{{cookiecutter.service}}"
     defaults = json.loads((template_repo / "cookiecutter.json").read_text(encoding="utf-8"))
     newer = {"maintainer": "platform-team", **defaults}  # a new answer, first in the prompts
     (template_repo / "cookiecutter.json").write_text(json.dumps(newer, ensure_ascii=False, indent=2) + "\n",
@@ -94,3 +95,49 @@ def test_cruft_update_applies_a_newer_template_to_an_older_answer_file_cleanly(t
     changed = run("git", "status", "--porcelain", cwd=project).split("\n")
     assert sorted(line[3:] for line in changed if line) == [".cruft.json", "mount/gunicorn.conf.py"]
     run(str(BIN / "cruft"), "check", cwd=project)
+
+
+# The last template commit whose bakes carried the local EAS, the deploy tooling and the benchmarks themselves
+# (local_eas/, eas_deploy/, bench/): the projects baked before the dev kit existed.
+BEFORE_THE_KIT = "0932fea1fbb1d0e64036cd8f56e1bf6bba3d3d0d"
+
+
+def files_of(project: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(project)): path.read_bytes() for path in sorted(project.rglob("*"))
+            if path.is_file() and ".git" not in path.relative_to(project).parts
+            and path.name != ".cruft.json"}
+
+
+def test_cruft_update_moves_a_project_baked_before_the_kit_to_a_lean_one(template_repo, tmp_path):
+    known = subprocess.run(["git", "cat-file", "-e", f"{BEFORE_THE_KIT}^{{commit}}"], cwd=TEMPLATE,
+                           capture_output=True)
+    assert known.returncode == 0, ("this test needs the template's git history (a full clone, or "
+                                   "`git fetch --unshallow`): it bakes a project from the commit before the kit")
+    shutil.rmtree(template_repo)
+    template_repo.mkdir()
+    run("git", "init", "-q", "-b", "main", cwd=template_repo)
+    archive = subprocess.run(["git", "archive", BEFORE_THE_KIT], cwd=TEMPLATE, capture_output=True, check=True)
+    subprocess.run(["tar", "-x"], input=archive.stdout, cwd=template_repo, check=True)
+    commit_all(template_repo, "before the kit")
+    run(str(BIN / "cookiecutter"), "--no-input", str(template_repo), "-o", str(tmp_path / "old"), cwd=tmp_path)
+    project = tmp_path / "old" / "my_eas_service"
+    assert (project / "local_eas").is_dir() and (project / "eas_deploy").is_dir()
+    run("git", "init", "-q", "-b", "main", cwd=project)
+    commit_all(project, "baked before the kit")
+
+    for path in template_repo.iterdir():
+        if path.name != ".git":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    shutil.copytree(TEMPLATE, template_repo, ignore=NOT_TEMPLATE, dirs_exist_ok=True)
+    commit_all(template_repo, "the kit")
+    output = run(str(BIN / "cruft"), "update", "--skip-apply-ask", cwd=project)
+
+    assert "Good work! Project's cruft has been updated" in output, output
+    assert not list(project.rglob("*.rej")), "the update did not apply cleanly"
+    run(str(BIN / "cookiecutter"), "--no-input", str(template_repo), "-o", str(tmp_path / "new"), cwd=tmp_path)
+    updated, new = files_of(project), files_of(tmp_path / "new" / "my_eas_service")
+    assert sorted(updated) == sorted(new)  # as lean as a new bake: every file of the old one's tools is gone
+    assert [name for name in new if updated[name] != new[name]] == []
+    tested = run("make", "--no-print-directory", "test", f"VIRTUAL_ENV={BIN.parent}",
+                 "PYTEST_ARGS=-q -p no:cacheprovider tests/test_app.py", cwd=project)
+    assert " passed" in tested and " failed" not in tested, tested
