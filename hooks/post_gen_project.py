@@ -55,9 +55,10 @@ ONLY_WITH = {
     # The PAI default role is built in: nobody creates it, edits its trust policy or passes it.
     "custom_role": ["ram/trust-policy.json", "ram/passrole-policy.json"],
 }
-# Written in three languages: README.md is English in the template; the chosen language takes its place and
-# the English one becomes README.en.md (same for docs/workshop.md).
-TRANSLATED_DOCS = ("README.md", "docs/workshop.md")
+# Written in three languages: README.md and every page of docs/ are English in the template, with
+# <name>.zh-Hant.md and <name>.zh-Hans.md beside them. The chosen language takes the English one's name, and the
+# English one becomes <name>.en.md.
+TRANSLATED_DOCS = ("README.md", "docs/*.md")
 # cruft's project state file: cruft check / cruft update read it (cruft create writes its own).
 CRUFT_STATE = ".cruft.json"
 # Where the dev kit lives in the template repository, and the file that pins it in the project.
@@ -77,10 +78,11 @@ def remove(path: Path) -> None:
 def place_documents(project: Path, language: str) -> None:
     if language == "en":
         return
-    for name in TRANSLATED_DOCS:
-        english = project / name
-        english.rename(english.with_name(f"{english.stem}.en{english.suffix}"))
-        english.with_name(f"{english.stem}.{language}{english.suffix}").rename(english)
+    for pattern in TRANSLATED_DOCS:
+        originals = [path for path in sorted(project.glob(pattern)) if "." not in path.stem]  # not X.zh-Hant.md
+        for english in originals:
+            english.rename(english.with_name(f"{english.stem}.en{english.suffix}"))
+            english.with_name(f"{english.stem}.{language}{english.suffix}").rename(english)
 
 
 def git_output(repo_dir: str, *args: str) -> Optional[str]:

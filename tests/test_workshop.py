@@ -40,11 +40,18 @@ def lab(bake) -> str:
 def test_the_lab_has_the_parts_the_workshop_needs(lab):
     commands = [step.command for step in steps(lab)]
     for needed in ('cookiecutter --no-input "$TEMPLATE"', 'make dev ARGS="--port 8000 --quiet"', "make deploy",
-                   "python -m local_eas ram set-trust my-eas-service-role .local-eas/trust-without-eas.json",
-                   'eval "$(python -m eas_deploy status --export)"', "make delete ARGS=--yes"):
+                   "eas-devkit local ram set-trust my-eas-service-role .local-eas/trust-without-eas.json",
+                   'eval "$(eas-devkit status --export)"', "make delete ARGS=--yes"):
         assert needed in commands
     assert "failed to assume role for user" in lab and "AccessDenied" in lab
     assert sum(step.background for step in steps(lab)) == 1
+
+
+def test_the_lab_shows_a_classroom_without_internet_how_to_install_from_a_wheelhouse(lab):
+    before_you_start = lab.split("## 0.", 1)[1].split("## 1.", 1)[0]
+    for needed in ("make wheelhouse PYTHON=python3.9 WHEELHOUSE=", "--no-index --find-links",
+                   "export TEMPLATE=/path/to/the/template/clone", "make dev WHEELHOUSE=/path/to/wheelhouse"):
+        assert needed in before_you_start
 
 
 def test_every_command_of_the_lab_prints_what_the_lab_says(lab, tmp_path):
