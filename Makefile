@@ -32,7 +32,7 @@ test: $(VENV)/.installed ## lint; the kit's own tests; then bake every option co
 	cd eas-devkit && ../$(BIN)/python -m pytest -n 2 $(KIT_PYTEST_ARGS)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-reliability: $(VENV)/.installed ## the template's reliability test, long (EXAMPLES=1000 generated answers); figures to README
+reliability: $(VENV)/.installed ## the template's reliability test, long (EXAMPLES=1000 generated answers); figures to docs/reliability.md
 	RELIABILITY_REPORT=RELIABILITY.md TEMPLATE_INPUT_EXAMPLES=$(or $(EXAMPLES),1000) \
 	$(BIN)/python -m pytest -p no:xdist -q tests/test_template_input.py
 

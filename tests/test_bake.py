@@ -155,7 +155,7 @@ def test_ram_policies_are_the_guides_with_least_privilege(bake):
     assert {("oss:PutObject", data_objects), ("oss:DeleteObject", data_objects)} <= grants
     project = baked.context["odps_project"]
     assert ("odps:Select", f"acs:odps:*:projects/{project}/tables/*") in grants
-    readme = baked.read("README.md")
+    readme = baked.read("docs/ram-role.md")
     for command in ("aliyun ram CreateRole", "aliyun ram AttachPolicyToRole", "aliyun ram AttachPolicyToUser",
                     "eas.pai.aliyuncs.com", "Cloud Service"):
         assert command in readme
