@@ -15,7 +15,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,17 +23,22 @@ from typing import Optional
 
 import pytest
 import requests
-from conftest import HAS_OSS, PROJECT, SERVICE_JSON, RunningEAS, finish_local_eas, start_local_eas
+from conftest import PROJECT, SERVICE_JSON
+
+from eas_devkit.hermetic import hermetic_environment
+from eas_devkit.testing import RunningEAS, devkit_command, finish_local_eas, start_local_eas
+
+# The tests build on each other, in file order, on one module-wide deployment: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("deploy")
 
 NAME = SERVICE_JSON["metadata"]["name"]
-HAS_CUSTOM_ROLE = bool(SERVICE_JSON.get("role_arn"))
 ROLE_NAME = SERVICE_JSON.get("role_arn", "").rsplit("/", 1)[-1]
 CURL = re.compile(r"curl -H 'Authorization: (?P<token>[^']+)' (?P<endpoint>\S+)/health")
 # The guide's "Before" trust policy: another service is trusted, not eas.pai.aliyuncs.com.
 TRUST_WITHOUT_EAS = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow",
                                     "Principal": {"RAM": ["acs:ram::aaa:root"], "Service": ["xxx.aliyuncs.com"]}}],
                      "Version": "1"}
-SEED_ASSUME_ROLE_ERROR = ("unable to render, error: failed to assume role for user, reason: You are not authorized "
+GUIDE_ASSUME_ROLE_ERROR = ("unable to render, error: failed to assume role for user, reason: You are not authorized "
                           "to do this action. You should be authorized by RAM.")
 
 
@@ -47,15 +51,14 @@ class Deployment:
     def run(self, *args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
         environment = {**os.environ, "EAS_TARGET": "local", "EAS_LOCAL_STATE_DIR": self.eas.state["state_dir"],
                        **(env or {})}
-        result = subprocess.run([sys.executable, "-m", "eas_deploy", *args, "--project", str(self.project)],
-                                cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=300)
+        result = subprocess.run([*devkit_command(self.project), *args], env=environment, capture_output=True,
+                                text=True, timeout=300)
         self.outputs.append(result.stdout + result.stderr)
         return result
 
     def local_eas(self, *args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "local_eas", "--project", str(self.project), "--state-dir",
-                                 self.eas.state["state_dir"], *args],
-                                cwd=PROJECT, capture_output=True, text=True, timeout=60)
+        result = subprocess.run([*devkit_command(self.project), "local", "--state-dir", self.eas.state["state_dir"],
+                                 *args], capture_output=True, text=True, timeout=60)
         self.outputs.append(result.stdout + result.stderr)
         return result
 
@@ -68,13 +71,12 @@ class Deployment:
 
 
 def copy_project(destination: Path) -> Path:
-    """What a deploy reads: service.json, schemas/, ram/ and mount/ (no caches)."""
+    """What a deploy reads: service.json, ram/ and mount/ (no caches)."""
     destination.mkdir(parents=True)
     shutil.copy2(PROJECT / "service.json", destination / "service.json")
-    for directory in ("schemas", "ram", "mount"):
-        if (PROJECT / directory).is_dir():  # a service without a role has no ram/
-            shutil.copytree(PROJECT / directory, destination / directory,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for directory in ("ram", "mount"):
+        shutil.copytree(PROJECT / directory, destination / directory,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return destination
 
 
@@ -128,10 +130,9 @@ def test_the_gateway_wants_the_token_and_strips_the_prefix(deployment):
     assert deployment.gateway("/health", "not-the-token").status_code == 401
     assert deployment.gateway("/health", call["token"]).json() == {"status": "ok"}
     assert deployment.gateway("/no/such/route", call["token"]).status_code == 404  # the service's own 404
-    if HAS_OSS:  # the deployed instance reads OSS with the role's credentials
-        listed = deployment.gateway("/oss/objects?max_keys=2", call["token"])
-        assert listed.status_code == 200, listed.text
-        assert listed.json()["objects"]
+    listed = deployment.gateway("/oss/objects?max_keys=2", call["token"])  # with the role's credentials
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["objects"]
 
 
 def test_every_request_through_the_gateway_gets_one_log_line(deployment):
@@ -139,10 +140,8 @@ def test_every_request_through_the_gateway_gets_one_log_line(deployment):
     token = CURL.search(succeeded(deployment.run("status", "--show-token")))["token"]
     endpoint = f"{deployment.eas.state['gateway_url']}/api/predict/{NAME}"
     key, body = "/oss/objects/gateway-logged.bin", b"0123456789" * 10_000
-    calls = {"health": ("GET", "/health", {}, 200)}
-    if HAS_OSS:
-        calls.update(put=("PUT", key, {"data": body}, 201), get=("GET", key, {}, 200),
-                     range=("GET", key, {"headers": {"Range": "bytes=5-9"}}, 206))
+    calls = {"health": ("GET", "/health", {}, 200), "put": ("PUT", key, {"data": body}, 201),
+             "get": ("GET", key, {}, 200), "range": ("GET", key, {"headers": {"Range": "bytes=5-9"}}, 206)}
     ids = {name: f"gateway-{name}-{os.getpid()}" for name in calls}
     for name, (method, path, options, status) in calls.items():
         headers = {**options.pop("headers", {}), "Authorization": token, "X-Request-Id": ids[name]}
@@ -228,12 +227,8 @@ def test_events_list_what_happened(deployment):
     assert re.search(r"\d+ events", output)
 
 
-def seed_case(name: str):
-    return pytest.param(name, marks=pytest.mark.skipif(not HAS_CUSTOM_ROLE, reason="only a custom role is checked"))
-
-
-@pytest.mark.parametrize("case", [seed_case("role deleted"), seed_case("trust without EAS"), seed_case("no PassRole")])
-def test_the_seeds_troubleshooting_cases_fail_with_their_fix(deployment, case, tmp_path):
+@pytest.mark.parametrize("case", ["role deleted", "trust without EAS", "no PassRole"])
+def test_the_guides_troubleshooting_cases_fail_with_their_fix(deployment, case, tmp_path):
     if case == "role deleted":
         change = ("ram", "delete-role", ROLE_NAME)
         expected = ["RoleNotFound", "↳ Role not found. Fix:", "Check in the RAM console whether the role exists.",
@@ -242,7 +237,7 @@ def test_the_seeds_troubleshooting_cases_fail_with_their_fix(deployment, case, t
         before = tmp_path / "trust-before.json"
         before.write_text(json.dumps(TRUST_WITHOUT_EAS), encoding="utf-8")
         change = ("ram", "set-trust", ROLE_NAME, str(before))
-        expected = [SEED_ASSUME_ROLE_ERROR, "↳ Failed to assume role. Fix:",
+        expected = [GUIDE_ASSUME_ROLE_ERROR, "↳ Failed to assume role. Fix:",
                     "The RAM role's trust policy does not include eas.pai.aliyuncs.com as a trusted principal.",
                     '5. In the Service array, add "eas.pai.aliyuncs.com" and click OK.']
     else:
@@ -296,11 +291,12 @@ def test_the_cloud_target_without_credentials_says_how_to_provide_them_before_an
             listener.bind(("127.0.0.1", 0))
             listener.listen()
             listener.setblocking(False)
-        environment = {key: value for key, value in os.environ.items() if key != "ALIBABA_CLOUD_CLI_PROFILE_DISABLED"}
-        environment.update(EAS_TARGET="cloud", HOME=str(tmp_path), EAS_ENDPOINT=f"http://{eas.getsockname()[0]}:"
-                           f"{eas.getsockname()[1]}", OSS_UPLOAD_ENDPOINT=f"http://127.0.0.1:{oss.getsockname()[1]}")
-        result = subprocess.run([sys.executable, "-m", "eas_deploy", command, "--project", str(PROJECT)], cwd=PROJECT,
-                                env=environment, capture_output=True, text=True, timeout=120)
+        environment = hermetic_environment(os.environ, tmp_path)
+        del environment["ALIBABA_CLOUD_CLI_PROFILE_DISABLED"]
+        environment.update(EAS_TARGET="cloud", EAS_ENDPOINT=f"http://{eas.getsockname()[0]}:{eas.getsockname()[1]}",
+                           OSS_UPLOAD_ENDPOINT=f"http://127.0.0.1:{oss.getsockname()[1]}")
+        result = subprocess.run([*devkit_command(PROJECT), command], env=environment, capture_output=True, text=True,
+                                timeout=120)
         connected = []
         for listener in (eas, oss):
             with contextlib.suppress(BlockingIOError):
@@ -339,7 +335,7 @@ def test_a_deploy_with_check_errors_stops_before_uploading(deployment, tmp_path)
     config = json.loads((broken / "service.json").read_text(encoding="utf-8"))
     config["containers"][0]["port"] = 8080
     (broken / "service.json").write_text(json.dumps(config), encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "eas_deploy", "deploy", "--project", str(broken)], cwd=PROJECT,
+    result = subprocess.run([*devkit_command(broken), "deploy"],
                             env={**os.environ, "EAS_LOCAL_STATE_DIR": deployment.eas.state["state_dir"]},
                             capture_output=True, text=True, timeout=120)
     deployment.outputs.append(result.stdout + result.stderr)
@@ -361,11 +357,3 @@ def test_no_command_ever_printed_a_secret(deployment):
     assert len(deployment.outputs) > 10
     for secret in secrets:
         assert secret not in everything
-
-
-@pytest.mark.parametrize("command", ["deploy", "status", "events", "delete", "check"])
-def test_every_command_has_help(command):
-    result = subprocess.run([sys.executable, "-m", "eas_deploy", command, "--help"], cwd=PROJECT,
-                            capture_output=True, text=True, timeout=60)
-
-    assert result.returncode == 0 and "EAS_TARGET" in result.stdout

@@ -14,16 +14,16 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, PROJECT, SERVICE_JSON, RunningEAS
+from conftest import PROJECT, SERVICE_JSON
 
 from eas_devkit.local.run_secret import admin_headers
+from eas_devkit.testing import RunningEAS, devkit_command
 
 ADMIN_ROUTES = [("POST", "/rotate"), ("POST", "/outage?on=true"), ("GET", "/stats"), ("POST", "/leak-check"),
                 ("GET", "/faults"), ("POST", "/faults"), ("DELETE", "/faults")]
@@ -77,11 +77,9 @@ def servers(state: dict) -> list[tuple[str, str, str]]:
     found = [("credentials", state["admin_url"] + "/stats", "json"),
              ("deployer credentials", state["deployer_credentials_uri"], "json"),
              ("control plane", f"http://{state['eas_endpoint']}/api/v2/services", "openapi"),
-             ("gateway", f"{state['gateway_url']}/api/predict/{SERVICE_JSON['metadata']['name']}/health", "json")]
-    if HAS_OSS:
-        found.append(("OSS", f"{state['oss_endpoint']}/{state['bucket']}", "xml"))
-    if HAS_MAXCOMPUTE:
-        found.append(("MaxCompute", f"{state['odps_endpoint']}/projects/{state['project']}", "xml"))
+             ("gateway", f"{state['gateway_url']}/api/predict/{SERVICE_JSON['metadata']['name']}/health", "json"),
+             ("OSS", f"{state['oss_endpoint']}/{state['bucket']}", "xml"),
+             ("MaxCompute", f"{state['odps_endpoint']}/projects/{state['project']}", "xml")]
     return found
 
 
@@ -142,7 +140,6 @@ def test_the_deployers_credentials_run_only_the_projects_run_command(local_eas: 
     assert missing.value.code == "InvalidService.NotFound"
 
 
-@pytest.mark.skipif(not HAS_ROLE, reason="the service has no RAM role: no instance credentials")
 def test_the_instance_credentials_endpoint_is_open_as_on_eas_but_only_for_this_machine(local_eas: RunningEAS) -> None:
     """Documented choice: no secret in ALIBABA_CLOUD_CREDENTIALS_URI (the SDK quotes it in its errors, which the
     service logs); the Host check still keeps a web page out."""
@@ -158,9 +155,8 @@ def test_a_shared_state_directory_is_refused(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o1777)
-    started = subprocess.Popen([sys.executable, "-m", "local_eas", "--project", str(PROJECT), "--state-dir",
-                                str(shared), "up"], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)
+    started = subprocess.Popen([*devkit_command(PROJECT), "local", "--state-dir", str(shared), "up"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _, stderr = started.communicate(timeout=60)
     except subprocess.TimeoutExpired:

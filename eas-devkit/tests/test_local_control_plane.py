@@ -8,46 +8,40 @@ deleted. The guide's troubleshooting cases (a role that does not exist, a deploy
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import os
-import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable, Optional
 
-# alibabacloud_credentials reads these once, at import: before anything imports it.
-os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
-os.environ["ALIBABA_CLOUD_CLI_PROFILE_DISABLED"] = "true"
-os.environ.setdefault("HOME", tempfile.mkdtemp(prefix="eas-test-home-"))
+import pytest
+import requests
+from alibabacloud_eas20210701 import client as eas_client
+from alibabacloud_eas20210701 import models as eas_models
+from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_openapi.exceptions import ClientException
+from alibabacloud_tea_openapi.utils import Utils as OpenApiUtils
+from conftest import PROJECT
 
-import copy  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from types import SimpleNamespace  # noqa: E402
-from typing import Any, Callable, Optional  # noqa: E402
+from eas_devkit.local.control_plane.accounts import MAIN_ACCOUNT, AccessKey, Accounts, write_accounts_file
+from eas_devkit.local.control_plane.lifecycle import ASSUME_ROLE_FAILED
+from eas_devkit.local.control_plane.plane import ControlPlane
+from eas_devkit.local.credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint
+from eas_devkit.local.oss.storage import ObjectStore
+from eas_devkit.local.servers import LoopbackServer
 
-import pytest  # noqa: E402
-import requests  # noqa: E402
+# The tests build on each other, in file order, on one module-wide deployment: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("control-plane")
 
-eas_client = pytest.importorskip("alibabacloud_eas20210701.client", reason="the EAS SDK is not installed")
-from alibabacloud_eas20210701 import models as eas_models  # noqa: E402
-from alibabacloud_tea_openapi import models as open_api_models  # noqa: E402
-from alibabacloud_tea_openapi.exceptions import ClientException  # noqa: E402
-from alibabacloud_tea_openapi.utils import Utils as OpenApiUtils  # noqa: E402
-
-from eas_devkit.local.control_plane import MAIN_ACCOUNT, AccessKey, Accounts, ControlPlane  # noqa: E402
-from eas_devkit.local.control_plane.accounts import write_accounts_file  # noqa: E402
-from eas_devkit.local.control_plane.lifecycle import ASSUME_ROLE_FAILED  # noqa: E402
-from eas_devkit.local.credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint  # noqa: E402
-from eas_devkit.local.oss import ObjectStore  # noqa: E402
-from eas_devkit.local.servers import LoopbackServer  # noqa: E402
-
-PROJECT = Path(__file__).resolve().parent.parent
 SERVICE_TEXT = (PROJECT / "service.json").read_text(encoding="utf-8")
 SERVICE = json.loads(SERVICE_TEXT)
 NAME = SERVICE["metadata"]["name"]
 REGION = next((item["value"] for item in SERVICE["containers"][0]["env"] if item["name"] == "REGION"), "cn-hangzhou")
-HAS_ROLE = bool(SERVICE.get("options", {}).get("enable_ram_role"))
 CODE_PATH = SERVICE["storage"][0]["oss"]["path"]  # oss://<bucket>/<code prefix>/
 BUCKET, CODE_PREFIX = CODE_PATH[len("oss://"):].split("/", 1)
 PORT = SERVICE["containers"][0]["port"]
@@ -233,7 +227,6 @@ def test_gateway_needs_the_token(deployed: eas_models.Service) -> None:
                         headers={"Authorization": deployed.access_token}, timeout=10).status_code == 404
 
 
-@pytest.mark.skipif(not HAS_ROLE, reason="the service has no RAM role")
 def test_the_instance_gets_role_credentials(deployed: eas_models.Service) -> None:
     answer = call(deployed, "/credentials")
     assert answer.status_code == 200, answer.text
@@ -244,8 +237,7 @@ def test_events_tell_the_steps(cloud: LocalCloud, deployed: eas_models.Service) 
     client = cloud.client()
     reasons = [event.reason for event in events(client, NAME)]
     assert reasons[0] == "Creating" and "Mounted" in reasons and reasons[-1] == "Running"
-    if HAS_ROLE and SERVICE.get("role_arn"):
-        assert "RoleAttached" in reasons
+    assert "RoleAttached" in reasons
     assert all(event.type == "Normal" for event in events(client, NAME, event_type="Normal"))
     assert all(event.type == "Warning" for event in events(client, NAME, event_type="Warning"))
     assert len(events(client, NAME, page_size="2")) == 2
@@ -456,47 +448,47 @@ def test_unknown_service(cloud: LocalCloud) -> None:
 # The guide's troubleshooting cases, and other deployments that fail.
 
 
-def test_seed_role_not_found(cloud: LocalCloud) -> None:
+def test_the_guides_role_not_found(cloud: LocalCloud) -> None:
     client = cloud.client(cloud.root)
     missing = role_arn(cloud, "no-such-role")
-    service = create(client, variant("seed_role_missing", options={"enable_ram_role": True}, role_arn=missing))
+    service = create(client, variant("role_missing", options={"enable_ram_role": True}, role_arn=missing))
     assert (service.status, service.reason) == ("Failed", "RoleNotFound")
-    (warning,) = events(client, "seed_role_missing", event_type="Warning")
+    (warning,) = events(client, "role_missing", event_type="Warning")
     assert warning.reason == "RoleNotFound" and "no-such-role" in warning.message and "PassRole" in warning.message
-    client.delete_service(REGION, "seed_role_missing")
+    client.delete_service(REGION, "role_missing")
 
 
-def test_seed_deployer_without_pass_role(cloud: LocalCloud) -> None:
+def test_the_guides_deployer_without_pass_role(cloud: LocalCloud) -> None:
     cloud.edit_accounts(lambda document: document["users"].update(intern=[]))
-    cloud.edit_accounts(lambda document: document["roles"].update({"seed-passrole-role": EAS_TRUST}))
+    cloud.edit_accounts(lambda document: document["roles"].update({"passrole-role": EAS_TRUST}))
     intern = cloud.client(cloud.accounts.create_access_key("intern"))
-    arn = role_arn(cloud, "seed-passrole-role")
-    service = create(intern, variant("seed_no_passrole", options={"enable_ram_role": True}, role_arn=arn))
+    arn = role_arn(cloud, "passrole-role")
+    service = create(intern, variant("no_passrole", options={"enable_ram_role": True}, role_arn=arn))
     assert (service.status, service.reason) == ("Failed", "PassRoleDenied")
-    (warning,) = events(intern, "seed_no_passrole", event_type="Warning")
-    assert "ram:PassRole" in warning.message and "seed-passrole-role" in warning.message
-    intern.delete_service(REGION, "seed_no_passrole")
+    (warning,) = events(intern, "no_passrole", event_type="Warning")
+    assert "ram:PassRole" in warning.message and "passrole-role" in warning.message
+    intern.delete_service(REGION, "no_passrole")
 
 
-def test_seed_trust_policy_without_eas(cloud: LocalCloud) -> None:
-    cloud.edit_accounts(lambda document: document["roles"].update({"seed-trust-role": TRUST_WITHOUT_EAS}))
+def test_the_guides_trust_policy_without_eas(cloud: LocalCloud) -> None:
+    cloud.edit_accounts(lambda document: document["roles"].update({"trust-role": TRUST_WITHOUT_EAS}))
     client = cloud.client(cloud.root)
-    config = variant("seed_untrusted", options={"enable_ram_role": True}, role_arn=role_arn(cloud, "seed-trust-role"))
+    config = variant("untrusted", options={"enable_ram_role": True}, role_arn=role_arn(cloud, "trust-role"))
     service = create(client, config)
     assert service.status == "Failed"
-    (warning,) = events(client, "seed_untrusted", event_type="Warning")
+    (warning,) = events(client, "untrusted", event_type="Warning")
     assert warning.message == ASSUME_ROLE_FAILED == ("unable to render, error: failed to assume role for user, "
                                                      "reason: You are not authorized to do this action. You should "
                                                      "be authorized by RAM.")
 
     def add_eas(document: dict[str, Any]) -> None:  # the guide's fix: eas.pai.aliyuncs.com in the Service array
-        document["roles"]["seed-trust-role"]["Statement"][0]["Principal"]["Service"].append("eas.pai.aliyuncs.com")
+        document["roles"]["trust-role"]["Statement"][0]["Principal"]["Service"].append("eas.pai.aliyuncs.com")
 
     cloud.edit_accounts(add_eas)
-    client.start_service(REGION, "seed_untrusted")
-    assert wait_until_settled(client, "seed_untrusted").status == "Running", events_text(client, "seed_untrusted")
-    pid = instance_pid(cloud, "seed_untrusted")
-    client.delete_service(REGION, "seed_untrusted")
+    client.start_service(REGION, "untrusted")
+    assert wait_until_settled(client, "untrusted").status == "Running", events_text(client, "untrusted")
+    pid = instance_pid(cloud, "untrusted")
+    client.delete_service(REGION, "untrusted")
     assert process_gone(pid)
 
 

@@ -8,20 +8,20 @@ import os
 import re
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import requests
-from conftest import HAS_ROLE, PROJECT
+from conftest import PROJECT
 
 from eas_devkit.local.instance import InstanceError, ServiceSpec, instance_environment, local_script
+from eas_devkit.testing import devkit_command
 
 
 def test_everything_listens_on_loopback_and_answers(local_eas):
-    for name in ("service_url", "oss_endpoint", "admin_url") + (("credentials_uri",) if HAS_ROLE else ()):
+    for name in ("service_url", "oss_endpoint", "admin_url", "credentials_uri"):
         assert urlparse(local_eas.state[name]).hostname == "127.0.0.1", name
     assert local_eas.get("/health").json() == {"status": "ok"}
 
@@ -63,23 +63,15 @@ def test_a_run_command_that_does_not_bind_the_declared_port_is_refused(tmp_path)
         local_script(wrong, tmp_path, 12345)
 
 
-@pytest.mark.parametrize("command", [[], ["up"], ["demo"], ["exec"], ["rotate"]])
-def test_every_command_has_help(command):
-    result = subprocess.run([sys.executable, "-m", "local_eas", *command, "--help"], cwd=PROJECT,
-                            capture_output=True, text=True, check=True)
-    assert "usage: eas-devkit local" in result.stdout
-
-
 def test_exec_without_a_running_local_eas_says_how_to_start_it(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "local_eas", "--state-dir", str(tmp_path), "exec", "--", "true"],
-                            cwd=PROJECT, capture_output=True, text=True)
+    result = subprocess.run([*devkit_command(PROJECT), "local", "--state-dir", str(tmp_path), "exec", "--", "true"],
+                            cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1
     assert "make dev" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(not HAS_ROLE, reason="no RAM role: EAS injects no credentials")
 class TestInstanceCredentials:
-    def test_the_endpoint_speaks_the_seed_contract(self, local_eas):
+    def test_the_endpoint_answers_as_the_eas_credentials_endpoint_does(self, local_eas):
         body = requests.get(local_eas.state["credentials_uri"], timeout=5).json()
         assert set(body) == {"Code", "AccessKeyId", "AccessKeySecret", "SecurityToken", "Expiration"}
         assert body["Code"] == "Success"
@@ -98,8 +90,8 @@ class TestInstanceCredentials:
 
     def test_the_rotate_command_shows_only_the_masked_key(self, local_eas):
         result = subprocess.run(
-            [sys.executable, "-m", "local_eas", "--state-dir", local_eas.state["state_dir"], "rotate"],
-            cwd=PROJECT, capture_output=True, text=True, check=True)
+            [*devkit_command(PROJECT), "local", "--state-dir", local_eas.state["state_dir"], "rotate"],
+            capture_output=True, text=True, check=True)
         current = local_eas.current_credentials()
         assert f"STS.****{current['AccessKeyId'][-4:]}" in result.stdout
         assert current["AccessKeySecret"] not in result.stdout and current["SecurityToken"] not in result.stdout
@@ -109,8 +101,8 @@ class TestInstanceCredentials:
         gunicorn worker caches its own credentials, so the one that answers may have none cached yet)."""
         cached = {local_eas.get("/credentials").json()["access_key_id"] for _ in range(20)}
         result = subprocess.run(
-            [sys.executable, "-m", "local_eas", "--state-dir", local_eas.state["state_dir"], "rotate"],
-            cwd=PROJECT, capture_output=True, text=True, check=True)
+            [*devkit_command(PROJECT), "local", "--state-dir", local_eas.state["state_dir"], "rotate"],
+            capture_output=True, text=True, check=True)
         new_key = f"STS.****{local_eas.current_credentials()['AccessKeyId'][-4:]}"
         said = " ".join(result.stdout.split())
 

@@ -7,16 +7,16 @@ design relies on: oss2 never retries; pyodps retries a GET after a 503 but not a
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import oss2
 import pytest
 import requests
-from conftest import HAS_MAXCOMPUTE, HAS_OSS, PROJECT, RunningEAS
+from conftest import PROJECT
 
-needs_oss = pytest.mark.skipif(not HAS_OSS, reason="the service has no OSS bucket")
+from eas_devkit.testing import RunningEAS, devkit_command
+
 KEY = "local-faults/object.txt"
 BODY = b"0123456789" * 1000
 
@@ -80,7 +80,6 @@ def test_a_bad_rule_is_a_400_naming_the_field(admin, rule, field):
     assert rules(admin) == []
 
 
-@needs_oss
 def test_a_5xx_is_the_oss_error_xml_and_oss2_does_not_retry(admin, oss_admin, stored):
     add(admin, service="oss", kind="status", status=503, method="GET", path="/*/" + stored)
     with pytest.raises(oss2.exceptions.ServerError) as raised:
@@ -91,7 +90,6 @@ def test_a_5xx_is_the_oss_error_xml_and_oss2_does_not_retry(admin, oss_admin, st
     assert oss_admin.get_object(stored).read() == BODY
 
 
-@needs_oss
 def test_a_5xx_on_head_travels_in_x_oss_err_as_real_oss_does(admin, oss_admin, stored):
     add(admin, service="oss", kind="status", status=500, method="HEAD")
     with pytest.raises(oss2.exceptions.ServerError) as raised:
@@ -99,7 +97,6 @@ def test_a_5xx_on_head_travels_in_x_oss_err_as_real_oss_does(admin, oss_admin, s
     assert raised.value.status == 500 and raised.value.code == "InternalError"
 
 
-@needs_oss
 def test_count_limits_the_faults_and_every_match_is_counted(admin, local_eas, oss_admin, stored):
     injected_before = local_eas.stats()["faults_injected"]
     add(admin, service="oss", kind="status", status=500, method="GET", path="/*/" + stored, count=2)
@@ -114,7 +111,6 @@ def test_count_limits_the_faults_and_every_match_is_counted(admin, local_eas, os
     assert local_eas.stats()["faults_injected"] == injected_before + 2
 
 
-@needs_oss
 def test_a_reset_is_a_tcp_rst_before_any_response(admin, oss_admin, stored):
     add(admin, service="oss", kind="reset", method="GET", path="/*/" + stored)
     with pytest.raises(oss2.exceptions.RequestError) as raised:
@@ -122,7 +118,6 @@ def test_a_reset_is_a_tcp_rst_before_any_response(admin, oss_admin, stored):
     assert "reset by peer" in str(raised.value.exception).lower()
 
 
-@needs_oss
 def test_truncate_sends_the_real_headers_and_half_the_body(admin, oss_admin, stored):
     add(admin, service="oss", kind="truncate", method="GET", path="/*/" + stored)
     result = oss_admin.get_object(stored)
@@ -131,7 +126,6 @@ def test_truncate_sends_the_real_headers_and_half_the_body(admin, oss_admin, sto
         result.read()
 
 
-@needs_oss
 def test_latency_delays_the_answer_and_trips_a_client_timeout(admin, local_eas, oss_admin, stored):
     add(admin, service="oss", kind="latency", seconds=1.5, method="GET", path="/*/" + stored)
     started = time.monotonic()
@@ -144,7 +138,6 @@ def test_latency_delays_the_answer_and_trips_a_client_timeout(admin, local_eas, 
     assert isinstance(raised.value.exception, requests.exceptions.Timeout)
 
 
-@needs_oss
 def test_rules_match_method_and_path_only(admin, oss_admin, stored, data_prefix):
     add(admin, service="oss", kind="status", method="PUT", path="/*/" + stored)
     assert oss_admin.get_object(stored).read() == BODY
@@ -153,11 +146,10 @@ def test_rules_match_method_and_path_only(admin, oss_admin, stored, data_prefix)
 
 
 def fault_cli(*args: str, state_dir: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "local_eas", "--state-dir", state_dir, "fault", *args],
-                          cwd=PROJECT, capture_output=True, text=True, timeout=30)
+    return subprocess.run([*devkit_command(PROJECT), "local", "--state-dir", state_dir, "fault", *args],
+                          capture_output=True, text=True, timeout=30)
 
 
-@needs_oss
 def test_the_fault_command_adds_lists_and_clears_rules(admin, local_eas, oss_admin, stored):
     state_dir = local_eas.state["state_dir"]
     added = fault_cli("oss", "status", "--status", "500", "--count", "1", "--method", "get", "--path", "/*/" + stored,
@@ -180,10 +172,6 @@ def test_the_fault_command_adds_lists_and_clears_rules(admin, local_eas, oss_adm
     assert "truncate" in fault_cli("--help", state_dir=state_dir).stdout
 
 
-needs_maxcompute = pytest.mark.skipif(not HAS_MAXCOMPUTE, reason="the service has no MaxCompute")
-
-
-@needs_maxcompute
 def test_a_503_is_the_maxcompute_error_and_pyodps_retries_a_get_by_itself(admin, odps_admin):
     add(admin, service="maxcompute", kind="status", status=503, method="GET", path="/api/projects/*/tables/iris",
         count=1)
@@ -191,7 +179,6 @@ def test_a_503_is_the_maxcompute_error_and_pyodps_retries_a_get_by_itself(admin,
     assert rules(admin)[0]["matched"] == 2, "pyodps retried the GET after its 503"
 
 
-@needs_maxcompute
 def test_pyodps_does_not_retry_a_500(admin, odps_admin):
     from odps import errors
 
@@ -202,7 +189,6 @@ def test_pyodps_does_not_retry_a_500(admin, odps_admin):
     assert rules(admin)[0]["matched"] == 1
 
 
-@needs_maxcompute
 def test_pyodps_never_retries_creating_a_sql_instance(admin, odps_admin):
     from odps import errors
 
@@ -213,7 +199,6 @@ def test_pyodps_never_retries_creating_a_sql_instance(admin, odps_admin):
     assert rules(admin)[0]["matched"] == 1
 
 
-@needs_maxcompute
 def test_a_maxcompute_rule_can_pick_the_tunnel_data_downloads(admin, odps_admin):
     import urllib3
 

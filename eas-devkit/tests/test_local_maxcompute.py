@@ -2,52 +2,45 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import argparse
+import io
+import logging
+import subprocess
+import threading
+import time
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Optional
 
-# Hermetic before anything is imported: pyodps's scratch directory is not the developer's home, and no
-# Alibaba Cloud credentials library that may get imported probes the ECS metadata address or a profile.
-os.environ.setdefault("PYODPS_DIR", tempfile.mkdtemp(prefix="pyodps-test-"))
-os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
-os.environ["ALIBABA_CLOUD_CLI_PROFILE_DISABLED"] = "true"
+import pytest
+import requests
+from conftest import CONTAINER_ENV
+from conftest import PROJECT as PROJECT_DIR
+from odps import ODPS, errors, options
+from odps.accounts import CredentialProviderAccount, StsAccount
+from odps.models import TableSchema as OdpsSchema
+from odps.rest import RestClient
+from odps.tunnel import CompressOption, TableTunnel
+from odps.tunnel.io.writer import BaseRecordWriter
+from odps.types import Column as OdpsColumn
 
-import argparse  # noqa: E402
-import io  # noqa: E402
-import logging  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-import xml.etree.ElementTree as ET  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import date, datetime  # noqa: E402
-from decimal import Decimal  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable, Optional  # noqa: E402
+from eas_devkit.local.credentials import CredentialIssuer, IssuedCredentials
+from eas_devkit.local.maxcompute import upload
+from eas_devkit.local.maxcompute.app import MaxComputeApp, create_maxcompute_app
+from eas_devkit.local.maxcompute.catalog import Catalog
+from eas_devkit.local.maxcompute.cli import add_load_table_parser
+from eas_devkit.local.maxcompute.loader import IRIS_ROWS, create_demo_tables, load_table
+from eas_devkit.local.maxcompute.sql import statement_kinds
+from eas_devkit.local.servers import LoopbackServer
+from eas_devkit.testing import devkit_command
 
-import pytest  # noqa: E402
-import requests  # noqa: E402
-from odps import ODPS, errors, options  # noqa: E402
-from odps.accounts import CredentialProviderAccount, StsAccount  # noqa: E402
-from odps.models import TableSchema as OdpsSchema  # noqa: E402
-from odps.rest import RestClient  # noqa: E402
-from odps.tunnel import CompressOption, TableTunnel  # noqa: E402
-from odps.tunnel.io.writer import BaseRecordWriter  # noqa: E402
-from odps.types import Column as OdpsColumn  # noqa: E402
-
-from eas_devkit.local.credentials import CredentialIssuer, IssuedCredentials  # noqa: E402
-from eas_devkit.local.maxcompute import Catalog, create_maxcompute_app, load_table, seed_demo_tables, upload  # noqa: E402
-from eas_devkit.local.maxcompute.app import MaxComputeApp  # noqa: E402
-from eas_devkit.local.maxcompute.cli import add_load_table_parser  # noqa: E402
-from eas_devkit.local.maxcompute.loader import IRIS_ROWS  # noqa: E402
-from eas_devkit.local.maxcompute.sql import statement_kinds  # noqa: E402
-from eas_devkit.local.servers import LoopbackServer  # noqa: E402
-
-PROJECT = "demo_project"
+PROJECT = "demo_project"  # the MaxCompute project (PROJECT_DIR is the baked service's directory)
 REGION = "cn-hangzhou"
-SERVICE_DIR = Path(__file__).resolve().parent.parent
 IRIS = [list(row) for row in IRIS_ROWS]
 
 
@@ -154,7 +147,7 @@ def quick_pyodps_retries() -> Iterator[None]:
 @pytest.fixture
 def catalog(tmp_path: Path) -> Iterator[Catalog]:
     catalog = Catalog(tmp_path / "maxcompute")
-    seed_demo_tables(catalog, PROJECT)
+    create_demo_tables(catalog, PROJECT)
     yield catalog
     catalog.close()
 
@@ -888,43 +881,44 @@ def test_load_table_names_the_file_line_and_column_of_bad_input(catalog: Catalog
 
 
 def test_load_table_command(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(SERVICE_DIR), "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-m", "eas_devkit.local.maxcompute.cli"]
-    shown = subprocess.run([*command, "--help"], capture_output=True, text=True, env=env, cwd=SERVICE_DIR,
-                           timeout=60)
+    """``eas-devkit local load-table``, run from another directory than the project's."""
+    command = [*devkit_command(PROJECT_DIR), "local", "--state-dir", str(tmp_path / "state"), "load-table"]
+    shown = subprocess.run([*command, "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert "NAME FILE" in shown.stdout and "--types" in shown.stdout and "--replace" in shown.stdout
 
     data = tmp_path / "points.csv"
     data.write_text("x,y,label\n1,2.5,a\n3,4,b\n", encoding="utf-8")
-    state = tmp_path / "state"
-    loaded = subprocess.run([*command, "points", str(data), "--state-dir", str(state), "--project", "geo",
-                             "--types", "y=decimal(5,1)"],
-                            capture_output=True, text=True, env=env, cwd=SERVICE_DIR, timeout=60)
+    loaded = subprocess.run([*command, "points", str(data), "--maxcompute-project", "geo", "--types", "y=decimal(5,1)"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert loaded.returncode == 0, loaded.stderr
     assert "loaded 2 rows into geo.points" in loaded.stdout
     assert "y      decimal(5,1)" in loaded.stdout
-    catalog = Catalog(state / "maxcompute")
+    catalog = Catalog(tmp_path / "state" / "maxcompute")
     assert list(catalog.read_rows("geo", "points")) == [(1, Decimal("2.5"), "a"), (3, Decimal("4.0"), "b")]
     catalog.close()
 
-    failed = subprocess.run([*command, "points", str(data), "--state-dir", str(state), "--project", "geo"],
-                            capture_output=True, text=True, env=env, cwd=SERVICE_DIR, timeout=60)
+    failed = subprocess.run([*command, "points", str(data), "--maxcompute-project", "geo"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert failed.returncode == 1
     assert "already exists" in failed.stderr
 
+    into_the_services = subprocess.run([*command, "points", str(data)], capture_output=True, text=True,
+                                       cwd=tmp_path, timeout=60)
+    assert into_the_services.returncode == 0, into_the_services.stderr
+    assert f"loaded 2 rows into {CONTAINER_ENV['ODPS_PROJECT']}.points" in into_the_services.stdout
 
-def test_load_table_sub_command_reads_the_parent_namespace(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_load_table_sub_command_takes_its_state_dir_and_default_project_from_the_parent(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser(prog="eas-devkit local")
     parser.add_argument("--state-dir", type=Path)
     commands = parser.add_subparsers(required=True)
-    add_load_table_parser(commands)
+    add_load_table_parser(commands, lambda args: args.state_dir, lambda args: "svc_project")
     data = tmp_path / "one.jsonl"
     data.write_text('{"k": "v"}\n', encoding="utf-8")
 
     args = parser.parse_args(["--state-dir", str(tmp_path), "load-table", "one", str(data)])
-    args.project_name = "svc_project"  # what the local EAS sets: the service's MaxCompute project
     assert args.run(args) == 0
 
     assert "loaded 1 row into svc_project.one" in capsys.readouterr().out

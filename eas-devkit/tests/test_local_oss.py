@@ -791,13 +791,13 @@ def test_a_64_mib_transfer_streams_in_small_memory(oss: LocalOss) -> None:
 
 def test_store_persists_and_sweeps_leftovers(tmp_path: Path) -> None:
     with ObjectStore(tmp_path) as store:
-        store.create_bucket("seeded")
-        store.put_bytes("seeded", "data/a.csv", b"a,b\n")
-        assert store.head_object("seeded", "data/a.csv").content_type == "text/csv"
-    (tmp_path / "seeded" / "blobs" / ".tmp-crashed").write_bytes(b"half an upload")
+        store.create_bucket("existing")
+        store.put_bytes("existing", "data/a.csv", b"a,b\n")
+        assert store.head_object("existing", "data/a.csv").content_type == "text/csv"
+    (tmp_path / "existing" / "blobs" / ".tmp-crashed").write_bytes(b"half an upload")
 
     with ObjectStore(tmp_path) as reopened:
-        assert reopened.bucket_exists("seeded")
-        assert reopened.read_bytes("seeded", "data/a.csv") == b"a,b\n"
-        assert [p.name for p in (tmp_path / "seeded" / "blobs").iterdir()] == [
-            reopened.head_object("seeded", "data/a.csv").blob]
+        assert reopened.bucket_exists("existing")
+        assert reopened.read_bytes("existing", "data/a.csv") == b"a,b\n"
+        assert [p.name for p in (tmp_path / "existing" / "blobs").iterdir()] == [
+            reopened.head_object("existing", "data/a.csv").blob]

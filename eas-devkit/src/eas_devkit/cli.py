@@ -19,6 +19,12 @@ from typing import Optional
 from . import __version__, hermetic
 
 
+def devkit_command(project: Path) -> list[str]:
+    """This command line for ``project``, run by this Python (``python -m eas_devkit --project …``): how the
+    kit starts itself in a subprocess."""
+    return [sys.executable, "-m", "eas_devkit", "--project", str(project)]
+
+
 def project_directory(value: str) -> Path:
     path = Path(value)
     if not path.is_dir():
@@ -34,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eas-devkit", description=__doc__, epilog=TARGET_HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"eas-devkit {__version__}")
-    parser.add_argument("--project", type=project_directory, default=Path.cwd(), metavar="DIR",
+    parser.add_argument("--project", type=project_directory, default=None, metavar="DIR",
                         help="the service's project directory: service.json, ram/, mount/ (default: the current one)")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
     add_local_parser(commands)
@@ -44,14 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    arguments = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(arguments)
-    args.argv = arguments
+    args = build_parser().parse_args(argv)
+    args.project = args.project or Path.cwd().resolve()
     if getattr(args, "hermetic", None):  # local and bench: never the developer's own credentials
         hermetic.make_this_process_hermetic(args.hermetic)
     try:
-        if getattr(args, "before", None):
-            args.before(args)
         return args.run(args)
     except args.errors as error:
         print(f"{args.error_prefix}: {error}", file=sys.stderr)
@@ -59,4 +62,3 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"{args.error_prefix}: interrupted", file=sys.stderr)
         return 130
-

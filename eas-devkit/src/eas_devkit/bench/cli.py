@@ -16,9 +16,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from tqdm import tqdm
-
-from . import cold_start, credential_fetches, maxcompute, overhead, streaming
 from .local import BenchError, LocalEAS, service_spec
 from .plan import Plan
 from .report import Section, not_applicable, write_report
@@ -34,11 +31,11 @@ def add_bench_parser(commands: Any) -> argparse.ArgumentParser:
         description="Measure the service against the local EAS and write BENCHMARKS.md: credential fetches, "
                     "service overhead, streaming, cold start and MaxCompute reads, each beside the SDKs used "
                     "directly. Benchmarks measure and report; they never fail on a missed target.",
-        epilog="make bench ARGS=--quick runs the small sizes.",
+        epilog="--quick (make bench ARGS=--quick) runs the small sizes.",
     )
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and one run each (1,000 requests, a 32 MiB stream): checks the machinery")
-    parser.add_argument("--runs", type=int, default=None, metavar="N",
+    parser.add_argument("--runs", type=at_least_one, default=None, metavar="N",
                         help="runs per figure, whose median is reported (default 3; 1 with --quick)")
     parser.add_argument("--only", action="append", choices=NAMES, default=None, metavar="NAME",
                         help=f"run only this benchmark (repeatable): {', '.join(NAMES)}")
@@ -48,10 +45,18 @@ def add_bench_parser(commands: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
+
+
 def run_bench(args: argparse.Namespace) -> int:
     runs = args.runs or (1 if args.quick else 3)
-    if runs < 1:
-        raise SystemExit("--runs must be at least 1")
     plan = Plan.small(runs) if args.quick else Plan.full(runs)
     chosen = set(args.only or NAMES)
     started = time.monotonic()
@@ -61,9 +66,19 @@ def run_bench(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     output = args.output or args.project / "BENCHMARKS.md"
-    write_report(output, sections, command_line(args.argv[args.argv.index("bench") + 1:]), plan.quick, plan.runs, time.monotonic() - started)
+    write_report(output, sections, command_line(bench_arguments(args)), plan.quick, plan.runs,
+                 time.monotonic() - started)
     print(f"bench: wrote {output} in {time.monotonic() - started:.0f} s")
     return 0
+
+
+def bench_arguments(args: argparse.Namespace) -> list[str]:
+    """The options of this run, as they would be typed (for the report's "how to run it again")."""
+    arguments = ["--quick"] if args.quick else []
+    arguments += ["--runs", str(args.runs)] if args.runs else []
+    for name in args.only or []:
+        arguments += ["--only", name]
+    return arguments + (["--output", str(args.output)] if args.output else [])
 
 
 def command_line(arguments: list[str]) -> str:
@@ -77,6 +92,10 @@ def command_line(arguments: list[str]) -> str:
 
 def run_all(project: Path, plan: Plan, chosen: set[str], scratch: Path) -> list[Section]:
     """Each benchmark against a local EAS of its own configuration, in the order of the report."""
+    from tqdm import tqdm  # the benchmarks and their clients: imported here, not by every command's --help
+
+    from . import cold_start, credential_fetches, maxcompute, overhead, streaming
+
     spec = service_spec(project)
     has_oss, has_maxcompute = "OSS_BUCKET" in spec.env, "ODPS_PROJECT" in spec.env
     needs: dict[str, tuple[str, bool, str]] = {

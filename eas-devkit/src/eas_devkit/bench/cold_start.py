@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -42,7 +43,7 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
     starts = []
     for index in tqdm(range(plan.runs), desc="cold starts", leave=False, dynamic_ncols=True):
         starts.append(cold_start(eas, index))
-    pyodps_import = median([import_seconds("odps", eas.env) for _ in range(plan.runs)])
+    pyodps_import = median([import_seconds("odps", eas.env, eas.project / "mount") for _ in range(plan.runs)])
 
     health = median([s.health for s in starts])
     first_oss = median([s.first_oss for s in starts])
@@ -80,7 +81,8 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
 
 
 def cold_start(eas: LocalEAS, index: int) -> ColdStart:
-    server = Gunicorn.service(eas.project, {**eas.env, "GUNICORN_WORKERS": "1"}, eas.state_dir / f"cold-start-{index}.log")
+    server = Gunicorn.service(eas.project, {**eas.env, "GUNICORN_WORKERS": "1"},
+                              eas.state_dir / f"cold-start-{index}.log")
     started = server.start()
     try:
         health = server.wait_healthy() - started
@@ -108,10 +110,10 @@ def timed_get(url: str) -> float:
     return time.perf_counter() - started
 
 
-def import_seconds(module: str, env: dict[str, str]) -> float:
-    """How long ``import module`` takes in a fresh interpreter with the instance's environment."""
+def import_seconds(module: str, env: dict[str, str], cwd: Path) -> float:
+    """How long ``import module`` takes in a fresh interpreter with the instance's environment, in ``cwd``."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=eas.project / "mount", capture_output=True,
+    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True,
                             text=True, timeout=120, check=True)
     return float(result.stdout.strip().splitlines()[-1])
 

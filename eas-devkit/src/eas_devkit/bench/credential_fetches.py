@@ -58,8 +58,8 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
         "",
         "- Service: one `DefaultCredentialsProvider` (the current, caching one) per worker, shared by every request "
         "and SDK client of the worker.",
-        "- Naive handler (`eas_devkit/bench/naive_app.py` in the dev kit): the guide's OSS example pasted into a handler, a new legacy "
-        "`providers.DefaultCredentialsProvider` and `oss2.Bucket` per request.",
+        "- Naive handler (`eas_devkit/bench/naive_app.py` in the dev kit): the guide's OSS example pasted into a "
+        "handler, a new legacy `providers.DefaultCredentialsProvider` and `oss2.Bucket` per request.",
         f"- Throughput alongside: service {per_s(throughput)}, naive handler {per_s(naive_throughput)}.",
         f"- Per run (service / naive): {', '.join(f'{s[0]} / {n[0]}' for s, n in zip(service, naive_runs))}.",
     ]

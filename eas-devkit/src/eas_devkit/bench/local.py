@@ -11,16 +11,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from eas_devkit.local.instance import ServiceSpec, free_port, local_script
-from eas_devkit.local.run_secret import admin_headers
-
+from ..cli import devkit_command
+from ..local.instance import ServiceSpec, free_port, local_script
+from ..local.run_secret import admin_headers
 
 
 class BenchError(RuntimeError):
@@ -54,8 +53,7 @@ class LocalEAS:
 
     def start(self, timeout: float = 120) -> LocalEAS:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "eas_devkit", "local", "up", "--project", str(self.project),
-                   "--state-dir", str(self.state_dir), "--quiet",
+        command = [*devkit_command(self.project), "local", "--state-dir", str(self.state_dir), "up", "--quiet",
                    *(f"--env={name}={value}" for name, value in self.env_overrides.items())]
         with open(self.state_dir / "local-eas.log", "w", encoding="utf-8") as log:
             self.process = subprocess.Popen(command, cwd=self.project, stdout=log, stderr=subprocess.STDOUT,

@@ -12,12 +12,12 @@ import http.client
 import json
 import logging
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from ..cli import devkit_command
 from .load import interleaved
 from .local import BenchError, LocalEAS
 from .plan import Plan
@@ -76,8 +76,8 @@ def load_table(eas: LocalEAS, rows: int) -> None:
     source = eas.state_dir / f"{TABLE}.csv"
     write_rows(source, rows)
     result = subprocess.run(
-        [sys.executable, "-m", "eas_devkit", "local", "load-table", TABLE, str(source), "--replace",
-         "--project", str(eas.project), "--state-dir", str(eas.state_dir)],
+        [*devkit_command(eas.project), "local", "--state-dir", str(eas.state_dir), "load-table", TABLE, str(source),
+         "--replace"],
         cwd=eas.project, capture_output=True, text=True, timeout=300,
     )
     if result.returncode != 0:

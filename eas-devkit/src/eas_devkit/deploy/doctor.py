@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from eas_devkit.local.ram import Policy, PolicyError, Statement
-from eas_devkit.schemas import SERVICE_SCHEMA
+from ..local.ram import Policy, PolicyError, Statement
+from ..schemas import SERVICE_SCHEMA
 
 SERVICE_JSON = "service.json"
 TRUST_POLICY = "ram/trust-policy.json"
@@ -408,7 +408,8 @@ def files_are_there_and_parse(project: Project) -> Iterator[Finding]:
     """
     if not project.json_file(SERVICE_JSON).exists:
         yield error(SERVICE_JSON, "is missing: it is the service configuration EAS deploys",
-                    f"run the check in the project directory (--project DIR), or restore {SERVICE_JSON}")
+                    f"run the check in the project directory (or `eas-devkit --project DIR check`), or restore "
+                    f"{SERVICE_JSON}")
     for relative in (SERVICE_JSON, TRUST_POLICY, PERMISSION_POLICY, PASSROLE_POLICY):
         problem = project.json_file(relative).problem
         if problem is not None:
@@ -443,8 +444,8 @@ def service_json_matches_the_schema(project: Project) -> Iterator[Finding]:
                                        if violation.validator == "dependentRequired" else " (required)")
         schema_location = "/".join(map(str, violation.absolute_schema_path))
         description = violation.schema.get("description") if violation.schema is not schema else None
-        yield error(f"{SERVICE_JSON} {where}", what,
-                    f"make it match service.schema.json #/{schema_location}" + (f" ({description})" if description else ""))
+        yield error(f"{SERVICE_JSON} {where}", what, f"make it match eas_devkit/schemas/service.schema.json "
+                    f"#/{schema_location}" + (f" ({description})" if description else ""))
 
 
 def _missing_property(violation: Any) -> Optional[str]:
@@ -526,14 +527,14 @@ def trusting_eas(document: Any) -> dict[str, Any]:
     """The trust policy with eas.pai.aliyuncs.com added to the Service array of its first Allow
     sts:AssumeRole statement (other principals kept, as in the guide's before/after); the guide's own policy
     when there is nothing to correct."""
-    seed_statement = {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": [EAS_PRINCIPAL]}}
+    eas_statement = {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": [EAS_PRINCIPAL]}}
     if not isinstance(document, dict) or not isinstance(document.get("Statement"), list):
-        return {"Statement": [seed_statement], "Version": "1"}
+        return {"Statement": [eas_statement], "Version": "1"}
     corrected = copy.deepcopy(document)
     statements = corrected["Statement"]
     target = next((statement for statement in statements if _allows_assume_role(statement)), None)
     if target is None:
-        statements.append(seed_statement)
+        statements.append(eas_statement)
         return corrected
     principal = target.get("Principal")
     if not isinstance(principal, dict):
@@ -591,13 +592,13 @@ def ram_user_may_pass_the_role(project: Project) -> Iterator[Finding]:
     if project.role != CUSTOM_ROLE or project.role_account_and_name is None:
         return
     account, name = project.role_account_and_name
-    seed_policy = {"Version": "1", "Statement": [
+    guide_policy = {"Version": "1", "Statement": [
         {"Effect": "Allow", "Action": "ram:PassRole", "Resource": f"acs:ram::*:role/{name}"}]}
     if not project.json_file(PASSROLE_POLICY).exists:
         yield warn(PASSROLE_POLICY, f"is missing: a RAM user (not the main account) who deploys needs ram:PassRole "
                    f"on {name}, or the deployment fails with a role error although the role exists",
                    f"create {PASSROLE_POLICY} with the guide's policy below; the main account attaches it to each RAM "
-                   "user who deploys (deploying as the main account needs nothing):", snippet=seed_policy)
+                   "user who deploys (deploying as the main account needs nothing):", snippet=guide_policy)
         return
     policy = project.policy(PASSROLE_POLICY)
     role = f"acs:ram::{account}:role/{name}"
@@ -605,7 +606,7 @@ def ram_user_may_pass_the_role(project: Project) -> Iterator[Finding]:
         yield error(at(PASSROLE_POLICY, "Statement"), f"does not allow ram:PassRole on {role}: a RAM user deploying "
                     "with it gets a role error although the role exists (the guide's \"Role not found\")",
                     "use the guide's policy with the role name filled in, and have the main account attach it to "
-                    "each RAM user who deploys:", snippet=seed_policy)
+                    "each RAM user who deploys:", snippet=guide_policy)
 
 
 @rule

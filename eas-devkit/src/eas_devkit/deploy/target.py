@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import parse_qsl, urlsplit
 
+from ..local import STATE_DIR
+
 TARGETS = ("local", "cloud")
-LOCAL_STATE_DIR = ".local-eas"
 
 
 class TargetError(ValueError):
@@ -138,7 +139,7 @@ def resolve(project: Path, service: Service, environ: Mapping[str, str] = os.env
 
 
 def _local(project: Path, service: Service, environ: Mapping[str, str]) -> Target:
-    state_dir = Path(environ.get("EAS_LOCAL_STATE_DIR") or project / LOCAL_STATE_DIR)
+    state_dir = Path(environ.get("EAS_LOCAL_STATE_DIR") or project / STATE_DIR)
     state_file = state_dir / "state.json"
     try:
         state = json.loads(state_file.read_text(encoding="utf-8"))

@@ -23,14 +23,17 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
+from . import STATE_DIR
 from .control_plane.cli import add_ram_parser
 from .faults import KINDS, summary
 from .instance import InstanceError, ServiceSpec
 from .maxcompute.cli import add_load_table_parser
 from .run_secret import admin_headers
-from .stack import LocalEAS, Settings, read_state
+
+if TYPE_CHECKING:
+    from .stack import Settings
 
 ERRORS = (InstanceError, FileNotFoundError, ValueError)  # PolicyError is a ValueError
 
@@ -40,9 +43,9 @@ def add_local_parser(commands: Any) -> argparse.ArgumentParser:
     parser = commands.add_parser("local", help="the local EAS: up, demo, exec, rotate, outage, fault, ram, "
                                                "load-table", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--state-dir", type=Path, default=None,
-                        help="where buckets, credentials and state.json live; default: <project>/.local-eas")
-    parser.set_defaults(errors=ERRORS, error_prefix="local EAS", before=with_odps_project, hermetic="local-eas")
+    parser.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
+                        help=f"where buckets, credentials and state.json live; default: <project>/{STATE_DIR}")
+    parser.set_defaults(errors=ERRORS, error_prefix="local EAS", hermetic="local-eas")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     def add_stack_options(command: argparse.ArgumentParser) -> None:
@@ -64,7 +67,8 @@ def add_local_parser(commands: Any) -> argparse.ArgumentParser:
 
     up = commands.add_parser("up", help="start everything and keep running until Ctrl-C (make dev)")
     add_stack_options(up)
-    up.add_argument("--quiet", action="store_true", help="write the service's output to .local-eas/logs/")
+    up.add_argument("--quiet", action="store_true",
+                    help="write the service's output to <state dir>/logs/, not the terminal")
     up.set_defaults(run=run_up)
 
     demo = commands.add_parser("demo", help="start everything, call the service, show what it answered")
@@ -92,33 +96,37 @@ def add_local_parser(commands: Any) -> argparse.ArgumentParser:
     outage.set_defaults(run=run_outage)
     add_fault_parser(commands)
     add_ram_parser(commands, state_dir_of)
-    add_load_table_parser(commands)
+    add_load_table_parser(commands, state_dir_of, service_odps_project)
     return parser
 
 
-def with_odps_project(args: argparse.Namespace) -> None:
-    """load-table's default MaxCompute project: the service's."""
-    args.project_name = default_odps_project(args.project)
-
-
-def default_odps_project(project: Path) -> Optional[str]:
-    """The MaxCompute project of service.json's env, if the service has one."""
-    service_json = project / "service.json"
+def service_odps_project(args: argparse.Namespace) -> Optional[str]:
+    """The MaxCompute project of service.json's env, if the service has one (load-table's default)."""
+    service_json = args.project / "service.json"
     return ServiceSpec.load(service_json).env.get("ODPS_PROJECT") if service_json.is_file() else None
 
 
 def state_dir_of(args: argparse.Namespace) -> Path:
-    return (args.state_dir or args.project / ".local-eas").resolve()
+    return (args.state_dir or args.project / STATE_DIR).resolve()
+
+
+def running_state(args: argparse.Namespace) -> dict[str, Any]:
+    """The state.json of the running local EAS (a FileNotFoundError saying how to start it if there is none)."""
+    from .stack import read_state
+
+    return read_state(state_dir_of(args))
 
 
 def settings_from(args: argparse.Namespace, log_to_console: bool) -> Settings:
+    from .stack import Settings
+
     project = args.project.resolve()
     if not (project / "service.json").is_file():
         raise FileNotFoundError(f"no service.json in {project}: run in the service's project directory, or pass "
                                 "eas-devkit --project DIR")
     return Settings(
         project=project,
-        state_dir=(args.state_dir or project / ".local-eas").resolve(),
+        state_dir=state_dir_of(args),
         credentials_lifetime=args.credentials_lifetime,
         rotate_every=args.rotate_every,
         service_port=args.port,
@@ -138,6 +146,8 @@ def env_assignment(text: str) -> tuple[str, str]:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from .stack import LocalEAS
+
     local_eas = LocalEAS(settings_from(args, log_to_console=not args.quiet))
     print("local EAS: starting the credentials endpoint, OSS and the service…", flush=True)
     state = local_eas.start()
@@ -151,6 +161,8 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from .stack import LocalEAS
+
     local_eas = LocalEAS(settings_from(args, log_to_console=False))
     print(f"local EAS: starting {local_eas.spec.name} with its credentials endpoint and OSS on 127.0.0.1…",
           flush=True)
@@ -173,12 +185,12 @@ def run_exec(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise ValueError("exec needs a command, e.g. `eas-devkit local exec -- python mount/list_oss_objects.py`")
-    state = read_state(state_dir_of(args))
+    state = running_state(args)
     return subprocess.call(command, env=state["env"], cwd=args.project)
 
 
 def run_rotate(args: argparse.Namespace) -> int:
-    state = read_state(state_dir_of(args))
+    state = running_state(args)
     rotated = admin_ok(args, "POST", "/rotate")
     print(f"new instance credentials: {rotated['access_key_id']}, expiring {rotated['expiration']}")
     print(cached_credentials_note(state, rotated["access_key_id"]))
@@ -268,7 +280,7 @@ def run_fault_clear(args: argparse.Namespace) -> int:
 
 
 def admin_call(args: argparse.Namespace, method: str, path: str, document: Optional[dict] = None) -> tuple[int, Any]:
-    state = read_state(state_dir_of(args))
+    state = running_state(args)
     data = json.dumps(document).encode() if document is not None else None
     request = urllib.request.Request(state["admin_url"] + path, data=data, method=method,
                                      headers={"Content-Type": "application/json", **admin_headers(state)})

@@ -21,7 +21,7 @@ DEMO_OBJECTS = {
 }
 
 
-def seed_demo_objects(store: ObjectStore, bucket: str, prefix: str = "") -> list[str]:
+def put_demo_objects(store: ObjectStore, bucket: str, prefix: str = "") -> list[str]:
     """Put the demo objects under ``prefix``; returns their keys."""
     keys = []
     for name, (data, content_type) in DEMO_OBJECTS.items():

@@ -27,11 +27,11 @@ from typing import IO, Any, Callable, Optional
 from werkzeug.wrappers import Request, Response
 
 from . import run_secret
-from .control_plane import Accounts, ControlPlane
-from .control_plane.accounts import ACCOUNTS_FILE
+from .control_plane.accounts import ACCOUNTS_FILE, Accounts
 from .control_plane.deployer import as_issued
+from .control_plane.plane import ControlPlane
 from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint, IssuedCredentials, mask_key_id
-from .demo_data import seed_demo_objects
+from .demo_data import put_demo_objects
 from .faults import FaultInjector
 from .instance import (
     Instance,
@@ -210,10 +210,13 @@ class LocalEAS:
 
     def _start_maxcompute(self, authorize: Authorize) -> str:
         """The local MaxCompute with the service's project and its demo tables; returns the endpoint."""
-        from .maxcompute import Catalog, create_maxcompute_app, seed_demo_tables
+        from .maxcompute.app import create_maxcompute_app
+        from .maxcompute.catalog import Catalog
+        from .maxcompute.cli import MAXCOMPUTE_DIR
+        from .maxcompute.loader import create_demo_tables
 
-        self._catalog = Catalog(self.settings.state_dir / "maxcompute")
-        seed_demo_tables(self._catalog, self.spec.env["ODPS_PROJECT"])
+        self._catalog = Catalog(self.settings.state_dir / MAXCOMPUTE_DIR)
+        create_demo_tables(self._catalog, self.spec.env["ODPS_PROJECT"])
         self._maxcompute = create_maxcompute_app(self._catalog, self.credential_lookup, self.spec.region,
                                                  self.deployer_or(authorize))
         return self._serve(self.faults.wrap(self._maxcompute, "maxcompute"), "maxcompute",
@@ -263,7 +266,7 @@ class LocalEAS:
             if not self.store.bucket_exists(bucket):
                 self.store.create_bucket(bucket)
                 if bucket == self.spec.bucket:
-                    seed_demo_objects(self.store, bucket, self.spec.env.get("OSS_DATA_PREFIX", ""))
+                    put_demo_objects(self.store, bucket, self.spec.env.get("OSS_DATA_PREFIX", ""))
 
     def _start_instance(self, env: dict[str, str]) -> Instance:
         mount_dir = self.settings.mount_dir or self.settings.project / "mount"
@@ -287,7 +290,8 @@ def read_state(state_dir: Path, wait: float = 0) -> dict[str, Any]:
     deadline = time.monotonic() + wait
     while not path.exists():
         if time.monotonic() >= deadline:
-            raise FileNotFoundError(f"{path} does not exist: is the local EAS running? Start it with `make dev`.")
+            raise FileNotFoundError(f"{path} does not exist: is the local EAS running? Start it with `make dev` "
+                                    "(`eas-devkit local up`).")
         time.sleep(0.1)
     return json.loads(path.read_text(encoding="utf-8"))
 

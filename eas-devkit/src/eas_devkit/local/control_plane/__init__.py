@@ -2,7 +2,7 @@
 SDK talks to over HTTP on 127.0.0.1.
 
     store = ObjectStore(state_dir / "oss")                      # where `make deploy` uploads mount/
-    accounts = Accounts.for_project(state_dir / "ram-account.json", project_dir)
+    accounts = Accounts.for_project(state_dir / "ram-account.json", project_dir)       # .accounts
     plane = ControlPlane(state_dir, store, accounts, region="cn-hangzhou",
                          endpoints={"OSS_ENDPOINT": oss_url}, issuer=issuer, credentials_uri=credentials_uri)
     endpoints = plane.start()                                   # .api_url, .gateway_url, .deployer_credentials_uri
@@ -17,12 +17,6 @@ roles, RAM users, PassRole, trust), :mod:`.registry` (services, statuses, events
 mount and the requirements check), :mod:`.lifecycle` (what happens after a request, in the background),
 :mod:`.api` (the OpenAPI routes), :mod:`.gateway` (``/api/predict/<service>``), :mod:`.errors`,
 :mod:`.deployer` (the deploying developer's credentials as a credentials URI), :mod:`.cli` (``eas-devkit local
-ram``), and :mod:`.plane` (the servers wired together).
+ram``), and :mod:`.plane` (the servers wired together). Import from the modules: the package imports
+nothing, so that the command line (``ram`` is in :mod:`.cli`) does not pay for the servers on every command.
 """
-
-from __future__ import annotations
-
-from .accounts import MAIN_ACCOUNT, AccessKey, Accounts, AccountsError
-from .plane import ControlPlane, Endpoints
-
-__all__ = ["MAIN_ACCOUNT", "AccessKey", "Accounts", "AccountsError", "ControlPlane", "Endpoints"]

@@ -12,8 +12,8 @@
 Every request must carry a valid ACS3-HMAC-SHA256 signature of a known identity (:mod:`.signature`,
 :mod:`.accounts`); any authenticated identity may call every operation, and RAM's checks happen where EAS
 makes them, when the service is deployed (:mod:`.lifecycle`). A service configuration is validated against
-``schemas/service.schema.json`` before anything happens: a violation is a 400 ``InvalidParameter`` naming
-the JSON path. The local EAS runs its ``containers[].script`` as the developer, on this machine: only the
+the kit's ``schemas/service.schema.json`` before anything happens: a violation is a 400 ``InvalidParameter``
+naming the JSON path. The local EAS runs its ``containers[].script`` as the developer, on this machine: only the
 run commands it was started with (the project's) are accepted, anything else is ``InvalidParameter``. An
 update merges the body into the configuration as a JSON merge patch (RFC 7386: objects merge, ``null``
 removes, anything else replaces) unless ``UpdateType=replace``. Response bodies carry the

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from ...schemas import SERVICE_SCHEMA
 from ..credentials import CredentialIssuer
 from ..instance import GRACE_PERIOD_SECONDS
-from ...schemas import SERVICE_SCHEMA
 from ..oss import ObjectStore
 from ..servers import LoopbackServer
 from .accounts import AccessKey, Accounts
@@ -22,7 +22,6 @@ from .gateway import Gateway, gateway_host_refusal
 from .lifecycle import Lifecycle, Runtime
 from .registry import Registry
 from .signature import Verifier
-
 
 
 @dataclass(frozen=True)

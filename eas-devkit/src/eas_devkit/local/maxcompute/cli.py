@@ -1,20 +1,18 @@
 """``eas-devkit local load-table``: load a CSV or JSON Lines file into a table of the local MaxCompute.
 
-The tables live in ``<state dir>/maxcompute`` (the state directory of the local EAS, ``.local-eas`` by
-default), where the local MaxCompute serves them from, also while it runs.
+The tables live in ``<state dir>/maxcompute`` (the state directory of the local EAS, ``.local-eas`` in the
+project by default), where the local MaxCompute serves them from, also while it runs.
 
-Wiring into a parent command line: :func:`add_load_table_parser` registers the sub-command; its handler reads
-``args.state_dir`` (a Path, or None for ``<args.project>/.local-eas`` as the other commands do) and
-``args.project_name`` (the default MaxCompute project, used when ``--project`` is not given; if the parent
-has no such attribute, ``--project`` is required). Standalone: ``eas-devkit local load-table``.
+Wiring into a parent command line: :func:`add_load_table_parser` registers the sub-command; its handler finds
+the state directory with the parent's ``state_dir_of(args)`` and the default MaxCompute project (the
+service's, used when ``--maxcompute-project`` is not given) with ``service_project_of(args)``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .catalog import Catalog, CatalogError
 from .loader import load_table
@@ -26,27 +24,36 @@ table NAME of the local MaxCompute. Column types not given with --types are
 inferred: bigint, double, boolean, datetime (YYYY-MM-DD HH:MM:SS) or string.
 Empty CSV cells are NULL."""
 EXAMPLES = """examples:
-  load-table iris data/iris.csv
-  load-table events events.jsonl --project analytics --types ts=datetime,amount=decimal(10,2) --replace
+  eas-devkit local load-table iris data/iris.csv
+  eas-devkit local load-table events events.jsonl --maxcompute-project analytics \\
+      --types ts=datetime,amount=decimal(10,2) --replace
 """
 
 
-def add_load_table_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_load_table_parser(subparsers: Any, state_dir_of: Callable[[argparse.Namespace], Path],
+                          service_project_of: Callable[[argparse.Namespace], Optional[str]]) -> argparse.ArgumentParser:
     """Register ``load-table`` on an ``add_subparsers()`` object; its handler is ``args.run``."""
     parser = subparsers.add_parser(
         "load-table", help="load a CSV or JSON Lines file into a local MaxCompute table",
         description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_arguments(parser)
-    parser.set_defaults(run=run_load_table)
+    parser.add_argument("name", metavar="NAME", help="the table to create")
+    parser.add_argument("file", metavar="FILE", type=Path, help="a .csv or .jsonl file")
+    parser.add_argument("--maxcompute-project", metavar="P", default=None,
+                        help="the MaxCompute project, created if missing (default: the service's ODPS_PROJECT)")
+    parser.add_argument("--types", metavar="COL=TYPE,...", type=parse_types, action=_MergeTypes, default={},
+                        help="column types instead of inferred ones, e.g. id=bigint,price=decimal(10,2) "
+                             "(repeatable)")
+    parser.add_argument("--replace", action="store_true", help="replace the table if it exists")
+    parser.set_defaults(run=lambda args: run_load_table(
+        args, state_dir_of(args), args.maxcompute_project or service_project_of(args)))
     return parser
 
 
-def run_load_table(args: argparse.Namespace) -> int:
-    """Load the file, then print what was loaded: the row count and each column with its type."""
-    project = args.maxcompute_project or getattr(args, "project_name", None)
+def run_load_table(args: argparse.Namespace, state_dir: Path, project: Optional[str]) -> int:
+    """Load the file into ``project``, then print what was loaded: the row count and each column with its type."""
     if not project:
-        raise ValueError("which MaxCompute project? pass --project")
-    catalog = Catalog(_state_dir(args) / MAXCOMPUTE_DIR)
+        raise ValueError("which MaxCompute project? pass --maxcompute-project")
+    catalog = Catalog(state_dir / MAXCOMPUTE_DIR)
     try:
         schema = load_table(catalog, project, args.name, args.file, types=args.types, replace=args.replace)
         rows = catalog.row_count(project, schema.name)
@@ -59,33 +66,6 @@ def run_load_table(args: argparse.Namespace) -> int:
     for column in schema.columns:
         print(f"  {column.name:<{width}}  {column.type}")
     return 0
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    """The command on its own: ``eas-devkit local load-table NAME FILE --state-dir DIR --project P``."""
-    parser = argparse.ArgumentParser(
-        prog="eas-devkit local load-table", description=DESCRIPTION,
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--state-dir", type=Path, default=Path(".local-eas"),
-                        help="the local EAS state directory (default: ./.local-eas)")
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_load_table(args)
-    except (ValueError, OSError) as error:
-        print(f"load-table: {error}", file=sys.stderr)
-        return 1
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", metavar="NAME", help="the table to create")
-    parser.add_argument("file", metavar="FILE", type=Path, help="a .csv or .jsonl file")
-    parser.add_argument("--project", dest="maxcompute_project", metavar="P", default=None,
-                        help="the MaxCompute project, created if missing (default: the local service's)")
-    parser.add_argument("--types", metavar="COL=TYPE,...", type=parse_types, action=_MergeTypes, default={},
-                        help="column types instead of inferred ones, e.g. id=bigint,price=decimal(10,2) "
-                             "(repeatable)")
-    parser.add_argument("--replace", action="store_true", help="replace the table if it exists")
 
 
 def parse_types(text: str) -> dict[str, str]:
@@ -115,17 +95,3 @@ class _MergeTypes(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: Optional[str] = None) -> None:
         setattr(namespace, self.dest, {**(getattr(namespace, self.dest) or {}), **values})
-
-
-def _state_dir(args: argparse.Namespace) -> Path:
-    state_dir = getattr(args, "state_dir", None)
-    if state_dir is None:
-        project_dir = getattr(args, "project", None)
-        if not isinstance(project_dir, Path):
-            raise ValueError("where is the local EAS state? pass --state-dir")
-        state_dir = project_dir / ".local-eas"
-    return Path(state_dir).resolve()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

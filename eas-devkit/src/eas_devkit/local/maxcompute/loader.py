@@ -84,7 +84,7 @@ def load_table(catalog: Catalog, project: str, name: str, path: Path,
     return schema
 
 
-def seed_demo_tables(catalog: Catalog, project: str) -> list[str]:
+def create_demo_tables(catalog: Catalog, project: str) -> list[str]:
     """The demo tables, each created only if missing: ``iris`` and ``sales`` (partitioned by ``ds``).
 
     Returns the names of the tables created now (an empty list when they were all there).

@@ -130,7 +130,8 @@ class _Operation:
 
 
 class OssApp:
-    """The WSGI callable :func:`create_oss_app` returns; ``store`` is public for seeding and inspection."""
+    """The WSGI callable :func:`create_oss_app` returns; ``store`` is public, to put objects in and look at them
+    directly."""
 
     def __init__(self, store: ObjectStore, authenticator: Authenticator,
                  authorize: Authorize | None = None, *, region: str = "*", account_id: str = "*") -> None:

@@ -262,7 +262,7 @@ class ObjectStore:
     # Buckets
 
     def create_bucket(self, name: str) -> None:
-        """Create ``name`` if it does not exist yet (idempotent, for seeding)."""
+        """Create ``name`` if it does not exist yet (idempotent: the demo data goes in at every start)."""
         if not is_valid_bucket_name(name):
             raise OssError(400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=name)
         with self._lock:

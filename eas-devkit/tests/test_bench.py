@@ -1,0 +1,61 @@
+"""``eas-devkit bench``, in its smallest runs: the machinery works and the report says what was run.
+
+The template's own tests run ``make bench ARGS=--quick`` (all five benchmarks) in a bake; here one benchmark
+runs against the default bake, and a bake without what a benchmark needs gets "Not run" instead.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import PROJECT
+
+from eas_devkit.testing import devkit_command
+
+
+def bench(project: Path, *options: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*devkit_command(project), "bench", "--quick", *options], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def table_rows(report: str) -> list[str]:
+    return [line for line in report.splitlines() if line.startswith("| ") and not line.startswith("| benchmark")]
+
+
+def test_one_benchmark_runs_and_its_report_says_how_to_run_it_again(tmp_path):
+    output = tmp_path / "figures.md"
+    result = bench(PROJECT, "--only", "maxcompute", "--output", str(output), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"bench: wrote {output} in ")
+    report = output.read_text(encoding="utf-8")
+    assert f"- Command: `eas-devkit bench --quick --only maxcompute --output {output}`" in report
+    assert "**Quick run**" in report
+    rows = table_rows(report)
+    assert [row.split(" | ")[0] for row in rows] == ["| 10,000-row read, JSON", "| 10,000-row read, NDJSON"]
+    assert all("pyodps open_reader: " in row for row in rows)
+    assert not (PROJECT / "BENCHMARKS.md").exists()
+
+
+def test_a_benchmark_the_bake_cannot_run_is_reported_as_not_run(tmp_path, baked):
+    project = tmp_path / "lean"
+    shutil.copytree(baked(role="none", oss=False, maxcompute=False), project)
+
+    result = bench(project, "--only", "fetches", "--only", "maxcompute", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = (project / "BENCHMARKS.md").read_text(encoding="utf-8")
+    assert "Not run: the benchmark needs the OSS handlers and a role, which this bake does not have." in report
+    assert "Not run: the benchmark needs the MaxCompute handlers, which this bake does not have." in report
+    assert "starting a local EAS" not in result.stderr  # nothing to measure: nothing started
+
+
+def test_runs_must_be_a_positive_number(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "eas_devkit", "bench", "--runs", "0"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 2
+    assert "argument --runs: '0' is not a whole number of at least 1" in result.stderr
