@@ -48,7 +48,8 @@ KNOWN_PROBLEMS = (
         re.compile(r"RoleNotFound|EntityNotExist\.Role|role \S+ (?:is )?not found|role does not exist", re.IGNORECASE),
         "Check in the RAM console whether the role exists.\n"
         "  - Role doesn't exist: update the service configuration (role_arn in service.json) to reference an "
-        "existing role name, or create the role as docs/ram-role.md shows (\"Creating the role and granting PassRole\").\n"
+        "existing role name, or create the role as docs/ram-role.md shows (\"Creating the role and granting "
+        "PassRole\").\n"
         "  - Role exists but error persists: the RAM user deploying the service lacks ram:PassRole permission. "
         "Ask the primary account to attach ram/passrole-policy.json (it names the role of service.json already).\n"
         "On the local EAS, `eas-devkit local ram sync` recreates the role from ram/.",
