@@ -1,32 +1,15 @@
 """A presigned URL: a client downloads one object straight from OSS, with no credentials of its own.
 
-Run it where the role's credentials are, inside the instance:
+    eas-devkit local exec -- python examples/presigned_download.py datasets/iris.csv
+    eas-devkit local exec -- python examples/presigned_download.py hello.txt --expires 2 --show-expiry
 
-    python -m local_eas exec -- python examples/presigned_download.py datasets/iris.csv
-    python -m local_eas exec -- python examples/presigned_download.py hello.txt --expires 2 --show-expiry
-
-It signs ``GET <key>`` with the instance's RAM-role credentials (``DefaultCredentialsProvider`` behind
-oss2's ``ProviderAuthV4``, as the service does), for ``--expires`` seconds, with
-``bucket.sign_url('GET', key, seconds, slash_safe=True)``; downloads the URL with plain urllib, no SDK and no
-credentials; and checks the bytes against the object read with the role's credentials. ``--show-expiry``
-then waits for the URL to expire and shows OSS refusing it (403). Keys are relative to ``OSS_DATA_PREFIX``,
-as in the service's routes.
-
-Before you hand such a URL to anyone:
-
-* The role's credentials are STS credentials, so the URL carries the **SecurityToken**
-  (``x-oss-security-token``) next to its signature: whoever holds it can read that object until it expires,
-  and holds the token. Give it only to a client that may read that object, over HTTPS, and never log it.
-  This recipe never prints it whole: the token and the signature are shown as ``****``.
-* The URL dies with the credentials that signed it, whatever its own expiry: keep ``--expires`` within the
-  credentials' remaining lifetime (this recipe refuses more), and short — minutes, not days.
-* Sign with the endpoint the *client* reaches. The instance reaches OSS through the internal endpoint
-  (``OSS_ENDPOINT``, ``oss-<region>-internal.aliyuncs.com``); a client outside the VPC needs the public one:
-  ``--endpoint https://oss-<region>.aliyuncs.com``, with ``--no-download`` where the instance itself has no
-  internet access (EAS by default).
-
-Exit status: 0 when the download matched (and, with --show-expiry, the expired URL was refused), 1 when a
-check failed, 2 on a usage error.
+Inside the instance it signs ``GET <key>`` (relative to ``OSS_DATA_PREFIX``) with the role's credentials
+(``DefaultCredentialsProvider`` behind oss2's ``ProviderAuthV4``, as the service does), downloads the URL with
+plain urllib and checks the bytes against the object read with the role's credentials; ``--show-expiry``
+then shows OSS refusing the expired URL (403). The URL carries the role's STS token: it is never printed
+whole, ``--expires`` may not outlive the credentials, and a client outside the VPC needs a URL for the public
+endpoint (``--endpoint https://oss-<region>.aliyuncs.com --no-download``): examples/README.md explains.
+Exit status: 0 when every check passed, 1 when one failed, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -114,7 +97,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1
     except CredentialException as error:
         print(f"FAILED: no credentials ({error}). Run it inside the instance: "
-              "python -m local_eas exec -- python examples/presigned_download.py ...")
+              "eas-devkit local exec -- python examples/presigned_download.py ...")
         return 1
     print("OK")
     return 0

@@ -1,4 +1,4 @@
-"""Backend faults (``python -m local_eas fault``): the local OSS and MaxCompute answer 5xx, reset connections,
+"""Backend faults (``eas-devkit local fault``): the local OSS and MaxCompute answer 5xx, reset connections,
 cut answers short or stall, and the service answers 502/504 JSON in bounded time, retries only reads, resumes
 or aborts a broken download (never a short body), and keeps every worker.
 
@@ -12,20 +12,16 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from conftest import HAS_MAXCOMPUTE, HAS_OSS, PROJECT, RunningEAS, finish_local_eas, start_local_eas
+from conftest import HAS_MAXCOMPUTE, HAS_OSS, RunningEAS, local_eas_fixture, needs_maxcompute, needs_oss, needs_sql
 
 pytestmark = [
     pytest.mark.reliability,
     pytest.mark.skipif(not (HAS_OSS or HAS_MAXCOMPUTE), reason="the service uses no backend"),
 ]
-needs_oss = pytest.mark.skipif(not HAS_OSS, reason="the OSS routes")
-needs_maxcompute = pytest.mark.skipif(not HAS_MAXCOMPUTE, reason="the MaxCompute routes")
-HAS_SQL = (PROJECT / "mount" / "app" / "routes" / "maxcompute_sql.py").exists()
 
 TIMEOUT = 2
 RETRIES = 2
@@ -36,14 +32,8 @@ READ_BOUND = 2 * TIMEOUT + 2.5
 OSS_KEY = "faults/object.bin"
 OSS_PATH = "/*/*" + OSS_KEY
 TABLE_PATHS = "/api/projects/*/tables/iris*"
-
-
-@pytest.fixture(scope="module")
-def eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
-    running = start_local_eas(tmp_path_factory.mktemp("faults"), "--quiet", "--env", f"OSS_TIMEOUT_SECONDS={TIMEOUT}",
-                              "--env", f"ODPS_TIMEOUT_SECONDS={TIMEOUT}", "--env", f"BACKEND_READ_RETRIES={RETRIES}")
-    yield running
-    finish_local_eas(running)
+eas = local_eas_fixture("--env", f"OSS_TIMEOUT_SECONDS={TIMEOUT}", "--env", f"ODPS_TIMEOUT_SECONDS={TIMEOUT}",
+                        "--env", f"BACKEND_READ_RETRIES={RETRIES}")
 
 
 class Faults:
@@ -68,7 +58,7 @@ class Faults:
 
 @pytest.fixture
 def faults(eas: RunningEAS, reliability) -> Iterator[Faults]:
-    workers = workers_of(eas.state["service_pid"])
+    workers = eas.workers()
     faults = Faults(eas)
     injected = eas.stats()["faults_injected"]
     try:
@@ -76,14 +66,9 @@ def faults(eas: RunningEAS, reliability) -> Iterator[Faults]:
     finally:
         faults.clear()
     # Every worker of before is still there (a worker still booting at the start may have joined since).
-    assert workers <= workers_of(eas.state["service_pid"]), "a gunicorn worker died"
+    assert workers <= eas.workers(), "a gunicorn worker died"
     reliability.record("Backend faults", faults_injected=eas.stats()["faults_injected"] - injected,
                        requests=faults.requests_made, lost=0)
-
-
-def workers_of(master: int) -> set[int]:
-    children = Path(f"/proc/{master}/task/{master}/children")
-    return {int(pid) for pid in children.read_text().split()} if children.exists() else set()
 
 
 def timed(faults: Faults, eas: RunningEAS, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, float]:
@@ -242,8 +227,7 @@ def test_maxcompute_latency_past_the_timeout_is_504_after_one_timeout(eas, fault
     assert faults.matched() == 1
 
 
-@needs_maxcompute
-@pytest.mark.skipif(not HAS_SQL, reason="baked without POST /maxcompute/sql")
+@needs_sql
 def test_a_sql_instance_is_created_at_most_once(eas, faults):
     faults.add(service="maxcompute", kind="status", status=503, method="POST", path="/api/projects/*/instances")
     response, took = timed(faults, eas, "POST", "/maxcompute/sql", json={"sql": "SELECT * FROM iris", "limit": 1})

@@ -1,8 +1,8 @@
 """The recipes of ``examples/``, run as examples/README.md tells a user to, against a local EAS of their own.
 
-Each command is the README's, run by bash in the project directory with ``python`` on the PATH; the only
-change is ``--state-dir`` for ``python -m local_eas`` (and ``EAS_LOCAL_STATE_DIR`` for the rest), pointing
-at this module's local EAS. What the recipes print is searched for every issued secret before it stops.
+Each command is the README's, run by bash in the project directory with ``python`` and ``eas-devkit`` on the
+PATH; the only change is ``--state-dir`` for ``eas-devkit local`` (and ``EAS_LOCAL_STATE_DIR`` for the rest),
+pointing at this module's local EAS. What the recipes print is searched for every issued secret before it stops.
 """
 
 from __future__ import annotations
@@ -26,23 +26,22 @@ from conftest import (
     PROJECT,
     SERVICE_JSON,
     RunningEAS,
-    finish_local_eas,
-    start_local_eas,
+    needs_maxcompute,
+    needs_oss,
+    running_local_eas,
 )
 
 HAS_CUSTOM_ROLE = bool(SERVICE_JSON.get("role_arn"))
 README = PROJECT / "examples" / "README.md"
 
 STREAM = "python examples/stream_large_object.py"
-PRESIGNED = "python -m local_eas exec -- python examples/presigned_download.py hello.txt --expires 2 --show-expiry"
-WRITE = "python -m local_eas exec -- python examples/write_maxcompute_rows.py --partition ds=20261201 --rows 5"
-EXPORT = 'eval "$(python -m eas_deploy status --export)"'
-CALL = ('python -m local_eas exec -- env TARGET_ENDPOINT="$EAS_SERVICE_URL" TARGET_TOKEN="$EAS_TOKEN" '
+PRESIGNED = "eas-devkit local exec -- python examples/presigned_download.py hello.txt --expires 2 --show-expiry"
+WRITE = "eas-devkit local exec -- python examples/write_maxcompute_rows.py --partition ds=20261201 --rows 5"
+EXPORT = 'eval "$(eas-devkit status --export)"'
+CALL = ('eas-devkit local exec -- env TARGET_ENDPOINT="$EAS_SERVICE_URL" TARGET_TOKEN="$EAS_TOKEN" '
         "python examples/call_from_vpc.py")
 STREAM_THROUGH_GATEWAY = f'{STREAM} --url "$EAS_SERVICE_URL" --token "$EAS_TOKEN"'
 
-needs_oss = pytest.mark.skipif(not HAS_OSS, reason="the service has no OSS handlers")
-needs_maxcompute = pytest.mark.skipif(not HAS_MAXCOMPUTE, reason="the service has no MaxCompute handlers")
 
 
 @dataclass
@@ -66,8 +65,7 @@ class Examples:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
     def _here(self, command: str) -> str:
-        return command.replace("python -m local_eas ",
-                               f"python -m local_eas --state-dir {shlex.quote(self.state_dir)} ")
+        return command.replace("eas-devkit local ", f"eas-devkit local --state-dir {shlex.quote(self.state_dir)} ")
 
     def _environment(self) -> dict[str, str]:
         return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -81,15 +79,14 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Examples]:
     if HAS_CUSTOM_ROLE:
         policy.write_text((PROJECT / "ram" / "permission-policy.json").read_text(encoding="utf-8"), encoding="utf-8")
         options += ["--permission-policy", str(policy)]
-    running = start_local_eas(tmp_path_factory.mktemp("examples-eas"), *options)
-    yield Examples(running, policy)
-    finish_local_eas(running)
+    with running_local_eas(tmp_path_factory.mktemp("examples-eas"), *options) as running:
+        yield Examples(running, policy)
 
 
 @pytest.fixture(scope="module")
 def deployed(examples: Examples) -> Examples:
     """The service deployed to the local EAS's control plane (`make deploy`), reachable through the gateway."""
-    deploy = examples.shell("python -m eas_deploy deploy", timeout=300)
+    deploy = examples.shell("eas-devkit deploy", timeout=300)
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     return examples
 
@@ -218,7 +215,7 @@ def test_a_wrong_token_is_a_clear_401(deployed):
 
 
 def test_without_the_target_variables_the_caller_says_what_to_set(deployed):
-    result = deployed.shell("python -m local_eas exec -- python examples/call_from_vpc.py")
+    result = deployed.shell("eas-devkit local exec -- python examples/call_from_vpc.py")
 
     assert result.returncode == 2 and "TARGET_ENDPOINT and TARGET_TOKEN must be set" in result.stdout
 
@@ -236,7 +233,7 @@ def test_the_gateways_503_during_a_redeploy_is_retried(deployed):
     try:
         first_line = caller.stdout.readline()
         assert first_line.startswith("target "), first_line + caller.stdout.read()
-        redeploy = deployed.shell("python -m eas_deploy deploy", timeout=300)
+        redeploy = deployed.shell("eas-devkit deploy", timeout=300)
         output = first_line + caller.communicate(timeout=120)[0]
     finally:
         if caller.poll() is None:

@@ -15,19 +15,26 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Optional, Union
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
-from conftest import CONTAINER_ENV, HAS_MAXCOMPUTE, HAS_OSS, PROJECT, finish_local_eas, start_local_eas
+from conftest import (
+    CONTAINER_ENV,
+    HAS_MAXCOMPUTE,
+    HAS_OSS,
+    HAS_SQL,
+    local_eas_fixture,
+    needs_maxcompute,
+    needs_oss,
+    needs_sql,
+)
 
 pytestmark = pytest.mark.reliability
 
 UPLOAD_LIMIT = 64 * 1024
 DATA_PREFIX = CONTAINER_ENV.get("OSS_DATA_PREFIX", "")
 MAX_KEY_CHARS = 1023 - len(DATA_PREFIX.encode("utf-8"))  # ASCII keys: characters are bytes
-HAS_SQL = (PROJECT / "mount" / "app" / "routes" / "maxcompute_sql.py").exists()
-needs_oss = pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
-needs_maxcompute = pytest.mark.skipif(not HAS_MAXCOMPUTE, reason="baked without the MaxCompute handlers")
+eas = local_eas_fixture("--env", f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
 CASES = {"cases": 0, "server_errors": 0}
 # What the bucket may hold: the demo objects, and what this module's tests put (and delete) on purpose.
 EXPECTED_PREFIXES = ("hello.txt", "datasets/", "models/", "reports/", "hostile-ok/", "long/", "chunked/")
@@ -45,14 +52,6 @@ class Answer:
         return json.loads(self.body)
 
 
-@pytest.fixture(scope="module")
-def eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    running = start_local_eas(tmp_path_factory.mktemp("hostile"), "--quiet",
-                              "--env", f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
-    yield running
-    finish_local_eas(running)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def record_figures(reliability) -> Iterator[None]:
     yield
@@ -64,8 +63,7 @@ def record_figures(reliability) -> Iterator[None]:
 def send(eas, method: str, target: str, body: Union[bytes, Iterable[bytes], None] = None,
          headers: Optional[dict[str, str]] = None, chunked: bool = False) -> Answer:
     """One request with ``target`` sent byte for byte as given (already percent-encoded)."""
-    url = urlsplit(eas.url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    connection = http.client.HTTPConnection(*eas.address, timeout=60)
     try:
         connection.request(method, target, body=body, headers=headers or {}, encode_chunked=chunked)
         response = connection.getresponse()
@@ -81,8 +79,7 @@ def send_raw(eas, request: bytes) -> tuple[Answer, float]:
     """``request`` byte for byte on a socket, then the write side closed (a client with nothing more to send),
     for what http.client refuses to send: raw bytes outside ASCII in the path, a body that breaks its framing.
     Also returns how long the answer took."""
-    url = urlsplit(eas.url)
-    with socket.create_connection((url.hostname, url.port), timeout=60) as connection:
+    with socket.create_connection(eas.address, timeout=60) as connection:
         started = time.monotonic()
         connection.sendall(request)
         connection.shutdown(socket.SHUT_WR)
@@ -97,12 +94,7 @@ def send_raw(eas, request: bytes) -> tuple[Answer, float]:
 @pytest.fixture(scope="module")
 def bucket(eas):
     """A real oss2 client of this module's local OSS, to see what the service really stored."""
-    import oss2
-    from alibabacloud_credentials.provider import URLCredentialsProvider
-
-    provider = URLCredentialsProvider(uri=eas.state["credentials_uri"])
-    return oss2.Bucket(oss2.ProviderAuthV4(provider), eas.state["oss_endpoint"], eas.state["bucket"],
-                       region=eas.state["region"])
+    return eas.oss_bucket()
 
 
 def assert_refused(answer: Answer, status: int = 400, field: Optional[str] = None) -> dict:
@@ -288,7 +280,7 @@ def test_a_body_that_breaks_its_framing_is_400_at_once_and_nothing_is_written(ea
     assert send(eas, "GET", "/oss/objects?prefix=broken/").json()["objects"] == []
 
 
-@pytest.mark.skipif(not HAS_SQL, reason="baked without POST /maxcompute/sql")
+@needs_sql
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [

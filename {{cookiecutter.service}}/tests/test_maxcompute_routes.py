@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 import requests
-from conftest import PROJECT, concurrent_calls, finish_local_eas, start_local_eas
+from conftest import concurrent_calls, local_eas_fixture
+
+# The role may list tables but may not read any table's data.
+denying_eas = local_eas_fixture("--deny", "odps:Download", "--deny", "odps:Select")
+# MaxCompute moved to a closed loopback port.
+unreachable_eas = local_eas_fixture("--env", "ODPS_ENDPOINT=http://127.0.0.1:9/api")
 
 
 def test_listing_pages_through_every_table(local_eas, odps_admin):
@@ -120,29 +123,11 @@ def test_invalid_identifiers_and_arguments_are_400_by_name(local_eas, path, fiel
     assert response.json()["field"] == field
 
 
-@pytest.fixture(scope="module")
-def denying_eas(tmp_path_factory):
-    """The role may list tables but may not read any table's data."""
-    running = start_local_eas(tmp_path_factory.mktemp("denying"), "--quiet", "--deny", "odps:Download",
-                              "--deny", "odps:Select")
-    yield running
-    finish_local_eas(running)
-
-
 def test_a_denied_read_is_403_with_the_maxcompute_code(denying_eas):
     assert denying_eas.get("/maxcompute/tables").status_code == 200
     response = denying_eas.get("/maxcompute/tables/iris/rows")
     assert response.status_code == 403, response.text
     assert response.json()["code"]
-
-
-@pytest.fixture(scope="module")
-def unreachable_eas(tmp_path_factory):
-    """MaxCompute moved to a closed loopback port."""
-    running = start_local_eas(tmp_path_factory.mktemp("unreachable"), "--quiet",
-                              "--env", "ODPS_ENDPOINT=http://127.0.0.1:9/api")
-    yield running
-    finish_local_eas(running)
 
 
 def test_an_unreachable_maxcompute_is_502_json(unreachable_eas):
@@ -168,9 +153,7 @@ def test_rotation_during_maxcompute_requests_fails_none_and_pyodps_follows(rotat
 def test_load_table_while_running_is_served_at_once(local_eas, tmp_path):
     data = tmp_path / "scores.csv"
     data.write_text("name,score,passed\nann,1.5,true\nbob,2,false\n")
-    loaded = subprocess.run(
-        [sys.executable, "-m", "local_eas", "--state-dir", local_eas.state["state_dir"], "load-table", "scores",
-         str(data), "--replace"], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    loaded = local_eas.local("load-table", "scores", str(data), "--replace")
     assert loaded.returncode == 0, loaded.stderr
     assert "loaded 2 rows" in loaded.stdout and re.search(r"score\s+double", loaded.stdout)
     body = local_eas.get("/maxcompute/tables/scores/rows").json()

@@ -16,16 +16,16 @@ from collections.abc import Iterator
 import pytest
 import requests
 import schemathesis
-from conftest import CONTAINER_ENV, HAS_OSS, finish_local_eas, start_local_eas
+from conftest import CONTAINER_ENV, local_eas_fixture, needs_oss
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability import FUZZ_EXAMPLES
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from app import create_app
 from app.config import Config
 from app.openapi import describe, openapi_path
+from eas_devkit.reliability import FUZZ_EXAMPLES
 
 pytestmark = pytest.mark.reliability
 
@@ -33,6 +33,7 @@ pytestmark = pytest.mark.reliability
 # ~550 for `make test`, ~5,000 for `make reliability`.
 EXAMPLES_PER_OPERATION = max(1, FUZZ_EXAMPLES // 3)
 UPLOAD_LIMIT = 64 * 1024  # small, so that the fuzzer's bodies can go over it
+fuzzed_eas = local_eas_fixture("--env", f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
 SENT: Counter = Counter()
 # Operations where input valid by the description may still be refused for what only the data can tell.
 STATE_DEPENDENT = {
@@ -95,7 +96,7 @@ def test_every_operation_documents_its_errors_with_the_one_error_schema(app):
                     assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
 
 
-@pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
+@needs_oss
 @settings(max_examples=FUZZ_EXAMPLES * 4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.text(alphabet="a./\x00\n\x7f\u00e9", max_size=10))
 def test_the_described_key_pattern_is_the_services_key_rule(app, key):
@@ -114,7 +115,7 @@ def test_the_described_key_pattern_is_the_services_key_rule(app, key):
     assert described_valid == valid
 
 
-@pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
+@needs_oss
 def test_the_described_key_length_is_the_services_byte_rule(app):
     """OSS counts a key's bytes; JSON Schema's maxLength counts characters, so it would be wrong for one kind of
     key or the other: the limit is in the description, in bytes, and it is the service's."""
@@ -135,14 +136,6 @@ def test_the_described_key_length_is_the_services_byte_rule(app):
 
 def parameter_description(app: Flask) -> str:
     return describe(app)["paths"]["/oss/objects/{key}"]["get"]["parameters"][0]["description"]
-
-
-@pytest.fixture(scope="module")
-def fuzzed_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    running = start_local_eas(tmp_path_factory.mktemp("openapi"), "--quiet", "--env",
-                              f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
-    yield running
-    finish_local_eas(running)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import concurrent_calls, finish_local_eas, start_local_eas
+from conftest import concurrent_calls{% if cookiecutter.role == 'pai-default' %}, running_local_eas{% endif %}
 
 MIB = 1024 * 1024
 
@@ -226,19 +226,6 @@ def test_invalid_keys_are_rejected_before_reaching_oss(local_eas, path, rule):
         assert response.json()["field"] == "key"
 
 
-def worker_pids(service_pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == service_pid:
-                children.append(int(entry.name))
-    return children
-
-
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -250,7 +237,7 @@ def peak_rss_mib(pid: int) -> float:
 def test_a_large_streamed_put_and_get_never_buffer_the_object(local_eas, oss_admin, data_prefix):
     """256 MiB through the service both ways: no worker's peak memory grows by more than 32 MiB."""
     size, block = 256 * MIB, os.urandom(MIB)
-    workers = worker_pids(local_eas.state["service_pid"])
+    workers = local_eas.workers()
     assert workers, "no gunicorn workers found"
     # Let every worker import the SDKs and make its clients first: that is not what is measured.
     concurrent_calls(1, lambda: local_eas.get("/oss/objects", params={"max_keys": 1}).status_code)
@@ -275,27 +262,14 @@ def test_a_large_streamed_put_and_get_never_buffer_the_object(local_eas, oss_adm
     growth = {pid: peak_rss_mib(pid) - before[pid] for pid in workers}
     assert max(growth.values()) < 32, f"peak RSS growth per worker (MiB): {growth}"
     oss_admin.delete_object(f"{data_prefix}big/blob.bin")
+{%- if cookiecutter.role == 'pai-default' %}
 
 
-@pytest.fixture(scope="module")
-def small_limit_eas(tmp_path_factory):
-    running = start_local_eas(tmp_path_factory.mktemp("small-limit"), "--quiet", "--env", f"MAX_UPLOAD_BYTES={MIB}")
-    yield running
-    finish_local_eas(running)
-
-
-def test_an_upload_over_the_limit_is_413_before_reading(small_limit_eas):
-    response = requests.put(f"{small_limit_eas.url}/oss/objects/too-big.bin", data=b"x" * (2 * MIB), timeout=30)
-    assert response.status_code == 413
-    assert "MAX_UPLOAD_BYTES" in response.json()["error"]
-
-
-def test_a_chunked_upload_over_the_limit_is_413_and_leaves_nothing(small_limit_eas):
-    def body():
-        for _ in range(4):
-            yield b"y" * MIB
-
-    response = requests.put(f"{small_limit_eas.url}/oss/objects/chunked-too-big.bin", data=body(), timeout=30)
-    assert response.status_code == 413
-    listed = small_limit_eas.get("/oss/objects", params={"prefix": "chunked-too-big"}).json()
-    assert listed["objects"] == []
+def test_the_pai_default_role_is_refused_another_bucket(tmp_path):
+    """The PAI default role reaches the workspace's default bucket only (its RAM model is the dev kit's)."""
+    with running_local_eas(tmp_path / "eas", "--quiet", "--env", "OSS_BUCKET=not-the-workspace-bucket") as running:
+        denied = running.get("/oss/objects")
+        assert denied.status_code == 403, denied.text
+        assert denied.json()["code"] == "AccessDenied"
+        assert running.get("/health").status_code == 200
+{%- endif %}

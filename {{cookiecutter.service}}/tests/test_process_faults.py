@@ -15,13 +15,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import CONTAINER_ENV, HAS_OSS, PROJECT, RunningEAS, finish_local_eas, start_local_eas
+from conftest import CONTAINER_ENV, HAS_OSS, PROJECT, RunningEAS, local_eas_fixture
 
 pytestmark = [
     pytest.mark.reliability,
@@ -30,13 +28,7 @@ pytestmark = [
 ]
 OBJECT_SIZE = 16 * 1024 * 1024  # several times what the loopback socket buffers hold
 CHUNK = 256 * 1024
-
-
-@pytest.fixture
-def eas(tmp_path) -> Iterator[RunningEAS]:
-    running = start_local_eas(tmp_path / "eas", "--quiet")
-    yield running
-    finish_local_eas(running)
+eas = local_eas_fixture(scope="function")  # a local EAS for each test: most of them stop its service
 
 
 def upload(eas: RunningEAS, key: str) -> str:
@@ -46,43 +38,36 @@ def upload(eas: RunningEAS, key: str) -> str:
 
 
 def open_download(eas: RunningEAS, key: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-    address = urlsplit(eas.url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection = http.client.HTTPConnection(*eas.address, timeout=30)
     connection.request("GET", f"/oss/objects/{key}")
     response = connection.getresponse()
     assert response.status == 200
     return connection, response
 
 
-def workers_of(master: int) -> set[int]:
-    children = Path(f"/proc/{master}/task/{master}/children")
-    return {int(pid) for pid in children.read_text().split()} if children.exists() else set()
-
-
-def worker_serving(master: int, client_port: int) -> int:
+def worker_serving(eas: RunningEAS, client_port: int) -> int:
     """The worker holding the connection whose other end is our ``client_port`` (from /proc's socket inodes)."""
     inodes = set()
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         if int(fields[2].split(":")[1], 16) == client_port:  # remote address of the server's socket
             inodes.add(fields[9])
-    for pid in workers_of(master):
+    for pid in eas.workers():
         for fd in Path(f"/proc/{pid}/fd").iterdir():
             try:
                 if os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes:
                     return pid
             except OSError:
                 continue
-    raise AssertionError(f"no worker of {master} holds the connection from port {client_port}")
+    raise AssertionError(f"no worker holds the connection from port {client_port}")
 
 
 def test_a_worker_killed_mid_download_fails_only_that_download(eas, reliability):
     upload(eas, "faults/big.bin")
-    master = eas.state["service_pid"]
     connection, download = open_download(eas, "faults/big.bin")
     try:
         received = len(download.read(CHUNK))
-        victim = worker_serving(master, connection.sock.getsockname()[1])
+        victim = worker_serving(eas, connection.sock.getsockname()[1])
         os.kill(victim, signal.SIGKILL)
         try:
             while chunk := download.read(CHUNK):
@@ -96,9 +81,9 @@ def test_a_worker_killed_mid_download_fails_only_that_download(eas, reliability)
     statuses = [eas.get("/oss/objects?max_keys=1").status_code for _ in range(20)]
     assert statuses == [200] * 20
     deadline = time.monotonic() + 15
-    while (len(workers_of(master)) < 2 or victim in workers_of(master)) and time.monotonic() < deadline:
+    while (len(eas.workers()) < 2 or victim in eas.workers()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert victim not in workers_of(master) and len(workers_of(master)) == 2, "the master did not replace it"
+    assert victim not in eas.workers() and len(eas.workers()) == 2, "the master did not replace it"
     reliability.record("Process faults", workers_killed=1, requests_after=len(statuses), lost=0)
 
 
@@ -136,8 +121,7 @@ def _is_running(pid: int) -> bool:
 def test_sigterm_closes_idle_keep_alive_connections_instead_of_waiting_for_them(eas, reliability):
     """A gateway keeps idle connections to the instance open (30 s on EAS's dedicated gateway): they hold
     no request, so SIGTERM must not wait for them until graceful_timeout (25 s)."""
-    address = urlsplit(eas.url)
-    idle = [http.client.HTTPConnection(address.hostname, address.port, timeout=30) for _ in range(4)]
+    idle = [http.client.HTTPConnection(*eas.address, timeout=30) for _ in range(4)]
     try:
         for connection in idle:
             connection.request("GET", "/health")

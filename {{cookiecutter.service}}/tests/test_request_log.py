@@ -12,29 +12,18 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import HAS_OSS, RunningEAS, finish_local_eas, start_local_eas
+from conftest import RunningEAS, local_eas_fixture, needs_oss
 
-needs_oss = pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
-
-
-@pytest.fixture(scope="module")
-def eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
-    """Its own local EAS: the log is read back, and garbage is sent to it."""
-    running = start_local_eas(tmp_path_factory.mktemp("request-log"), "--quiet")
-    yield running
-    finish_local_eas(running)
+eas = local_eas_fixture()  # its own local EAS: the log is read back, and garbage is sent to it
 
 
 def raw_exchange(eas: RunningEAS, request: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send ``request`` byte for byte; the status, headers and body of the answer (read to the close)."""
-    address = urlsplit(eas.url)
-    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+    with socket.create_connection(eas.address, timeout=10) as connection:
         connection.sendall(request)
         answer = b""
         while chunk := connection.recv(65536):

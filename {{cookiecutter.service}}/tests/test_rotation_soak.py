@@ -16,12 +16,12 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, RunningEAS, finish_local_eas, start_local_eas
-from reliability import SOAK_SECONDS
+from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, RunningEAS, local_eas_fixture
+
+from eas_devkit.reliability import SOAK_SECONDS
 
 pytestmark = [pytest.mark.reliability,
               pytest.mark.skipif(not HAS_ROLE, reason="a service without a role has no credentials to rotate")]
@@ -32,6 +32,7 @@ ROTATE_EVERY = min(20.0, SOAK_SECONDS / 4)
 # Stale for the SDK ROTATE_EVERY seconds after issuance: one fetch per worker per rotation.
 LIFETIME = 15 * 60 + ROTATE_EVERY
 PREFIX = "soak/"
+soak_eas = local_eas_fixture("--credentials-lifetime", str(LIFETIME), "--rotate-every", str(ROTATE_EVERY))
 
 
 @dataclass
@@ -57,14 +58,6 @@ class Ledger:
     @property
     def failed(self) -> int:
         return sum(count for (_, ok), count in self.outcomes.items() if not ok)
-
-
-@pytest.fixture(scope="module")
-def soak_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
-    running = start_local_eas(tmp_path_factory.mktemp("soak"), "--quiet", "--credentials-lifetime", str(LIFETIME),
-                              "--rotate-every", str(ROTATE_EVERY))
-    yield running
-    finish_local_eas(running)
 
 
 def operations(eas: RunningEAS, ledger: Ledger, client: int) -> list:

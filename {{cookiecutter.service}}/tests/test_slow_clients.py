@@ -13,10 +13,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import HAS_OSS, RunningEAS, finish_local_eas, start_local_eas
+from conftest import RunningEAS, local_eas_fixture, needs_oss
 
 pytestmark = pytest.mark.reliability
 
@@ -24,19 +23,12 @@ SLOW_CLIENTS = 32
 DRIP_SECONDS = 2.0  # one byte per connection every DRIP_SECONDS
 PROBES = 6
 HEALTH_BOUND_SECONDS = 1.0
-
-
-@pytest.fixture(scope="module")
-def eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
-    running = start_local_eas(tmp_path_factory.mktemp("slow-clients"), "--quiet")
-    yield running
-    finish_local_eas(running)
+eas = local_eas_fixture()
 
 
 @contextmanager
 def slow_clients(eas: RunningEAS, opening: bytes, drip: bytes) -> Iterator[list[socket.socket]]:
     """SLOW_CLIENTS connections that sent ``opening`` and then send ``drip`` every DRIP_SECONDS."""
-    address = urlsplit(eas.url)
     connections: list[socket.socket] = []
     stop = threading.Event()
 
@@ -49,7 +41,7 @@ def slow_clients(eas: RunningEAS, opening: bytes, drip: bytes) -> Iterator[list[
     dripper = threading.Thread(target=dripping, daemon=True)
     try:
         for _ in range(SLOW_CLIENTS):
-            connection = socket.create_connection((address.hostname, address.port), timeout=5)
+            connection = socket.create_connection(eas.address, timeout=5)
             connections.append(connection)
             connection.sendall(opening)
         dripper.start()
@@ -65,12 +57,11 @@ def slow_clients(eas: RunningEAS, opening: bytes, drip: bytes) -> Iterator[list[
 
 def health_latencies(eas: RunningEAS) -> list[float]:
     """Seconds each of PROBES calls of /health took on a new connection (inf: no answer within the bound)."""
-    address = urlsplit(eas.url)
     latencies = []
     for _ in range(PROBES):
         started = time.monotonic()
         try:
-            with socket.create_connection((address.hostname, address.port), timeout=HEALTH_BOUND_SECONDS) as probe:
+            with socket.create_connection(eas.address, timeout=HEALTH_BOUND_SECONDS) as probe:
                 probe.sendall(b"GET /health HTTP/1.1\r\nHost: service\r\nConnection: close\r\n\r\n")
                 answer = b""
                 while chunk := probe.recv(4096):
@@ -97,7 +88,7 @@ def test_slow_headers_leave_health_answering_within_a_second(eas, reliability):
     check_health_under(eas, reliability, "headers", b"GET /health HTTP/1.1\r\nHost: service\r\nX-Slow: ", b"x")
 
 
-@pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
+@needs_oss
 def test_slow_upload_bodies_leave_health_answering_within_a_second(eas, reliability):
     opening = (b"PUT /oss/objects/slow-clients/object HTTP/1.1\r\nHost: service\r\nContent-Type: text/plain\r\n"
                b"Content-Length: 1000\r\n\r\n")

@@ -4,6 +4,8 @@
     running.get("/health"); running.rotate(); running.exec("python", "mount/list_oss_objects.py")
     finish_local_eas(running)          # searches every response and log for the issued secrets, then stops it
 
+    small_eas = local_eas_fixture("--env", "MAX_UPLOAD_BYTES=1024")   # the same, as a module's fixture
+
 Each local EAS runs as a user runs it, in a process group of its own; the test process is hermetic
 (``eas_devkit.hermetic``, applied by the plugin before any test module is imported).
 """
@@ -12,14 +14,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import pytest
 import requests
@@ -75,6 +80,12 @@ class RunningEAS:
     def url(self) -> str:
         return self.state["service_url"]
 
+    @property
+    def address(self) -> tuple[str, int]:
+        """The service's host and port, for tests that talk to it over a socket of their own."""
+        host, port = self.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        return host, int(port)
+
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("GET", path, **kwargs)
 
@@ -123,15 +134,50 @@ class RunningEAS:
         self.admin("POST", "/rotate").raise_for_status()
         return self.current_credentials()
 
-    def exec(self, *command: str) -> subprocess.CompletedProcess:
-        """``eas-devkit local exec -- <command>``: run a command in the instance's environment."""
+    def local(self, *arguments: str) -> subprocess.CompletedProcess:
+        """``eas-devkit local <arguments>`` on this local EAS (``outage on``, ``load-table …``), as a user runs it."""
         return subprocess.run(
-            [*devkit_command(self.project), "local", "--state-dir", self.state["state_dir"], "exec", "--", *command],
+            [*devkit_command(self.project), "local", "--state-dir", self.state["state_dir"], *arguments],
             cwd=self.project, capture_output=True, text=True, timeout=120,
         )
 
+    def exec(self, *command: str) -> subprocess.CompletedProcess:
+        """``eas-devkit local exec -- <command>``: run a command in the instance's environment."""
+        return self.local("exec", "--", *command)
+
     def stats(self) -> dict[str, int]:
         return self.admin("GET", "/stats").json()
+
+    def workers(self) -> set[int]:
+        """The process ids of the service's gunicorn workers (the children of its master), from /proc."""
+        master, children = self.state["service_pid"], set()
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
+                    children.add(int(entry.name))
+            except OSError:  # the process ended while we looked
+                continue
+        return children
+
+    def oss_bucket(self) -> Any:
+        """A real oss2 client of the local OSS, signing with the instance's credentials (to set up and check)."""
+        import oss2
+        from alibabacloud_credentials.provider import URLCredentialsProvider
+
+        provider = URLCredentialsProvider(uri=self.state["credentials_uri"])
+        return oss2.Bucket(oss2.ProviderAuthV4(provider), self.state["oss_endpoint"], self.state["bucket"],
+                           region=self.state["region"])
+
+    def odps(self) -> Any:
+        """A real pyodps client of the local MaxCompute, signing as the developer (who may do anything there)."""
+        from alibabacloud_credentials.provider import URLCredentialsProvider
+        from odps import ODPS
+        from odps.accounts import CredentialProviderAccount
+
+        logging.getLogger("odps").setLevel(logging.WARNING)  # it logs the STS token at INFO
+        provider = URLCredentialsProvider(uri=self.state["deployer_credentials_uri"])
+        return ODPS(account=CredentialProviderAccount(provider), project=self.state["project"],
+                    endpoint=self.state["odps_endpoint"], logview_host="http://127.0.0.1:9")
 
 
 def devkit_command(project: Path) -> list[str]:
@@ -139,11 +185,14 @@ def devkit_command(project: Path) -> list[str]:
     return [sys.executable, "-m", "eas_devkit", "--project", str(project)]
 
 
-def start_local_eas(state_dir: Path, *options: str, project: Path) -> RunningEAS:
-    """``eas-devkit local up`` for ``project`` in ``state_dir``, once its state.json is written."""
+def start_local_eas(state_dir: Path, *options: str, project: Path,
+                    environ: Optional[Mapping[str, str]] = None) -> RunningEAS:
+    """``eas-devkit local up`` for ``project`` in ``state_dir``, once its state.json is written; ``environ``
+    adds variables to the local EAS's own environment (not the service's: that is ``--env``)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / "local-eas.log"
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.update(environ or {})
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(
             [*devkit_command(project), "local", "--state-dir", str(state_dir), "up", *options],
@@ -173,6 +222,41 @@ def finish_local_eas(running: RunningEAS) -> None:
             assert found["secret_hits"] == found["token_hits"] == 0, f"issued secrets leaked: {found}"
     finally:
         stop_local_eas(running.process)
+
+
+@contextmanager
+def running_local_eas(state_dir: Path, *options: str, project: Path,
+                      environ: Optional[Mapping[str, str]] = None) -> Iterator[RunningEAS]:
+    """``start_local_eas`` for a ``with`` block; ``finish_local_eas`` at its end, whatever happened in it."""
+    running = start_local_eas(state_dir, *options, project=project, environ=environ)
+    try:
+        yield running
+    finally:
+        finish_local_eas(running)
+
+
+def local_eas_fixture(*options: str, scope: str = "module", environ: Optional[Mapping[str, str]] = None) -> Any:
+    """A fixture of a local EAS of the project of its own, ``eas-devkit local up --quiet <options>``, for a
+    test that needs one configured differently from the plugin's ``local_eas``; ``finish_local_eas`` at the
+    end of the ``scope``. In a test module: ``small_eas = local_eas_fixture("--env", "MAX_UPLOAD_BYTES=1024")``.
+    """
+
+    @pytest.fixture(scope=scope)
+    def fixture(eas_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
+        state_dir = tmp_path_factory.mktemp("eas")
+        with running_local_eas(state_dir, "--quiet", *options, project=eas_project, environ=environ) as running:
+            yield running
+
+    return fixture
+
+
+def rewrite(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that its mtime surely changes, whatever the file system's resolution: the
+    local EAS notices an edited policy (as RAM applies one) by its mtime."""
+    path.write_text(text, encoding="utf-8")
+    future = time.time_ns() + 2 * 10**9
+    os.utime(path, ns=(future, future))
+    time.sleep(0.01)
 
 
 def stop_local_eas(process: subprocess.Popen) -> None:
