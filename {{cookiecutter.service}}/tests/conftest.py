@@ -10,10 +10,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
+from app import create_app
+from app.config import Config
 from eas_devkit import testing
 from eas_devkit.testing import (  # noqa: F401  (re-exported for the test modules)
     SHORT_LIFETIME,
+    RawAnswer,
     RunningEAS,
     ServiceFacts,
     concurrent_calls,
@@ -36,6 +40,12 @@ def running_local_eas(state_dir: Path, *options: str) -> AbstractContextManager[
     """A local EAS of this project (``eas-devkit local up <options>``) for a ``with`` block, finished (stopped
     after the leak check) at its end."""
     return testing.running_local_eas(state_dir, *options, project=PROJECT)
+
+
+@pytest.fixture
+def app() -> Flask:
+    """The service's Flask app on its own, configured as service.json says, with no cloud service reachable."""
+    return create_app(Config.from_environ({**CONTAINER_ENV, "OSS_ENDPOINT": "http://127.0.0.1:9"}))
 
 
 @pytest.fixture(scope="session")

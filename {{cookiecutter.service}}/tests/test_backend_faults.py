@@ -37,23 +37,16 @@ eas = local_eas_fixture("--env", f"OSS_TIMEOUT_SECONDS={TIMEOUT}", "--env", f"OD
 
 
 class Faults:
-    """The admin routes of the local EAS, and what the test did through the service."""
+    """The local EAS's fault rules, and how many requests the test made through the service."""
 
     def __init__(self, running: RunningEAS) -> None:
         self.running = running
+        self.add, self.clear = running.fault, running.clear_faults
         self.requests_made = 0
-
-    def add(self, **rule: Any) -> None:
-        response = self.running.admin("POST", "/faults", json=rule)
-        assert response.status_code == 201, response.text
 
     def matched(self) -> int:
         """How many requests the (single) rule matched: how often the service tried."""
-        rules = self.running.admin("GET", "/faults").json()["rules"]
-        return rules[0]["matched"]
-
-    def clear(self) -> None:
-        self.running.admin("DELETE", "/faults").raise_for_status()
+        return self.running.fault_rules()[0]["matched"]
 
 
 @pytest.fixture

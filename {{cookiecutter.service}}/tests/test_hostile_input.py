@@ -7,14 +7,9 @@ The module has its own local EAS, with a small MAX_UPLOAD_BYTES so that going ov
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import socket
-import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Optional, Union
+from collections.abc import Iterator
+from typing import Any, Optional
 from urllib.parse import quote
 
 import pytest
@@ -23,6 +18,8 @@ from conftest import (
     HAS_MAXCOMPUTE,
     HAS_OSS,
     HAS_SQL,
+    RawAnswer,
+    RunningEAS,
     local_eas_fixture,
     needs_maxcompute,
     needs_oss,
@@ -42,16 +39,6 @@ EXPECTED_PREFIXES = ("hello.txt", "datasets/", "models/", "reports/", "hostile-o
 AT_ONCE_SECONDS = 3
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def record_figures(reliability) -> Iterator[None]:
     yield
@@ -60,35 +47,21 @@ def record_figures(reliability) -> Iterator[None]:
                            lost=CASES["server_errors"])
 
 
-def send(eas, method: str, target: str, body: Union[bytes, Iterable[bytes], None] = None,
-         headers: Optional[dict[str, str]] = None, chunked: bool = False) -> Answer:
-    """One request with ``target`` sent byte for byte as given (already percent-encoded)."""
-    connection = http.client.HTTPConnection(*eas.address, timeout=60)
-    try:
-        connection.request(method, target, body=body, headers=headers or {}, encode_chunked=chunked)
-        response = connection.getresponse()
-        answer = Answer(response.status, response.headers, response.read())
-    finally:
-        connection.close()
+def send(eas: RunningEAS, method: str, target: str, **kwargs: Any) -> RawAnswer:
+    """One request with ``target`` sent byte for byte as given (already percent-encoded): ``RunningEAS.send``."""
+    return counted(eas.send(method, target, **kwargs))
+
+
+def send_raw(eas: RunningEAS, request: bytes) -> RawAnswer:
+    """What http.client refuses to send (raw bytes outside ASCII in the path, a body that breaks its framing):
+    ``request`` byte for byte on a socket, then the write side closed."""
+    return counted(eas.raw(request))
+
+
+def counted(answer: RawAnswer) -> RawAnswer:
     CASES["cases"] += 1
     CASES["server_errors"] += answer.status >= 500
     return answer
-
-
-def send_raw(eas, request: bytes) -> tuple[Answer, float]:
-    """``request`` byte for byte on a socket, then the write side closed (a client with nothing more to send),
-    for what http.client refuses to send: raw bytes outside ASCII in the path, a body that breaks its framing.
-    Also returns how long the answer took."""
-    with socket.create_connection(eas.address, timeout=60) as connection:
-        started = time.monotonic()
-        connection.sendall(request)
-        connection.shutdown(socket.SHUT_WR)
-        response = http.client.HTTPResponse(connection)
-        response.begin()
-        answer = Answer(response.status, response.headers, response.read())
-    CASES["cases"] += 1
-    CASES["server_errors"] += answer.status >= 500
-    return answer, time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +70,7 @@ def bucket(eas):
     return eas.oss_bucket()
 
 
-def assert_refused(answer: Answer, status: int = 400, field: Optional[str] = None) -> dict:
+def assert_refused(answer: RawAnswer, status: int = 400, field: Optional[str] = None) -> dict:
     """A JSON error as the service makes them, naming ``field`` (in the body's field and in the message)."""
     assert answer.status == status, (answer.status, answer.body[:500])
     assert answer.headers["Content-Type"] == "application/json", answer.headers["Content-Type"]
@@ -193,7 +166,7 @@ def test_raw_utf8_in_the_path_is_decoded_once(eas, bucket):
     key = "hostile-ok/raw/\uff1e \u00e9"
     request = (f"PUT /oss/objects/{key.replace(' ', '%20')} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
                "Connection: close\r\n\r\nraw").encode()
-    answer, _ = send_raw(eas, request)
+    answer = send_raw(eas, request)
     assert answer.status == 201, answer.body
     assert answer.json()["key"] == key
     assert bucket.get_object(DATA_PREFIX + key).read() == b"raw"
@@ -205,7 +178,7 @@ def test_raw_utf8_in_the_path_is_decoded_once(eas, bucket):
 
 @needs_oss
 def test_raw_bytes_that_are_not_utf8_in_the_path_are_refused(eas, bucket):
-    answer, _ = send_raw(eas, b"PUT /oss/objects/hostile-ok/raw/a\xffb HTTP/1.1\r\nHost: x\r\n"
+    answer = send_raw(eas, b"PUT /oss/objects/hostile-ok/raw/a\xffb HTTP/1.1\r\nHost: x\r\n"
                               b"Content-Length: 1\r\nConnection: close\r\n\r\nx")
     assert_refused(answer, 400, "key")
     assert not list(bucket.list_objects(prefix=DATA_PREFIX + "hostile-ok/raw/").object_list)
@@ -273,9 +246,9 @@ BROKEN_BODIES = {
 def test_a_body_that_breaks_its_framing_is_400_at_once_and_nothing_is_written(eas, bucket, framing):
     """The client's mistake, not OSS's failure: a 400 naming body as soon as the body ends, not a 504 after
     OSS_TIMEOUT_SECONDS or a 502."""
-    answer, took = send_raw(eas, b"PUT /oss/objects/broken/body HTTP/1.1\r\nHost: x\r\n" + framing)
+    answer = send_raw(eas, b"PUT /oss/objects/broken/body HTTP/1.1\r\nHost: x\r\n" + framing)
     assert assert_refused(answer, 400, "body")["code"] == "IncompleteBody"
-    assert took < AT_ONCE_SECONDS, f"took {took:.1f} s"
+    assert answer.seconds < AT_ONCE_SECONDS, f"took {answer.seconds:.1f} s"
     assert not bucket.object_exists(DATA_PREFIX + "broken/body")
     assert send(eas, "GET", "/oss/objects?prefix=broken/").json()["objects"] == []
 

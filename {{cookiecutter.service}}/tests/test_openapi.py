@@ -16,14 +16,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 import schemathesis
-from conftest import CONTAINER_ENV, local_eas_fixture, needs_oss
+from conftest import local_eas_fixture, needs_oss
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from app import create_app
-from app.config import Config
 from app.openapi import describe, openapi_path
 from eas_devkit.reliability import FUZZ_EXAMPLES
 
@@ -68,11 +66,6 @@ def server_header_values(case: schemathesis.Case) -> list[str]:
 
 def stripped_by_the_server(case: schemathesis.Case) -> bool:
     return server_header_values(case) != [str(value) for value in (case.headers or {}).values()]
-
-
-@pytest.fixture
-def app() -> Flask:
-    return create_app(Config.from_environ({**CONTAINER_ENV, "OSS_ENDPOINT": "http://127.0.0.1:9"}))
 
 
 def test_every_route_of_this_bake_is_described_and_nothing_else(app):

@@ -45,29 +45,12 @@ def open_download(eas: RunningEAS, key: str) -> tuple[http.client.HTTPConnection
     return connection, response
 
 
-def worker_serving(eas: RunningEAS, client_port: int) -> int:
-    """The worker holding the connection whose other end is our ``client_port`` (from /proc's socket inodes)."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[2].split(":")[1], 16) == client_port:  # remote address of the server's socket
-            inodes.add(fields[9])
-    for pid in eas.workers():
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                if os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes:
-                    return pid
-            except OSError:
-                continue
-    raise AssertionError(f"no worker holds the connection from port {client_port}")
-
-
 def test_a_worker_killed_mid_download_fails_only_that_download(eas, reliability):
     upload(eas, "faults/big.bin")
     connection, download = open_download(eas, "faults/big.bin")
     try:
         received = len(download.read(CHUNK))
-        victim = worker_serving(eas, connection.sock.getsockname()[1])
+        victim = eas.worker_serving(connection.sock)
         os.kill(victim, signal.SIGKILL)
         try:
             while chunk := download.read(CHUNK):
@@ -89,10 +72,9 @@ def test_a_worker_killed_mid_download_fails_only_that_download(eas, reliability)
 
 def test_sigterm_lets_in_flight_downloads_finish_then_stops_within_the_grace_period(eas, reliability):
     digest = upload(eas, "faults/drain.bin")
-    master = eas.state["service_pid"]
     connection, download = open_download(eas, "faults/drain.bin")
     received = hashlib.sha256(download.read(CHUNK))
-    os.kill(master, signal.SIGTERM)
+    os.kill(eas.state["service_pid"], signal.SIGTERM)
     stopped_at = time.monotonic()
     try:
         while chunk := download.read(CHUNK):
@@ -102,20 +84,12 @@ def test_sigterm_lets_in_flight_downloads_finish_then_stops_within_the_grace_per
         connection.close()
     assert received.hexdigest() == digest, "the in-flight download was cut short"
 
-    while _is_running(master) and time.monotonic() - stopped_at < 30:
+    while eas.service_alive() and time.monotonic() - stopped_at < 30:
         time.sleep(0.1)
-    assert not _is_running(master), "gunicorn outlived EAS's 30 s grace period"
+    assert not eas.service_alive(), "gunicorn outlived EAS's 30 s grace period"
     reliability.record("Process faults", sigterm_drains=1, drain_seconds=round(time.monotonic() - stopped_at, 1))
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"{eas.url}/health", timeout=5)
-
-
-def _is_running(pid: int) -> bool:
-    """Alive and not a zombie (the local EAS, its parent, reaps it only when it stops)."""
-    try:
-        return not Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
-    except OSError:
-        return False
 
 
 def test_sigterm_closes_idle_keep_alive_connections_instead_of_waiting_for_them(eas, reliability):
@@ -127,10 +101,9 @@ def test_sigterm_closes_idle_keep_alive_connections_instead_of_waiting_for_them(
             connection.request("GET", "/health")
             answer = connection.getresponse()
             assert answer.status == 200 and answer.read()
-        master = eas.state["service_pid"]
-        os.kill(master, signal.SIGTERM)
+        os.kill(eas.state["service_pid"], signal.SIGTERM)
         stopped_at = time.monotonic()
-        while _is_running(master) and time.monotonic() - stopped_at < 30:
+        while eas.service_alive() and time.monotonic() - stopped_at < 30:
             time.sleep(0.1)
         seconds = time.monotonic() - stopped_at
     finally:

@@ -9,10 +9,7 @@ socket is opened on loopback and closed at the end of its test.
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 
 import pytest
 from conftest import RunningEAS, local_eas_fixture, needs_oss
@@ -24,35 +21,6 @@ DRIP_SECONDS = 2.0  # one byte per connection every DRIP_SECONDS
 PROBES = 6
 HEALTH_BOUND_SECONDS = 1.0
 eas = local_eas_fixture()
-
-
-@contextmanager
-def slow_clients(eas: RunningEAS, opening: bytes, drip: bytes) -> Iterator[list[socket.socket]]:
-    """SLOW_CLIENTS connections that sent ``opening`` and then send ``drip`` every DRIP_SECONDS."""
-    connections: list[socket.socket] = []
-    stop = threading.Event()
-
-    def dripping() -> None:
-        while not stop.wait(DRIP_SECONDS):
-            for connection in connections:
-                with suppress(OSError):  # closed by the server: the assertions below tell whether that is fine
-                    connection.sendall(drip)
-
-    dripper = threading.Thread(target=dripping, daemon=True)
-    try:
-        for _ in range(SLOW_CLIENTS):
-            connection = socket.create_connection(eas.address, timeout=5)
-            connections.append(connection)
-            connection.sendall(opening)
-        dripper.start()
-        time.sleep(DRIP_SECONDS)  # every connection accepted and waiting for its next byte
-        yield connections
-    finally:
-        stop.set()
-        if dripper.is_alive():
-            dripper.join(timeout=DRIP_SECONDS + 5)
-        for connection in connections:
-            connection.close()
 
 
 def health_latencies(eas: RunningEAS) -> list[float]:
@@ -75,7 +43,7 @@ def health_latencies(eas: RunningEAS) -> list[float]:
 
 
 def check_health_under(eas: RunningEAS, reliability, kind: str, opening: bytes, drip: bytes) -> None:
-    with slow_clients(eas, opening, drip):
+    with eas.slow_clients(SLOW_CLIENTS, opening, drip, every=DRIP_SECONDS):
         latencies = health_latencies(eas)
     late = sum(latency > HEALTH_BOUND_SECONDS for latency in latencies)
     reliability.record("Slow clients", **{f"slow_{kind}": SLOW_CLIENTS}, health_probes=len(latencies),

@@ -13,18 +13,22 @@ Each local EAS runs as a user runs it, in a process group of its own; the test p
 from __future__ import annotations
 
 import concurrent.futures
+import http.client
 import json
 import logging
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import pytest
 import requests
@@ -63,6 +67,19 @@ class ServiceFacts:
     @property
     def has_maxcompute(self) -> bool:
         return "ODPS_PROJECT" in self.container_env
+
+
+@dataclass
+class RawAnswer:
+    """An HTTP answer read off a socket of the test's own (``RunningEAS.raw``), and how long it took."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+    seconds: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 @dataclass
@@ -119,6 +136,47 @@ class RunningEAS:
         return "\n".join(line for line in lines if ('"level": "WARNING"' in line or '"level": "ERROR"' in line)
                          and "stale time is in the past" not in line)
 
+    def request_log(self, request_id: str, expected: int = 1, timeout: float = 5) -> list[dict[str, Any]]:
+        """The service's request log records (logger ``app.request``) of ``request_id``, once ``expected`` of
+        them are there: the line is written when the body has been sent, just after the client has it. Lines
+        are split as a line reader splits them, and every one with the id must be a whole JSON record."""
+        log = Path(self.state["state_dir"]) / "logs" / "service.log"
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in log.read_text(encoding="utf-8").splitlines() if request_id in line]
+            found = [record for record in map(json.loads, lines) if record.get("logger") == "app.request"]
+            if len(found) >= expected or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    @contextmanager
+    def slow_clients(self, count: int, opening: bytes, drip: bytes, every: float) -> Iterator[list[socket.socket]]:
+        """``count`` connections to the service that send ``opening``, then ``drip`` every ``every`` seconds
+        (a slow client, or a connection no gateway buffers), until the ``with`` block ends: then all close."""
+        connections: list[socket.socket] = []
+        stop = threading.Event()
+
+        def dripping() -> None:
+            while not stop.wait(every):
+                for connection in connections:
+                    with suppress(OSError):  # closed by the server: the test tells whether that is fine
+                        connection.sendall(drip)
+
+        dripper = threading.Thread(target=dripping, daemon=True)
+        try:
+            for _ in range(count):
+                connections.append(socket.create_connection(self.address, timeout=5))
+                connections[-1].sendall(opening)
+            dripper.start()
+            time.sleep(every)  # every connection accepted and waiting for its next byte
+            yield connections
+        finally:
+            stop.set()
+            if dripper.is_alive():
+                dripper.join(timeout=every + 5)
+            for connection in connections:
+                connection.close()
+
     def current_credentials(self) -> dict[str, str]:
         """What the instance would get now from its credentials endpoint (recorded for the secret searches)."""
         credentials = requests.get(self.state["credentials_uri"], timeout=5).json()
@@ -133,6 +191,67 @@ class RunningEAS:
     def rotate(self) -> dict[str, str]:
         self.admin("POST", "/rotate").raise_for_status()
         return self.current_credentials()
+
+    def send(self, method: str, target: str, body: Union[bytes, Iterable[bytes], None] = None,
+             headers: Optional[Mapping[str, str]] = None, chunked: bool = False) -> RawAnswer:
+        """One request with http.client, which sends ``target`` as written (already percent-encoded; requests
+        would resolve ``../`` first); ``chunked`` sends an iterable body with Transfer-Encoding: chunked."""
+        connection = http.client.HTTPConnection(*self.address, timeout=60)
+        try:
+            started = time.monotonic()
+            connection.request(method, target, body=body, headers=dict(headers or {}), encode_chunked=chunked)
+            response = connection.getresponse()
+            return RawAnswer(response.status, response.headers, response.read(), time.monotonic() - started)
+        finally:
+            connection.close()
+
+    def raw(self, request: bytes, timeout: float = 60) -> RawAnswer:
+        """``request`` sent byte for byte on a new connection, whose write side is then closed (a client with
+        nothing more to send): for what no HTTP client sends, such as a broken request line or framing."""
+        with socket.create_connection(self.address, timeout=timeout) as connection:
+            started = time.monotonic()
+            connection.sendall(request)
+            connection.shutdown(socket.SHUT_WR)
+            response = http.client.HTTPResponse(connection)
+            response.begin()
+            body = response.read()
+        return RawAnswer(response.status, response.headers, body, time.monotonic() - started)
+
+    def fault(self, **rule: Any) -> None:
+        """Make the local OSS or MaxCompute fail on demand, as ``eas-devkit local fault add`` does: ``service``,
+        ``kind`` (status, reset, truncate, latency), and which requests (``method``, ``path``, ``count``)."""
+        response = self.admin("POST", "/faults", json=rule)
+        assert response.status_code == 201, response.text
+
+    def fault_rules(self) -> list[dict[str, Any]]:
+        """The rules in force, each with how many requests it ``matched``."""
+        return self.admin("GET", "/faults").json()["rules"]
+
+    def clear_faults(self) -> None:
+        self.admin("DELETE", "/faults").raise_for_status()
+
+    def shell(self, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """A documented command line (``eas-devkit local exec -- python examples/x.py``), run by bash in the
+        project directory as a user types it, against this local EAS; what it printed is kept for the leak
+        check."""
+        completed = subprocess.run(["bash", "-c", self._here(command)], cwd=self.project, env=self._shell_env(),
+                                   capture_output=True, text=True, timeout=timeout)
+        self.seen_responses.append(completed.stdout + completed.stderr)
+        return completed
+
+    def start_shell(self, command: str) -> subprocess.Popen:
+        """``shell`` in the background, in a process group of its own, its output (stderr too) on a pipe."""
+        return subprocess.Popen(["bash", "-c", self._here(command)], cwd=self.project, env=self._shell_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    def _here(self, command: str) -> str:
+        return command.replace("eas-devkit local ",
+                               f"eas-devkit local --state-dir {shlex.quote(self.state['state_dir'])} ")
+
+    def _shell_env(self) -> dict[str, str]:
+        """This Python's scripts (python, eas-devkit) first on the PATH; this local EAS for every kit command."""
+        return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                "EAS_LOCAL_STATE_DIR": self.state["state_dir"]}
 
     def local(self, *arguments: str) -> subprocess.CompletedProcess:
         """``eas-devkit local <arguments>`` on this local EAS (``outage on``, ``load-table …``), as a user runs it."""
@@ -158,6 +277,33 @@ class RunningEAS:
             except OSError:  # the process ended while we looked
                 continue
         return children
+
+    def worker_serving(self, connection: socket.socket) -> int:
+        """The worker holding the other end of ``connection`` (a client socket of the test's), found through
+        /proc's socket inodes."""
+        client_port = connection.getsockname()[1]
+        inodes = set()
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[2].split(":")[1], 16) == client_port:  # remote address of the server's socket
+                inodes.add(fields[9])
+        for pid in self.workers():
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    if os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes:
+                        return pid
+                except OSError:
+                    continue
+        raise AssertionError(f"no worker holds the connection from port {client_port}")
+
+    def service_alive(self) -> bool:
+        """Whether the service's gunicorn master runs (a zombie does not: the local EAS reaps it only when it
+        stops)."""
+        try:
+            stat = Path(f"/proc/{self.state['service_pid']}/stat").read_text()
+        except OSError:
+            return False
+        return not stat.split(") ", 1)[1].startswith("Z")
 
     def oss_bucket(self) -> Any:
         """A real oss2 client of the local OSS, signing with the instance's credentials (to set up and check)."""
