@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import oss2
@@ -147,7 +147,7 @@ def check_presigned_download(args: argparse.Namespace, credentials: RoleCredenti
 
     reader = oss2.Bucket(oss2.ProviderAuthV4(credentials), os.environ.get("OSS_ENDPOINT", args.endpoint),
                          bucket_name, region=region)
-    expected = read_with_role(reader, key)
+    expected = size_and_sha256(reader.get_object(key))  # streamed with the role's own credentials
     if (fetched.size, fetched.sha256) != expected:
         raise Failure(f"the download differs from the object: {expected[0]} bytes, SHA-256 {expected[1]}")
     print("verified the same bytes as the object read with the role's credentials")
@@ -181,11 +181,7 @@ def fetch(url: str) -> Fetched:
     """GET the URL as any HTTP client would: no SDK, no credentials; the body is hashed, never kept."""
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
-            digest, size = hashlib.sha256(), 0
-            for chunk in iter(lambda: response.read(CHUNK_SIZE), b""):
-                digest.update(chunk)
-                size += len(chunk)
-            return Fetched(response.status, size, digest.hexdigest())
+            return Fetched(response.status, *size_and_sha256(response))
     except urllib.error.HTTPError as error:
         return Fetched(error.code, error=oss_error(error.read()))
     except urllib.error.URLError as error:
@@ -202,11 +198,10 @@ def oss_error(body: bytes) -> str:
     return f"{root.findtext('Code')}: {root.findtext('Message')}"
 
 
-def read_with_role(bucket: oss2.Bucket, key: str) -> tuple[int, str]:
-    """Size and SHA-256 of the object, read (streamed) with the role's own credentials."""
+def size_and_sha256(stream: Any) -> tuple[int, str]:
+    """Read ``stream`` to its end a chunk at a time: its size and SHA-256 (the bytes are not kept)."""
     digest, size = hashlib.sha256(), 0
-    result = bucket.get_object(key)
-    for chunk in iter(lambda: result.read(CHUNK_SIZE), b""):
+    for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
         digest.update(chunk)
         size += len(chunk)
     return size, digest.hexdigest()

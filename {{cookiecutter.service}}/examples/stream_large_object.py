@@ -65,7 +65,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="the service's base URL (default: the local EAS's service_url)")
     parser.add_argument("--token", help="the EAS gateway's token, sent as the Authorization header")
-    parser.add_argument("--size-mib", type=positive_int, default=64, help="size of the object (default 64)")
+    parser.add_argument("--size-mib", type=int, default=64, help="size of the object (default 64)")
     parser.add_argument("--key", help="object key under the service's data prefix "
                                       "(default: examples/stream-<size>MiB.bin)")
     parser.add_argument("--cut-at-mib", type=float, default=None,
@@ -74,18 +74,13 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="do not delete the object at the end")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     args = parser.parse_args(argv)
+    if args.size_mib < 1:
+        parser.error("--size-mib must be at least 1")
     if args.cut_at_mib is None:
         args.cut_at_mib = args.size_mib / 2
     if not 0 <= args.cut_at_mib < args.size_mib:
         parser.error(f"--cut-at-mib must be at least 0 and less than --size-mib ({args.size_mib})")
     return args
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
-    return value
 
 
 def local_service_url() -> tuple[str, str]:
@@ -114,7 +109,7 @@ def round_trip(session: requests.Session, base_url: str, args: argparse.Namespac
           f"({size / MIB / max(seconds, 1e-6):.0f} MiB/s), ETag {etag}")
 
     cut_at = int(args.cut_at_mib * MIB) or None
-    received_sha256 = download(session, url, size, cut_at, show_progress)
+    received_sha256 = download(session, url, key, size, cut_at, show_progress)
 
     if received_sha256 != sent_sha256:
         raise Failure(f"SHA-256 differs: sent {sent_sha256}, received {received_sha256}")
@@ -140,33 +135,28 @@ def upload(session: requests.Session, url: str, size: int, show_progress: bool) 
     digest = hashlib.sha256()
     with progress_bar(size, "upload", show_progress) as bar:
         # A generator has no length, so requests sends it chunked, one chunk at a time.
-        body = counted(generated_chunks(size, digest), bar)
-        response = session.put(url, data=body, headers={"Content-Type": "application/octet-stream"},
-                               timeout=TIMEOUT)
+        response = session.put(url, data=generated_chunks(size, digest, bar),
+                               headers={"Content-Type": "application/octet-stream"}, timeout=TIMEOUT)
     stored = expect(response, 201, "PUT").json()
     if stored.get("size") != size:
         raise Failure(f"the service stored {stored.get('size')} bytes, not {size}")
     return digest.hexdigest(), stored.get("etag", "?")
 
 
-def generated_chunks(size: int, digest: Any) -> Iterator[bytes]:
-    """``size`` pseudo-random bytes (they do not compress), added to ``digest`` as they are made."""
+def generated_chunks(size: int, digest: Any, bar: tqdm) -> Iterator[bytes]:
+    """``size`` pseudo-random bytes (they do not compress), added to ``digest`` and ``bar`` as they are made."""
     generator = random.Random(size)
     remaining = size
     while remaining:
         chunk = generator.randbytes(min(CHUNK_SIZE, remaining))
         digest.update(chunk)
+        bar.update(len(chunk))
         remaining -= len(chunk)
         yield chunk
 
 
-def counted(chunks: Iterator[bytes], bar: tqdm) -> Iterator[bytes]:
-    for chunk in chunks:
-        bar.update(len(chunk))
-        yield chunk
-
-
-def download(session: requests.Session, url: str, size: int, cut_at: Optional[int], show_progress: bool) -> str:
+def download(session: requests.Session, url: str, key: str, size: int, cut_at: Optional[int],
+             show_progress: bool) -> str:
     """Stream the object, resuming with Range after a (simulated or real) break; return its SHA-256."""
     digest = hashlib.sha256()
     received = 0
@@ -184,8 +174,8 @@ def download(session: requests.Session, url: str, size: int, cut_at: Optional[in
                     check_resumed(response, received, size, etag)
                     say(f"      {what} → 206, Content-Range {response.headers['Content-Range']}, same ETag")
                 else:
-                    expect(response, 200, f"GET {url_path(url)}")
-                    say(f"[2/4] GET {url_path(url)} → 200, streamed with iter_content({CHUNK_SIZE // 1024} KiB)")
+                    expect(response, 200, f"GET /oss/objects/{key}")
+                    say(f"[2/4] GET /oss/objects/{key} → 200, streamed with iter_content({CHUNK_SIZE // 1024} KiB)")
                     etag = response.headers.get("ETag")
                 try:
                     for chunk in response.iter_content(CHUNK_SIZE):
@@ -249,10 +239,6 @@ def peak_memory() -> int:
 def say(line: str) -> None:
     """A status line on stdout, written so that a progress bar on the same terminal stays intact."""
     tqdm.write(line, file=sys.stdout)
-
-
-def url_path(url: str) -> str:
-    return "/oss/objects/" + url.split("/oss/objects/", 1)[1]
 
 
 def mib(size: float) -> str:

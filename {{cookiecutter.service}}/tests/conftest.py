@@ -17,6 +17,7 @@ from app.config import Config
 from eas_devkit import testing
 from eas_devkit.testing import (  # noqa: F401  (re-exported for the test modules)
     SHORT_LIFETIME,
+    Ledger,
     RawAnswer,
     RunningEAS,
     ServiceFacts,

@@ -48,6 +48,13 @@ class Faults:
         """How many requests the (single) rule matched: how often the service tried."""
         return self.running.fault_rules()[0]["matched"]
 
+    def timed(self, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, float]:
+        """A request through the service, and the seconds its answer took."""
+        started = time.monotonic()
+        response = self.running.request(method, path, **kwargs)
+        self.requests_made += 1
+        return response, time.monotonic() - started
+
 
 @pytest.fixture
 def faults(eas: RunningEAS, reliability) -> Iterator[Faults]:
@@ -62,13 +69,6 @@ def faults(eas: RunningEAS, reliability) -> Iterator[Faults]:
     assert workers <= eas.workers(), "a gunicorn worker died"
     reliability.record("Backend faults", faults_injected=eas.stats()["faults_injected"] - injected,
                        requests=faults.requests_made, lost=0)
-
-
-def timed(faults: Faults, eas: RunningEAS, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, float]:
-    started = time.monotonic()
-    response = eas.request(method, path, **kwargs)
-    faults.requests_made += 1
-    return response, time.monotonic() - started
 
 
 def assert_backend_error(response: requests.Response, status: int, backend: str) -> dict:
@@ -100,19 +100,19 @@ def stored_object(eas: RunningEAS) -> bytes:
 @pytest.mark.parametrize(("rule", "status", "code"), READ_FAULTS)
 def test_an_oss_read_is_retried_then_answered_502_json(eas, faults, stored_object, rule, status, code):
     faults.add(service="oss", method="GET", path="/*/", **rule)  # the bucket: list requests only
-    response, took = timed(faults, eas, "GET", "/oss/objects?max_keys=5")
+    response, took = faults.timed("GET", "/oss/objects?max_keys=5")
     body = assert_backend_error(response, status, "oss")
     assert code is None or body["code"] == code
     assert faults.matched() == ATTEMPTS, "a failing list is tried 1 + BACKEND_READ_RETRIES times"
     assert took < READ_BOUND
     faults.clear()
-    assert timed(faults, eas, "GET", "/oss/objects?max_keys=5")[0].status_code == 200
+    assert faults.timed("GET", "/oss/objects?max_keys=5")[0].status_code == 200
 
 
 @needs_oss
 def test_an_oss_read_that_fails_once_succeeds_on_its_retry(eas, faults, stored_object):
     faults.add(service="oss", kind="reset", method="GET", path=OSS_PATH, count=1)
-    response, _ = timed(faults, eas, "GET", f"/oss/objects/{OSS_KEY}")
+    response, _ = faults.timed("GET", f"/oss/objects/{OSS_KEY}")
     assert response.status_code == 200 and response.content == stored_object
     assert faults.matched() == 2
 
@@ -120,7 +120,7 @@ def test_an_oss_read_that_fails_once_succeeds_on_its_retry(eas, faults, stored_o
 @needs_oss
 def test_oss_latency_past_the_timeout_is_504_after_one_timeout_not_retried(eas, faults, stored_object):
     faults.add(service="oss", kind="latency", seconds=TIMEOUT + 2, method="GET", path=OSS_PATH)
-    response, took = timed(faults, eas, "GET", f"/oss/objects/{OSS_KEY}")
+    response, took = faults.timed("GET", f"/oss/objects/{OSS_KEY}")
     assert_backend_error(response, 504, "oss")
     assert response.json()["code"] == "OssTimeout"
     assert TIMEOUT <= took < TIMEOUT + 1.5, f"took {took:.1f} s"
@@ -131,12 +131,12 @@ def test_oss_latency_past_the_timeout_is_504_after_one_timeout_not_retried(eas, 
 @pytest.mark.parametrize("rule", [{"kind": "status", "status": 503}, {"kind": "reset"}], ids=["503", "reset"])
 def test_an_oss_write_is_attempted_exactly_once(eas, faults, rule):
     faults.add(service="oss", method="PUT", path="/*/*faults/written.bin", **rule)
-    response, took = timed(faults, eas, "PUT", "/oss/objects/faults/written.bin", data=b"x" * 100_000)
+    response, took = faults.timed("PUT", "/oss/objects/faults/written.bin", data=b"x" * 100_000)
     assert_backend_error(response, 502, "oss")
     assert faults.matched() == 1, "a PUT must never be retried"
     faults.clear()
     faults.add(service="oss", method="DELETE", path="/*/*faults/written.bin", **rule)
-    response, _ = timed(faults, eas, "DELETE", "/oss/objects/faults/written.bin")
+    response, _ = faults.timed("DELETE", "/oss/objects/faults/written.bin")
     assert_backend_error(response, 502, "oss")
     assert faults.matched() == 1, "a DELETE must never be retried"
 
@@ -144,14 +144,14 @@ def test_an_oss_write_is_attempted_exactly_once(eas, faults, rule):
 @needs_oss
 def test_a_download_cut_short_is_resumed_from_the_next_byte(eas, faults, stored_object):
     faults.add(service="oss", kind="truncate", method="GET", path=OSS_PATH, count=2)
-    response, _ = timed(faults, eas, "GET", f"/oss/objects/{OSS_KEY}")
+    response, _ = faults.timed("GET", f"/oss/objects/{OSS_KEY}")
     assert response.status_code == 200
     assert hashlib.sha256(response.content).digest() == hashlib.sha256(stored_object).digest()
     assert faults.matched() == 3, "the first answer and two resumptions (Range, If-Match)"
 
     faults.clear()
     faults.add(service="oss", kind="truncate", method="GET", path=OSS_PATH, count=1)
-    response, _ = timed(faults, eas, "GET", f"/oss/objects/{OSS_KEY}", headers={"Range": "bytes=1000-1999999"})
+    response, _ = faults.timed("GET", f"/oss/objects/{OSS_KEY}", headers={"Range": "bytes=1000-1999999"})
     assert response.status_code == 206 and response.content == stored_object[1000:2_000_000]
 
 
@@ -177,14 +177,14 @@ def test_a_download_that_breaks_before_its_first_byte_is_a_json_502(eas, faults)
     key = "faults/one-byte.bin"
     assert eas.request("PUT", f"/oss/objects/{key}", data=b"1").status_code == 201
     faults.add(service="oss", kind="truncate", method="GET", path="/*/*" + key)
-    response, took = timed(faults, eas, "GET", f"/oss/objects/{key}")
+    response, took = faults.timed("GET", f"/oss/objects/{key}")
     body = assert_backend_error(response, 502, "oss")
     assert body["code"] == "OssUnreachable" and "first byte" in body["error"]
     assert "502" in eas.get("/openapi.json").json()["paths"]["/oss/objects/{key}"]["get"]["responses"]
     assert faults.matched() == ATTEMPTS, "the first answer and BACKEND_READ_RETRIES resumptions"
     assert took < READ_BOUND
     faults.clear()
-    assert timed(faults, eas, "GET", f"/oss/objects/{key}")[0].content == b"1"
+    assert faults.timed("GET", f"/oss/objects/{key}")[0].content == b"1"
 
 
 @needs_maxcompute
@@ -193,19 +193,19 @@ def test_a_download_that_breaks_before_its_first_byte_is_a_json_502(eas, faults)
                          ids=["describe", "rows"])
 def test_a_maxcompute_read_is_retried_then_answered_502_json(eas, faults, route, rule, status, code):
     faults.add(service="maxcompute", method="GET", path=TABLE_PATHS, **rule)
-    response, took = timed(faults, eas, "GET", route)
+    response, took = faults.timed("GET", route)
     body = assert_backend_error(response, status, "maxcompute")
     assert code is None or body["code"] == {"InternalError": "InternalServerError"}.get(code, code)
     assert faults.matched() % ATTEMPTS == 0 and faults.matched() >= ATTEMPTS, "each read tried 1 + retries times"
     assert took < READ_BOUND
     faults.clear()
-    assert timed(faults, eas, "GET", route)[0].status_code == 200
+    assert faults.timed("GET", route)[0].status_code == 200
 
 
 @needs_maxcompute
 def test_a_table_read_that_fails_once_succeeds_on_its_retry(eas, faults):
     faults.add(service="maxcompute", kind="status", status=503, method="GET", path=TABLE_PATHS + "?*data*", count=1)
-    response, _ = timed(faults, eas, "GET", "/maxcompute/tables/iris/rows?limit=3")
+    response, _ = faults.timed("GET", "/maxcompute/tables/iris/rows?limit=3")
     assert response.status_code == 200 and len(response.json()["rows"]) == 3
     assert faults.matched() == 2
 
@@ -213,7 +213,7 @@ def test_a_table_read_that_fails_once_succeeds_on_its_retry(eas, faults):
 @needs_maxcompute
 def test_maxcompute_latency_past_the_timeout_is_504_after_one_timeout(eas, faults):
     faults.add(service="maxcompute", kind="latency", seconds=TIMEOUT + 2, method="GET", path=TABLE_PATHS)
-    response, took = timed(faults, eas, "GET", "/maxcompute/tables/iris")
+    response, took = faults.timed("GET", "/maxcompute/tables/iris")
     assert_backend_error(response, 504, "maxcompute")
     assert response.json()["code"] == "MaxComputeTimeout"
     assert TIMEOUT <= took < TIMEOUT + 1.5, f"took {took:.1f} s"
@@ -223,7 +223,7 @@ def test_maxcompute_latency_past_the_timeout_is_504_after_one_timeout(eas, fault
 @needs_sql
 def test_a_sql_instance_is_created_at_most_once(eas, faults):
     faults.add(service="maxcompute", kind="status", status=503, method="POST", path="/api/projects/*/instances")
-    response, took = timed(faults, eas, "POST", "/maxcompute/sql", json={"sql": "SELECT * FROM iris", "limit": 1})
+    response, took = faults.timed("POST", "/maxcompute/sql", json={"sql": "SELECT * FROM iris", "limit": 1})
     assert_backend_error(response, 502, "maxcompute")
     assert faults.matched() == 1, "creating a SQL instance must never be retried"
     assert took < READ_BOUND

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import requests
-from conftest import HAS_OSS, HAS_ROLE, RunningEAS, concurrent_calls, local_eas_fixture
+from conftest import HAS_OSS, HAS_ROLE, concurrent_calls, local_eas_fixture
 
 pytestmark = [pytest.mark.reliability,
               pytest.mark.skipif(not HAS_ROLE, reason="a service without a role has no credentials")]
@@ -25,21 +25,15 @@ fresh_eas = local_eas_fixture(*ONE_WORKER)
 stale_eas = local_eas_fixture(*ONE_WORKER, "--credentials-lifetime", "903", "--rotate-every", "600", scope="function")
 
 
-def outage(running: RunningEAS, state: str) -> str:
-    result = running.local("outage", state)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_an_outage_while_cached_credentials_are_fresh_fails_nothing(fresh_eas, reliability):
     assert fresh_eas.get(NEEDS_CREDENTIALS).status_code == 200  # the worker caches its credentials
-    outage(fresh_eas, "on")
+    fresh_eas.outage("on")
     try:
         assert requests.get(fresh_eas.state["credentials_uri"], timeout=5).status_code == 503
         statuses = concurrent_calls(3, lambda: fresh_eas.get(NEEDS_CREDENTIALS).status_code)
         ready = fresh_eas.get("/ready")
     finally:
-        outage(fresh_eas, "off")
+        fresh_eas.outage("off")
     reliability.record("Credentials outage", requests_while_cached=len(statuses),
                        lost=sum(status != 200 for status in statuses))
     assert statuses and set(statuses) == {200}, f"{len(statuses)} requests, statuses {set(statuses)}"
@@ -50,14 +44,14 @@ def test_past_freshness_it_is_503_with_retry_after_at_once_and_recovers_when_the
                                                                                                   reliability):
     assert stale_eas.get(NEEDS_CREDENTIALS).status_code == 200
     time.sleep(3.5)  # the credentials are now stale for the SDK
-    outage(stale_eas, "on")
+    stale_eas.outage("on")
     try:
         started = time.monotonic()
         refused = stale_eas.get(NEEDS_CREDENTIALS)
         took = time.monotonic() - started
         health, ready = stale_eas.get("/health"), stale_eas.get("/ready")
     finally:
-        outage(stale_eas, "off")
+        stale_eas.outage("off")
     assert refused.status_code == 503, refused.text
     assert refused.json()["code"] == "CredentialsUnavailable" and refused.json()["error"] == "credentials unavailable"
     assert int(refused.headers["Retry-After"]) > 0
@@ -78,5 +72,5 @@ def test_past_freshness_it_is_503_with_retry_after_at_once_and_recovers_when_the
 
 def test_the_outage_command_says_what_it_did(fresh_eas):
     for state, said in (("on", "UNAVAILABLE"), ("off", "available again")):
-        assert said in outage(fresh_eas, state)
+        assert said in fresh_eas.outage(state)
     assert not fresh_eas.stats()["outage"]

@@ -13,13 +13,11 @@ import hashlib
 import itertools
 import os
 import random
-import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, RunningEAS, local_eas_fixture
+from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, Ledger, RunningEAS, local_eas_fixture
 
 from eas_devkit.reliability import SOAK_SECONDS
 
@@ -36,31 +34,15 @@ soak_eas = local_eas_fixture("--credentials-lifetime", str(LIFETIME), "--rotate-
 
 
 @dataclass
-class Ledger:
-    """What the clients did: every request and its outcome, and the digest of every object they uploaded."""
+class SoakLedger(Ledger):
+    """What the clients did: every request and its outcome, the digest of every object they uploaded, and the
+    keys the service reported."""
 
-    outcomes: Counter = field(default_factory=Counter)
-    failures: list[str] = field(default_factory=list)
     uploaded: dict[str, str] = field(default_factory=dict)
     key_ids: set = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def note(self, operation: str, ok: bool, detail: str = "") -> None:
-        with self.lock:
-            self.outcomes[(operation, ok)] += 1
-            if not ok and len(self.failures) < 20:
-                self.failures.append(f"{operation}: {detail}")
-
-    @property
-    def requests(self) -> int:
-        return sum(self.outcomes.values())
-
-    @property
-    def failed(self) -> int:
-        return sum(count for (_, ok), count in self.outcomes.items() if not ok)
 
 
-def operations(eas: RunningEAS, ledger: Ledger, client: int) -> list:
+def operations(eas: RunningEAS, ledger: SoakLedger, client: int) -> list:
     """The traffic mix of one client: each call makes one request and notes its outcome."""
     counter = itertools.count()
     own: list[str] = []
@@ -112,7 +94,7 @@ def operations(eas: RunningEAS, ledger: Ledger, client: int) -> list:
     return mix
 
 
-def run_client(eas: RunningEAS, ledger: Ledger, client: int, deadline: float) -> None:
+def run_client(eas: RunningEAS, ledger: SoakLedger, client: int, deadline: float) -> None:
     mix = operations(eas, ledger, client)
     while time.monotonic() < deadline:
         operation = random.choice(mix)
@@ -123,7 +105,7 @@ def run_client(eas: RunningEAS, ledger: Ledger, client: int, deadline: float) ->
 
 
 def test_mixed_traffic_through_rotations_loses_nothing(soak_eas, reliability):
-    ledger = Ledger()
+    ledger = SoakLedger()
     issued_before = soak_eas.stats()["issuances"]
     deadline = time.monotonic() + SOAK_SECONDS
     with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -208,8 +209,8 @@ class RunningEAS:
     def raw(self, request: bytes, timeout: float = 60) -> RawAnswer:
         """``request`` sent byte for byte on a new connection, whose write side is then closed (a client with
         nothing more to send): for what no HTTP client sends, such as a broken request line or framing."""
+        started = time.monotonic()
         with socket.create_connection(self.address, timeout=timeout) as connection:
-            started = time.monotonic()
             connection.sendall(request)
             connection.shutdown(socket.SHUT_WR)
             response = http.client.HTTPResponse(connection)
@@ -259,6 +260,13 @@ class RunningEAS:
             [*devkit_command(self.project), "local", "--state-dir", self.state["state_dir"], *arguments],
             cwd=self.project, capture_output=True, text=True, timeout=120,
         )
+
+    def outage(self, state: str) -> str:
+        """``eas-devkit local outage on|off``: the credentials endpoint and file go away, or come back; what the
+        command said."""
+        result = self.local("outage", state)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
 
     def exec(self, *command: str) -> subprocess.CompletedProcess:
         """``eas-devkit local exec -- <command>``: run a command in the instance's environment."""
@@ -324,6 +332,30 @@ class RunningEAS:
         provider = URLCredentialsProvider(uri=self.state["deployer_credentials_uri"])
         return ODPS(account=CredentialProviderAccount(provider), project=self.state["project"],
                     endpoint=self.state["odps_endpoint"], logview_host="http://127.0.0.1:9")
+
+
+@dataclass
+class Ledger:
+    """What concurrent clients did, for a reliability test: every request's outcome, counted from any thread,
+    and the first failures, described."""
+
+    outcomes: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note(self, operation: str, ok: bool, detail: str = "") -> None:
+        with self.lock:
+            self.outcomes[(operation, ok)] += 1
+            if not ok and len(self.failures) < 20:
+                self.failures.append(f"{operation}: {detail}")
+
+    @property
+    def requests(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(count for (_, ok), count in self.outcomes.items() if not ok)
 
 
 def devkit_command(project: Path) -> list[str]:
