@@ -58,8 +58,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     logging.getLogger("odps").setLevel(logging.WARNING)
     project = os.environ.get("ODPS_PROJECT",
                              "{{ cookiecutter.odps_project }}")
-    endpoint = os.environ.get("ODPS_ENDPOINT",
-                              "https://service.{{ cookiecutter.region }}-vpc.maxcompute.aliyun-inc.com/api")
+    endpoint = os.environ.get("ODPS_ENDPOINT", "https://service.{{ cookiecutter.region }}-vpc.maxcompute.aliyun-inc.com/api")
     odps = ODPS(
         account=CredentialProviderAccount(DefaultCredentialsProvider()),
         project=project,

@@ -16,6 +16,7 @@ from app import create_app
 from app.config import Config
 from eas_devkit import testing
 from eas_devkit.testing import (  # noqa: F401  (re-exported for the test modules)
+    FIGURES,
     SHORT_LIFETIME,
     Ledger,
     RawAnswer,

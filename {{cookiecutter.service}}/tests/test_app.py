@@ -3,12 +3,10 @@ unexpected error: a JSON 500 whose request id is the one its log line carries, s
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from conftest import CONTAINER_ENV, HAS_ROLE, PROJECT
@@ -98,19 +96,7 @@ def test_a_log_record_is_one_line_whatever_it_holds():
     assert json.loads(line)["message"] == text and json.loads(line)["path"] == "/" + text
 
 
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """What the service's errors logger writes, formatted as in production (one JSON object a line)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("app.errors")
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
-
-
-def test_the_unhandled_error_log_line_carries_the_request_id_of_the_500_body(app, log_lines):
+def test_the_unhandled_error_log_line_carries_the_request_id_of_the_500_body(app, caplog):
     def fail() -> str:
         raise RuntimeError("a bug")
 
@@ -120,7 +106,8 @@ def test_the_unhandled_error_log_line_carries_the_request_id_of_the_500_body(app
     assert response.status_code == 500
     body = response.get_json()
     assert body["code"] == "InternalError" and body["request_id"] == "trace-me-42"
-    entries = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    # The errors logger's records, formatted as in production (one JSON object a line).
+    entries = [json.loads(JsonFormatter().format(record)) for record in caplog.records if record.name == "app.errors"]
     unhandled = [entry for entry in entries if entry["message"] == "unhandled error"]
     assert len(unhandled) == 1
     assert unhandled[0]["request_id"] == body["request_id"]

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pytest
 from conftest import (
     CONTAINER_ENV,
+    FIGURES,
     HAS_MAXCOMPUTE,
     HAS_OSS,
     HAS_SQL,
@@ -32,19 +33,10 @@ UPLOAD_LIMIT = 64 * 1024
 DATA_PREFIX = CONTAINER_ENV.get("OSS_DATA_PREFIX", "")
 MAX_KEY_CHARS = 1023 - len(DATA_PREFIX.encode("utf-8"))  # ASCII keys: characters are bytes
 eas = local_eas_fixture("--env", f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
-CASES = {"cases": 0, "server_errors": 0}
 # What the bucket may hold: the demo objects, and what this module's tests put (and delete) on purpose.
 EXPECTED_PREFIXES = ("hello.txt", "datasets/", "models/", "reports/", "hostile-ok/", "long/", "chunked/")
 # A client mistake is answered at once, not after OSS_TIMEOUT_SECONDS (10 s) of waiting for OSS.
 AT_ONCE_SECONDS = 3
-
-
-@pytest.fixture(scope="module", autouse=True)
-def record_figures(reliability) -> Iterator[None]:
-    yield
-    if CASES["cases"]:
-        reliability.record("Hostile input", cases=CASES["cases"], server_errors=CASES["server_errors"],
-                           lost=CASES["server_errors"])
 
 
 def send(eas: RunningEAS, method: str, target: str, **kwargs: Any) -> RawAnswer:
@@ -59,8 +51,8 @@ def send_raw(eas: RunningEAS, request: bytes) -> RawAnswer:
 
 
 def counted(answer: RawAnswer) -> RawAnswer:
-    CASES["cases"] += 1
-    CASES["server_errors"] += answer.status >= 500
+    server_error = int(answer.status >= 500)
+    FIGURES.record("Hostile input", cases=1, server_errors=server_error, lost=server_error)
     return answer
 
 
@@ -364,6 +356,18 @@ def test_bad_row_limits(eas, value):
         pytest.param("/maxcompute/tables/sales/rows?partition=ds=1,ds", "partition", marks=needs_maxcompute),
         pytest.param("/maxcompute/tables/sales/rows?partition=ds%3D%E2%80%AE1", "partition", marks=needs_maxcompute),
         pytest.param("/maxcompute/tables?prefix=" + "p" * 129, "prefix", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables?prefix=a%27b", "prefix", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables?limit=1001", "limit", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/bad-name", "name", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/1table", "name", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/iris/rows?columns=", "columns", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/iris/rows?columns=species,bad-col", "columns", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/iris/rows?columns=species,species", "columns", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/iris/rows?columns=species,SPECIES", "columns", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/sales/rows?partition=ds", "partition", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/sales/rows?partition=ds=2026%27--", "partition", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/sales/rows?partition=ds=x,ds=y", "partition", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/sales/rows?partition=ds=x,DS=y", "partition", marks=needs_maxcompute),
     ],
 )
 def test_bad_parameters_are_refused_by_name(eas, target, field):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 import requests
 from conftest import concurrent_calls, local_eas_fixture
 
@@ -93,34 +92,6 @@ def test_a_missing_table_is_404_with_the_maxcompute_code(local_eas):
         response = local_eas.get(path)
         assert response.status_code == 404, response.text
         assert response.json()["code"] in ("NoSuchObject", "NoSuchTable")
-
-
-@pytest.mark.parametrize(
-    ("path", "field"),
-    [
-        ("/maxcompute/tables/bad-name", "name"),
-        ("/maxcompute/tables/1table", "name"),
-        ("/maxcompute/tables/iris;drop", "name"),
-        ("/maxcompute/tables/" + "t" * 129, "name"),
-        ("/maxcompute/tables/iris/rows?columns=species,bad-col", "columns"),
-        ("/maxcompute/tables/iris/rows?columns=", "columns"),
-        ("/maxcompute/tables/iris/rows?limit=0", "limit"),
-        ("/maxcompute/tables/iris/rows?limit=10001", "limit"),
-        ("/maxcompute/tables/iris/rows?limit=%C2%B2", "limit"),
-        ("/maxcompute/tables?limit=1001", "limit"),
-        ("/maxcompute/tables?prefix=a%27b", "prefix"),
-        ("/maxcompute/tables/sales/rows?partition=ds", "partition"),
-        ("/maxcompute/tables/sales/rows?partition=ds=2026%27--", "partition"),
-        ("/maxcompute/tables/iris/rows?columns=species,species", "columns"),
-        ("/maxcompute/tables/iris/rows?columns=species,SPECIES", "columns"),
-        ("/maxcompute/tables/sales/rows?partition=ds=x,ds=y", "partition"),
-        ("/maxcompute/tables/sales/rows?partition=ds=x,DS=y", "partition"),
-    ],
-)
-def test_invalid_identifiers_and_arguments_are_400_by_name(local_eas, path, field):
-    response = local_eas.get(path)
-    assert response.status_code == 400, response.text
-    assert response.json()["field"] == field
 
 
 def test_a_denied_read_is_403_with_the_maxcompute_code(denying_eas):

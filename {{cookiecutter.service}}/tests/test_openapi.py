@@ -10,7 +10,6 @@ How many requests comes from ``reliability.FUZZ_EXAMPLES``: hundreds for `make t
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -32,7 +31,6 @@ pytestmark = pytest.mark.reliability
 EXAMPLES_PER_OPERATION = max(1, FUZZ_EXAMPLES // 3)
 UPLOAD_LIMIT = 64 * 1024  # small, so that the fuzzer's bodies can go over it
 fuzzed_eas = local_eas_fixture("--env", f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
-SENT: Counter = Counter()
 # Operations where input valid by the description may still be refused for what only the data can tell.
 STATE_DEPENDENT = {
     "readRows": "a partition spec names the table's own partition keys",
@@ -142,14 +140,6 @@ def session() -> Iterator[requests.Session]:
         yield session
 
 
-@pytest.fixture(scope="module", autouse=True)
-def record_figures(reliability) -> Iterator[None]:
-    yield
-    if SENT["requests"]:
-        reliability.record("Generated requests (OpenAPI)", requests=SENT["requests"],
-                           server_errors=SENT["server_errors"], lost=SENT["server_errors"])
-
-
 def test_the_live_description_is_this_bakes(fuzzed_eas, app):
     response = fuzzed_eas.get("/openapi.json")
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
@@ -161,10 +151,10 @@ schema = schemathesis.pytest.from_fixture("live_schema")
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_generated_requests_get_documented_answers_and_no_5xx(case, session):
+def test_generated_requests_get_documented_answers_and_no_5xx(case, session, reliability):
     response = case.call(session=session, timeout=60)
-    SENT["requests"] += 1
-    SENT["server_errors"] += response.status_code >= 500
+    server_error = int(response.status_code >= 500)
+    reliability.record("Generated requests (OpenAPI)", requests=1, server_errors=server_error, lost=server_error)
     if unprintable_header(case):
         # gunicorn refuses a header with control characters itself (400, HTML): the app never sees it.
         assert response.status_code == 400

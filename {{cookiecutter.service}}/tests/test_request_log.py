@@ -11,9 +11,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import local_eas_fixture, needs_oss
-
-eas = local_eas_fixture()  # its own local EAS: the log is read back, and garbage is sent to it
+from conftest import needs_oss
 
 
 def new_request_id() -> str:
@@ -32,45 +30,45 @@ REFUSED_BY_GUNICORN = {
 
 
 @pytest.mark.parametrize("case", REFUSED_BY_GUNICORN)
-def test_what_gunicorn_refuses_is_a_json_error_and_a_log_line(eas, case):
+def test_what_gunicorn_refuses_is_a_json_error_and_a_log_line(local_eas, case):
     request, status, code = REFUSED_BY_GUNICORN[case]
-    answer = eas.raw(request)
+    answer = local_eas.raw(request)
     assert answer.status == status, answer.body[:300]
     assert answer.headers["Content-Type"] == "application/json"
     assert int(answer.headers["Content-Length"]) == len(answer.body)
     error = answer.json()
     assert set(error) == {"error", "code", "request_id"} and error["code"] == code and error["error"]
     assert answer.headers["X-Request-Id"] == error["request_id"]
-    records = eas.request_log(error["request_id"])
+    records = local_eas.request_log(error["request_id"])
     assert [(r["status"], r["code"]) for r in records] == [(status, code)]
 
 
 @needs_oss
-def test_get_range_get_head_and_put_each_get_one_log_line(eas):
+def test_get_range_get_head_and_put_each_get_one_log_line(local_eas):
     body = b"0123456789" * 10_000
     ids = {name: new_request_id() for name in ("put", "get", "range", "head")}
-    put = eas.request("PUT", "/oss/objects/logged/object.bin", data=body, headers={"X-Request-Id": ids["put"]})
-    get = eas.get("/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["get"]})
-    part = eas.get("/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["range"], "Range": "bytes=5-9"})
-    head = eas.request("HEAD", "/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["head"]})
+    put = local_eas.request("PUT", "/oss/objects/logged/object.bin", data=body, headers={"X-Request-Id": ids["put"]})
+    get = local_eas.get("/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["get"]})
+    part = local_eas.get("/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["range"], "Range": "bytes=5-9"})
+    head = local_eas.request("HEAD", "/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["head"]})
     assert (put.status_code, get.status_code, part.status_code, head.status_code) == (201, 200, 206, 200)
     assert get.content == body and part.content == b"56789"
     expected = {"put": ("PUT", 201), "get": ("GET", 200), "range": ("GET", 206), "head": ("HEAD", 200)}
     for name, request_id in ids.items():
-        records = eas.request_log(request_id)
+        records = local_eas.request_log(request_id)
         assert [(r["method"], r["status"], r["path"]) for r in records] == [
             (*expected[name], "/oss/objects/logged/object.bin")], name
         assert records[0]["latency_ms"] >= 0
-    eas.request("DELETE", "/oss/objects/logged/object.bin")
+    local_eas.request("DELETE", "/oss/objects/logged/object.bin")
 
 
 @pytest.mark.parametrize("separator", ["%C2%85", "%E2%80%A8", "%E2%80%A9"])
-def test_a_line_separator_in_a_path_never_splits_a_log_record(eas, separator):
+def test_a_line_separator_in_a_path_never_splits_a_log_record(local_eas, separator):
     request_id = new_request_id()
-    answer = eas.raw(f"GET /no/such{separator}route HTTP/1.1\r\nHost: service\r\nX-Request-Id: {request_id}\r\n"
+    answer = local_eas.raw(f"GET /no/such{separator}route HTTP/1.1\r\nHost: service\r\nX-Request-Id: {request_id}\r\n"
                      "Connection: close\r\n\r\n".encode())
     assert answer.status == 404
-    records = eas.request_log(request_id)  # json.loads of every line with the id: none is a fragment
+    records = local_eas.request_log(request_id)  # json.loads of every line with the id: none is a fragment
     character = bytes.fromhex(separator.replace("%", "")).decode("utf-8")
     assert [record["path"] for record in records] == [f"/no/such{character}route"]
 
