@@ -61,12 +61,9 @@ class RoleCredentials(oss2.credentials.CredentialsProvider):
         return oss2.credentials.Credentials(credentials.get_access_key_id(), secret, token)
 
     def expiration(self) -> Optional[float]:
-        """When the credentials in use expire (epoch seconds), if the provider knows.
-
-        ``DefaultCredentialsProvider`` drops the expiration of what its chain returns; the provider it settled
-        on still has it (cached: asking costs no request). A private attribute of the pinned version, read as
-        mount/app/credentials.py reads it: if it moves, the expiry is reported unknown.
-        """
+        """When the credentials in use expire (epoch seconds): ``DefaultCredentialsProvider`` drops it, the provider
+        it settled on has it (cached: no request). A private attribute, read as mount/app/credentials.py reads it:
+        if it moves, the expiry is unknown (None)."""
         chosen = getattr(self.provider, "_DefaultCredentialsProvider__last_used_provider", None)
         return chosen.get_credentials().get_expiration() if chosen is not None else None
 

@@ -107,10 +107,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 
 
 def sample_orders(count: int, partition: str) -> list[list[Any]]:
-    """Rows in the column order of ``sales``: order_id, product, quantity, price, sold_at.
-
-    Order ids start from the current time in milliseconds, so that runs do not collide.
-    """
+    """Rows in the column order of ``sales`` (order_id, product, quantity, price, sold_at); order ids start from
+    the current time in milliseconds, so that runs do not collide."""
     day = datetime.datetime.strptime(partition.split("=", 1)[1], "%Y%m%d")
     first_id = int(time.time() * 1000)
     rows = []
@@ -132,11 +130,8 @@ def write(table: Any, partition: str, orders: list[list[Any]]) -> None:
 
 def check_read_back(table: Any, partition: str, orders: list[list[Any]]) -> None:
     wanted = {order[0] for order in orders}
-    found = {}
     with table.open_reader(partition=partition) as reader:
-        for record in reader:
-            if record["order_id"] in wanted:
-                found[record["order_id"]] = record
+        found = {record["order_id"]: record for record in reader if record["order_id"] in wanted}
         total = reader.count
     missing = sorted(wanted - set(found))
     if missing:

@@ -23,6 +23,7 @@ from eas_devkit.testing import (  # noqa: F401  (re-exported for the test module
     RunningEAS,
     ServiceFacts,
     concurrent_calls,
+    free_port,
     local_eas_fixture,
     rewrite,
 )
@@ -32,10 +33,8 @@ SERVICE = ServiceFacts.of(PROJECT)
 SERVICE_JSON = SERVICE.service_json
 CONTAINER_ENV = SERVICE.container_env
 HAS_ROLE, HAS_OSS, HAS_MAXCOMPUTE = SERVICE.has_role, SERVICE.has_oss, SERVICE.has_maxcompute
-HAS_SQL = (PROJECT / "mount" / "app" / "routes" / "maxcompute_sql.py").exists()
 needs_oss = pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
 needs_maxcompute = pytest.mark.skipif(not HAS_MAXCOMPUTE, reason="baked without the MaxCompute handlers")
-needs_sql = pytest.mark.skipif(not HAS_SQL, reason="baked without POST /maxcompute/sql")
 
 
 def running_local_eas(state_dir: Path, *options: str) -> AbstractContextManager[RunningEAS]:

@@ -138,10 +138,6 @@ def test_a_presigned_url_may_not_outlive_the_credentials(examples):
     assert not re.search(r"^URL ", result.stdout, re.M)
 
 
-def order_ids(output: str) -> set[int]:
-    return {int(found) for found in re.findall(r"^ +(\d{13}) ", output, re.M)}
-
-
 @needs_maxcompute
 @pytest.mark.skipif(not HAS_CUSTOM_ROLE, reason="only a custom role's policy refuses the writes")
 def test_writing_rows_under_the_services_policy_fails_with_the_statements_to_add(examples):
@@ -168,7 +164,7 @@ def test_rows_written_with_the_statements_added_are_read_back_through_the_servic
         if policy:
             policy.write_text(shipped, encoding="utf-8")
 
-    written = order_ids(output)
+    written = {int(found) for found in re.findall(r"^ +(\d{13}) ", output, re.M)}  # the order ids printed
     assert len(written) == 5 and "wrote    5 rows to sales partition ds=20261201" in output
     rows = examples.get("/maxcompute/tables/sales/rows", params={"partition": "ds=20261201", "limit": 100})
     assert rows.status_code == 200, rows.text

@@ -14,10 +14,10 @@ import requests
 from conftest import local_eas_fixture
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from eas_devkit.reliability import FUZZ_EXAMPLES
 
 from app.sql_guard import UnsafeSQL, single_select
 from eas_devkit.local.maxcompute.sql import statement_kinds
+from eas_devkit.reliability import FUZZ_EXAMPLES
 
 
 def run_sql(local_eas, body, **kwargs) -> requests.Response:

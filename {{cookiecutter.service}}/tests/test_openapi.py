@@ -113,20 +113,16 @@ def test_the_described_key_length_is_the_services_byte_rule(app):
     from app.errors import APIError
     from app.routes.oss import validate_key
 
-    for parameter in (describe(app)["paths"]["/oss/objects/{key}"]["get"]["parameters"][0],
-                      describe(app)["paths"]["/oss/objects"]["get"]["parameters"][0]):
+    key = describe(app)["paths"]["/oss/objects/{key}"]["get"]["parameters"][0]
+    for parameter in (key, describe(app)["paths"]["/oss/objects"]["get"]["parameters"][0]):
         assert "maxLength" not in parameter["schema"], parameter
-    limit = int(re.search(r"at most (\d+) bytes of UTF-8", parameter_description(app)).group(1))
+    limit = int(re.search(r"at most (\d+) bytes of UTF-8", key["description"]).group(1))
     with app.test_request_context():
         for character in ("k", "\u00e9", "\uff1e", "\U0001f600"):
             size = len(character.encode("utf-8"))
             validate_key(character * (limit // size))
             with pytest.raises(APIError):
                 validate_key(character * (limit // size) + "k" * (limit % size + 1))
-
-
-def parameter_description(app: Flask) -> str:
-    return describe(app)["paths"]["/oss/objects/{key}"]["get"]["parameters"][0]["description"]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import hashlib
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import CONTAINER_ENV, HAS_OSS, PROJECT, RunningEAS, local_eas_fixture
+from conftest import CONTAINER_ENV, HAS_OSS, PROJECT, RunningEAS, free_port, local_eas_fixture
 
 pytestmark = [
     pytest.mark.reliability,
@@ -118,9 +117,7 @@ def test_sigterm_while_a_worker_still_boots_stops_gunicorn_at_once(tmp_path):
     SIGKILLed by the master at the end of graceful_timeout. gunicorn alone, as the run command starts it."""
     environment = {**os.environ, **CONTAINER_ENV, "HOME": str(tmp_path), "OSS_ENDPOINT": "http://127.0.0.1:9",
                    "ODPS_ENDPOINT": "http://127.0.0.1:9/api"}
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     stop_seconds = []
     for _ in range(4):  # the boot window is short: a few tries to land in it
         with open(tmp_path / "gunicorn.log", "w", encoding="utf-8") as log:

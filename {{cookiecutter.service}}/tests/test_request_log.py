@@ -13,11 +13,6 @@ import uuid
 import pytest
 from conftest import needs_oss
 
-
-def new_request_id() -> str:
-    return "log-" + uuid.uuid4().hex
-
-
 REFUSED_BY_GUNICORN = {
     # Each request fits in one read of gunicorn's (8 KiB): nothing is left unread when it closes, so no reset.
     "request line too long": (b"GET /" + b"a" * 4200 + b" HTTP/1.1\r\n\r\n", 400, "RequestLineTooLong"),
@@ -46,7 +41,7 @@ def test_what_gunicorn_refuses_is_a_json_error_and_a_log_line(local_eas, case):
 @needs_oss
 def test_get_range_get_head_and_put_each_get_one_log_line(local_eas):
     body = b"0123456789" * 10_000
-    ids = {name: new_request_id() for name in ("put", "get", "range", "head")}
+    ids = {name: f"log-{uuid.uuid4().hex}" for name in ("put", "get", "range", "head")}
     put = local_eas.request("PUT", "/oss/objects/logged/object.bin", data=body, headers={"X-Request-Id": ids["put"]})
     get = local_eas.get("/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["get"]})
     part = local_eas.get("/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["range"], "Range": "bytes=5-9"})
@@ -64,7 +59,7 @@ def test_get_range_get_head_and_put_each_get_one_log_line(local_eas):
 
 @pytest.mark.parametrize("separator", ["%C2%85", "%E2%80%A8", "%E2%80%A9"])
 def test_a_line_separator_in_a_path_never_splits_a_log_record(local_eas, separator):
-    request_id = new_request_id()
+    request_id = f"log-{uuid.uuid4().hex}"
     answer = local_eas.raw(f"GET /no/such{separator}route HTTP/1.1\r\nHost: service\r\nX-Request-Id: {request_id}\r\n"
                      "Connection: close\r\n\r\n".encode())
     assert answer.status == 404

@@ -51,8 +51,7 @@ def operations(eas: RunningEAS, ledger: SoakLedger, client: int) -> list:
         key = f"{PREFIX}{client}/{next(counter)}.bin"
         body = os.urandom(random.randint(1, 64 * 1024))
         response = eas.request("PUT", f"/oss/objects/{key}", data=body)
-        ledger.note("put", response.status_code == 201, f"{response.status_code} {response.text[:200]}")
-        if response.status_code == 201:
+        if ledger.answered("put", response, response.status_code == 201):
             with ledger.lock:
                 ledger.uploaded[key] = hashlib.sha256(body).hexdigest()
             own.append(key)
@@ -67,22 +66,19 @@ def operations(eas: RunningEAS, ledger: SoakLedger, client: int) -> list:
 
     def list_objects() -> None:
         response = eas.get(f"/oss/objects?prefix={PREFIX}{client}/&max_keys=5")
-        ledger.note("list", response.status_code == 200, f"{response.status_code} {response.text[:200]}")
+        ledger.answered("list", response, response.status_code == 200)
 
     def list_tables() -> None:
         response = eas.get("/maxcompute/tables")
-        ledger.note("tables", response.status_code == 200 and "iris" in response.json().get("tables", []),
-                    f"{response.status_code} {response.text[:200]}")
+        ledger.answered("tables", response, response.status_code == 200 and "iris" in response.json().get("tables", []))
 
     def read_rows() -> None:
         response = eas.get("/maxcompute/tables/iris/rows?limit=20")
-        ledger.note("rows", response.status_code == 200 and len(response.json().get("rows", [])) == 20,
-                    f"{response.status_code} {response.text[:200]}")
+        ledger.answered("rows", response, response.status_code == 200 and len(response.json().get("rows", [])) == 20)
 
     def credentials() -> None:
         response = eas.get("/credentials")
-        ledger.note("credentials", response.status_code == 200, f"{response.status_code} {response.text[:200]}")
-        if response.status_code == 200:
+        if ledger.answered("credentials", response, response.status_code == 200):
             with ledger.lock:
                 ledger.key_ids.add(response.json()["access_key_id"])
 

@@ -34,6 +34,7 @@ from typing import Any, Callable, Optional, Union
 import pytest
 import requests
 
+from .local.instance import free_port  # noqa: F401  (for tests that start a server of their own)
 from .local.run_secret import admin_headers
 from .reliability import ReliabilityFigures
 
@@ -348,6 +349,12 @@ class Ledger:
             self.outcomes[(operation, ok)] += 1
             if not ok and len(self.failures) < 20:
                 self.failures.append(f"{operation}: {detail}")
+
+    def answered(self, operation: str, response: requests.Response, ok: bool) -> bool:
+        """``note`` of a request whose answer is ``response`` (``ok``: the answer expected), its status and text
+        the detail of a failure; returns ``ok``."""
+        self.note(operation, ok, f"{response.status_code} {response.text[:200]}")
+        return ok
 
     @property
     def requests(self) -> int:
