@@ -7,7 +7,9 @@
     small_eas = local_eas_fixture("--env", "MAX_UPLOAD_BYTES=1024")   # the same, as a module's fixture
 
 Each local EAS runs as a user runs it, in a process group of its own; the test process is hermetic
-(``eas_devkit.hermetic``, applied by the plugin before any test module is imported).
+(``eas_devkit.hermetic``, applied by the plugin before any test module is imported). ``RunningEAS`` also
+does what the reliability tests of a service share: requests sent byte for byte (``send``, ``raw``), slow
+clients, backend faults, the documented commands (``shell``, ``local``, ``outage``), the gunicorn workers.
 """
 
 from __future__ import annotations
@@ -220,8 +222,9 @@ class RunningEAS:
         return RawAnswer(response.status, response.headers, body, time.monotonic() - started)
 
     def fault(self, **rule: Any) -> None:
-        """Make the local OSS or MaxCompute fail on demand, as ``eas-devkit local fault add`` does: ``service``,
-        ``kind`` (status, reset, truncate, latency), and which requests (``method``, ``path``, ``count``)."""
+        """Make the local OSS or MaxCompute fail on demand, as ``eas-devkit local fault oss|maxcompute`` does:
+        ``service``, ``kind`` (status, reset, truncate, latency), and which requests (``method``, ``path``,
+        ``count``)."""
         response = self.admin("POST", "/faults", json=rule)
         assert response.status_code == 201, response.text
 
