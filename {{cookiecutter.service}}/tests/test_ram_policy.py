@@ -1,6 +1,10 @@
 """The custom role's policies of ram/, deciding every request of the service on the local EAS as RAM would: a
 policy too narrow fails with the cloud's error, a fix applies at once, and conditions are decided as RAM and
-``eas-devkit check`` decide them. (How the local RAM model decides is the dev kit's own test.)"""
+``eas-devkit check`` decide them. (How the local RAM model decides is the dev kit's own test.)
+{%- if not (cookiecutter.role == 'custom' and (cookiecutter.oss or cookiecutter.maxcompute)) %}
+
+This bake has no custom role whose policy decides a request of the service: no test here.
+{%- endif %}"""
 {%- if cookiecutter.role == 'custom' and (cookiecutter.oss or cookiecutter.maxcompute) %}
 
 from __future__ import annotations
