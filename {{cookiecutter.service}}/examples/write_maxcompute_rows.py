@@ -8,8 +8,8 @@ go up through one table-tunnel upload session, committed when the ``with`` block
 reads the partition back with ``open_reader``. For a table of your own, change ``TABLE`` and ``sample_orders()``.
 {% if cookiecutter.role == 'custom' %}
 The service's ``ram/permission-policy.json`` grants no write: under it the recipe stops with ``NoPermission``
-and prints the statements to add (``odps:Update``, ``odps:Alter``{% if not cookiecutter.maxcompute_sql %}, and for the SQL job of ``create_partition``
-``odps:CreateInstance`` and ``odps:Read``{% endif %}; examples/README.md explains). Grant them to a role that writes.
+and prints the statements to add (examples/README.md explains them): grant ``odps:Update``, ``odps:Alter``
+{% if not cookiecutter.maxcompute_sql %}and, for the SQL job of ``create_partition``, ``odps:CreateInstance`` and ``odps:Read`` {% endif %}to a role that writes.
 {%- else %}
 The PAI default role writes where the service's owner may write; a ``NoPermission`` names the action to ask the
 project's owner for.
