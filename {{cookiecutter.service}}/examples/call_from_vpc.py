@@ -1,30 +1,17 @@
 {%- set data_path = '/oss/objects?max_keys=5' if cookiecutter.oss else ('/maxcompute/tables' if cookiecutter.maxcompute else '/ready') -%}
-r"""Call this service from another service in the same VPC: endpoint and token from the environment, one
-``requests.Session`` with timeouts, and retries only where a retry is safe.
+r"""Call this service from another service in the same VPC, through the gateway, with the service's token:
 
-On EAS, the caller (another EAS service, a job, a notebook in the VPC) reaches the service through the
-gateway's VPC endpoint, with the service's token in the ``Authorization`` header:
-
-    export TARGET_ENDPOINT=http://<uid>.vpc.{{ cookiecutter.region }}.pai-eas.aliyuncs.com/api/predict/<service>
-    export TARGET_TOKEN=<the service's token: DescribeService AccessToken; make status ARGS=--show-token>
-    python call_from_vpc.py
-
-(give both to the calling service as env entries of its service.json; the token is a credential: keep it
-out of version control). Locally, against the service deployed to the local EAS (`make dev`, then
-`make deploy`), from the instance's environment:
-
-    eval "$(python -m eas_deploy status --export)"
-    python -m local_eas exec -- env TARGET_ENDPOINT="$EAS_SERVICE_URL" TARGET_TOKEN="$EAS_TOKEN" \
+    TARGET_ENDPOINT=http://<uid>.vpc.{{ cookiecutter.region }}.pai-eas.aliyuncs.com/api/predict/<service> \
+    TARGET_TOKEN=<make status ARGS=--show-token> python call_from_vpc.py        # on EAS, in the VPC
+    eval "$(eas-devkit status --export)"                                       # locally, after make deploy
+    eas-devkit local exec -- env TARGET_ENDPOINT="$EAS_SERVICE_URL" TARGET_TOKEN="$EAS_TOKEN" \
         python examples/call_from_vpc.py
 
-It calls ``GET /health`` and ``GET {{ data_path }}`` (``--path`` for others). Every request has a
-connect and a read timeout. A GET that the gateway answers with 502, 503 or 504 — ``no healthy upstream``
-while a deployment replaces the instance, for one — is retried with exponential backoff (urllib3's
-``Retry``, which also honours ``Retry-After``); other methods never are, since the first attempt may have
-done its work. ``--repeat 30`` during a ``make deploy`` shows the retries riding through the redeploy.
-
-Exit status: 0 when every call answered 2xx, 1 otherwise (a 401 means TARGET_TOKEN is not the service's
-token), 2 when TARGET_ENDPOINT or TARGET_TOKEN is missing.
+It calls ``GET /health`` and ``GET {{ data_path }}`` (``--path``) with one ``requests.Session``: a connect
+and a read timeout on every request, and exponential backoff (urllib3's ``Retry``, honouring ``Retry-After``)
+only for GETs the gateway answered 502, 503 or 504 (a redeploy): other methods may have done their work.
+examples/README.md says more. Exit status: 0 when every call answered 2xx, 1 otherwise (401: TARGET_TOKEN is
+not the service's token), 2 when TARGET_ENDPOINT or TARGET_TOKEN is missing.
 """
 
 from __future__ import annotations
@@ -64,7 +51,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not endpoint or not token:
         print("TARGET_ENDPOINT and TARGET_TOKEN must be set: the service's endpoint "
               "(http://<uid>.vpc.<region>.pai-eas.aliyuncs.com/api/predict/<service>) and its token; locally, "
-              "`eval \"$(python -m eas_deploy status --export)\"` gives them as EAS_SERVICE_URL and EAS_TOKEN")
+              "`eval \"$(eas-devkit status --export)\"` gives them as EAS_SERVICE_URL and EAS_TOKEN")
         return 2
     print(f"target   {endpoint} (token ****{token[-4:]})")
     session = caller_session(token, args.retries)

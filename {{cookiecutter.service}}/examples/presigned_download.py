@@ -1,32 +1,15 @@
 """A presigned URL: a client downloads one object straight from OSS, with no credentials of its own.
 
-Run it where the role's credentials are, inside the instance:
+    eas-devkit local exec -- python examples/presigned_download.py datasets/iris.csv
+    eas-devkit local exec -- python examples/presigned_download.py hello.txt --expires 2 --show-expiry
 
-    python -m local_eas exec -- python examples/presigned_download.py datasets/iris.csv
-    python -m local_eas exec -- python examples/presigned_download.py hello.txt --expires 2 --show-expiry
-
-It signs ``GET <key>`` with the instance's RAM-role credentials (``DefaultCredentialsProvider`` behind
-oss2's ``ProviderAuthV4``, as the service does), for ``--expires`` seconds, with
-``bucket.sign_url('GET', key, seconds, slash_safe=True)``; downloads the URL with plain urllib, no SDK and no
-credentials; and checks the bytes against the object read with the role's credentials. ``--show-expiry``
-then waits for the URL to expire and shows OSS refusing it (403). Keys are relative to ``OSS_DATA_PREFIX``,
-as in the service's routes.
-
-Before you hand such a URL to anyone:
-
-* The role's credentials are STS credentials, so the URL carries the **SecurityToken**
-  (``x-oss-security-token``) next to its signature: whoever holds it can read that object until it expires,
-  and holds the token. Give it only to a client that may read that object, over HTTPS, and never log it.
-  This recipe never prints it whole: the token and the signature are shown as ``****``.
-* The URL dies with the credentials that signed it, whatever its own expiry: keep ``--expires`` within the
-  credentials' remaining lifetime (this recipe refuses more), and short — minutes, not days.
-* Sign with the endpoint the *client* reaches. The instance reaches OSS through the internal endpoint
-  (``OSS_ENDPOINT``, ``oss-<region>-internal.aliyuncs.com``); a client outside the VPC needs the public one:
-  ``--endpoint https://oss-<region>.aliyuncs.com``, with ``--no-download`` where the instance itself has no
-  internet access (EAS by default).
-
-Exit status: 0 when the download matched (and, with --show-expiry, the expired URL was refused), 1 when a
-check failed, 2 on a usage error.
+Inside the instance it signs ``GET <key>`` (relative to ``OSS_DATA_PREFIX``) with the role's credentials
+(``DefaultCredentialsProvider`` behind oss2's ``ProviderAuthV4``, as the service does), downloads the URL with
+plain urllib and checks the bytes against the object read with the role's credentials; ``--show-expiry``
+then shows OSS refusing the expired URL (403). The URL carries the role's STS token: it is never printed
+whole, ``--expires`` may not outlive the credentials, and a client outside the VPC needs a URL for the public
+endpoint (``--endpoint https://oss-<region>.aliyuncs.com --no-download``): examples/README.md explains.
+Exit status: 0 when every check passed, 1 when one failed, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -41,7 +24,7 @@ import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import oss2
@@ -78,12 +61,9 @@ class RoleCredentials(oss2.credentials.CredentialsProvider):
         return oss2.credentials.Credentials(credentials.get_access_key_id(), secret, token)
 
     def expiration(self) -> Optional[float]:
-        """When the credentials in use expire (epoch seconds), if the provider knows.
-
-        ``DefaultCredentialsProvider`` drops the expiration of what its chain returns; the provider it settled
-        on still has it (cached: asking costs no request). A private attribute of the pinned version, read as
-        mount/app/credentials.py reads it: if it moves, the expiry is reported unknown.
-        """
+        """When the credentials in use expire (epoch seconds): ``DefaultCredentialsProvider`` drops it, the provider
+        it settled on has it (cached: no request). A private attribute, read as mount/app/credentials.py reads it:
+        if it moves, the expiry is unknown (None)."""
         chosen = getattr(self.provider, "_DefaultCredentialsProvider__last_used_provider", None)
         return chosen.get_credentials().get_expiration() if chosen is not None else None
 
@@ -114,7 +94,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1
     except CredentialException as error:
         print(f"FAILED: no credentials ({error}). Run it inside the instance: "
-              "python -m local_eas exec -- python examples/presigned_download.py ...")
+              "eas-devkit local exec -- python examples/presigned_download.py ...")
         return 1
     print("OK")
     return 0
@@ -164,7 +144,7 @@ def check_presigned_download(args: argparse.Namespace, credentials: RoleCredenti
 
     reader = oss2.Bucket(oss2.ProviderAuthV4(credentials), os.environ.get("OSS_ENDPOINT", args.endpoint),
                          bucket_name, region=region)
-    expected = read_with_role(reader, key)
+    expected = size_and_sha256(reader.get_object(key))  # streamed with the role's own credentials
     if (fetched.size, fetched.sha256) != expected:
         raise Failure(f"the download differs from the object: {expected[0]} bytes, SHA-256 {expected[1]}")
     print("verified the same bytes as the object read with the role's credentials")
@@ -198,11 +178,7 @@ def fetch(url: str) -> Fetched:
     """GET the URL as any HTTP client would: no SDK, no credentials; the body is hashed, never kept."""
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
-            digest, size = hashlib.sha256(), 0
-            for chunk in iter(lambda: response.read(CHUNK_SIZE), b""):
-                digest.update(chunk)
-                size += len(chunk)
-            return Fetched(response.status, size, digest.hexdigest())
+            return Fetched(response.status, *size_and_sha256(response))
     except urllib.error.HTTPError as error:
         return Fetched(error.code, error=oss_error(error.read()))
     except urllib.error.URLError as error:
@@ -219,11 +195,10 @@ def oss_error(body: bytes) -> str:
     return f"{root.findtext('Code')}: {root.findtext('Message')}"
 
 
-def read_with_role(bucket: oss2.Bucket, key: str) -> tuple[int, str]:
-    """Size and SHA-256 of the object, read (streamed) with the role's own credentials."""
+def size_and_sha256(stream: Any) -> tuple[int, str]:
+    """Read ``stream`` to its end a chunk at a time: its size and SHA-256 (the bytes are not kept)."""
     digest, size = hashlib.sha256(), 0
-    result = bucket.get_object(key)
-    for chunk in iter(lambda: result.read(CHUNK_SIZE), b""):
+    for chunk in iter(lambda: stream.read(CHUNK_SIZE), b""):
         digest.update(chunk)
         size += len(chunk)
     return size, digest.hexdigest()

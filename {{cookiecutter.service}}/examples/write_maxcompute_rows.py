@@ -1,35 +1,21 @@
-"""Write rows to a MaxCompute table with pyodps, then read them back.
+"""Write rows to a MaxCompute table with pyodps, then read them back, inside the instance (its role's credentials):
 
-Run it where the role's credentials are, inside the instance, like the guide's MaxCompute example:
+    eas-devkit local exec -- python examples/write_maxcompute_rows.py --partition ds=20261201 --rows 5
 
-    python -m local_eas exec -- python examples/write_maxcompute_rows.py
-    python -m local_eas exec -- python examples/write_maxcompute_rows.py --partition ds=20261201 --rows 5
-
-It appends sample orders to the demo table ``sales`` (partitioned by ``ds``) with
-``table.open_writer(partition=..., create_partition=True)``: the partition is created if it does not
-exist, the records go up through one table-tunnel upload session and are committed when the ``with``
-block ends — all of them or none. Then it reads the partition back with ``open_reader`` and checks that
-every order it wrote is there. For a table of your own, change ``TABLE`` and ``sample_orders()``.
-
-{% if cookiecutter.role == 'custom' -%}
-Permissions. The service only reads MaxCompute, and ``ram/permission-policy.json`` grants no more.
-Writing needs ``odps:Update`` on the table (the upload session) and, to create the partition,
-``odps:Alter`` on it: pyodps's ``create_partition`` runs ``ALTER TABLE ... ADD PARTITION`` as a SQL job,
-{% if cookiecutter.maxcompute_sql -%}
-which the policy already lets the role run (``odps:CreateInstance``, ``odps:Read`` on its instances).
-{% else -%}
-which also needs ``odps:CreateInstance`` on the project and ``odps:Read`` on its instances.
-{% endif -%}
-Under the shipped policy this recipe stops with ``NoPermission`` and prints the statements to add
-(examples/README.md shows them too). Grant them to a role that writes, not to the read-only service's.
-{%- else -%}
-Permissions. The PAI default role reaches MaxCompute in the projects where the service's owner may work
-(the local EAS lets it do anything in the service's project): writing works where the owner may write. A
-``NoPermission`` names the action to ask the project's owner for.
+It appends sample orders to a partition of the demo table ``sales`` with
+``table.open_writer(partition=..., create_partition=True)``: the partition is created if missing, and the rows
+go up through one table-tunnel upload session, committed when the ``with`` block ends (all or none). Then it
+reads the partition back with ``open_reader``. For a table of your own, change ``TABLE`` and ``sample_orders()``.
+{% if cookiecutter.role == 'custom' %}
+The service's ``ram/permission-policy.json`` grants no write: under it the recipe stops with ``NoPermission``
+and prints the statements to add (examples/README.md explains them): grant ``odps:Update``, ``odps:Alter``
+{% if not cookiecutter.maxcompute_sql %}and, for the SQL job of ``create_partition``, ``odps:CreateInstance`` and ``odps:Read`` {% endif %}to a role that writes.
+{%- else %}
+The PAI default role writes where the service's owner may write; a ``NoPermission`` names the action to ask the
+project's owner for.
 {%- endif %}
-
-Exit status: 0 when the rows were written and read back, 1 when MaxCompute refused or a check failed,
-2 on a usage error.
+Exit status: 0 when the rows were written and read back, 1 when MaxCompute refused or a check failed, 2 on a
+usage error.
 """
 
 from __future__ import annotations
@@ -72,8 +58,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     logging.getLogger("odps").setLevel(logging.WARNING)
     project = os.environ.get("ODPS_PROJECT",
                              "{{ cookiecutter.odps_project }}")
-    endpoint = os.environ.get("ODPS_ENDPOINT",
-                              "https://service.{{ cookiecutter.region }}-vpc.maxcompute.aliyun-inc.com/api")
+    endpoint = os.environ.get("ODPS_ENDPOINT", "https://service.{{ cookiecutter.region }}-vpc.maxcompute.aliyun-inc.com/api")
     odps = ODPS(
         account=CredentialProviderAccount(DefaultCredentialsProvider()),
         project=project,
@@ -98,7 +83,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1
     except CredentialException as error:
         print(f"FAILED: no credentials ({error}). Run it inside the instance: "
-              "python -m local_eas exec -- python examples/write_maxcompute_rows.py")
+              "eas-devkit local exec -- python examples/write_maxcompute_rows.py")
         return 1
     except Failure as failure:
         print(f"FAILED: {failure}")
@@ -122,10 +107,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 
 
 def sample_orders(count: int, partition: str) -> list[list[Any]]:
-    """Rows in the column order of ``sales``: order_id, product, quantity, price, sold_at.
-
-    Order ids start from the current time in milliseconds, so that runs do not collide.
-    """
+    """Rows in the column order of ``sales`` (order_id, product, quantity, price, sold_at); order ids start from
+    the current time in milliseconds, so that runs do not collide."""
     day = datetime.datetime.strptime(partition.split("=", 1)[1], "%Y%m%d")
     first_id = int(time.time() * 1000)
     rows = []
@@ -147,11 +130,8 @@ def write(table: Any, partition: str, orders: list[list[Any]]) -> None:
 
 def check_read_back(table: Any, partition: str, orders: list[list[Any]]) -> None:
     wanted = {order[0] for order in orders}
-    found = {}
     with table.open_reader(partition=partition) as reader:
-        for record in reader:
-            if record["order_id"] in wanted:
-                found[record["order_id"]] = record
+        found = {record["order_id"]: record for record in reader if record["order_id"] in wanted}
         total = reader.count
     missing = sorted(wanted - set(found))
     if missing:

@@ -1,4 +1,5 @@
-"""The Flask app on its own (test client, no cloud): health, JSON errors, configuration errors."""
+"""The Flask app on its own (test client, no cloud): health, JSON errors, configuration errors, and an
+unexpected error: a JSON 500 whose request id is the one its log line carries, so the line can be found."""
 
 from __future__ import annotations
 
@@ -10,15 +11,13 @@ import sys
 import pytest
 from conftest import CONTAINER_ENV, HAS_ROLE, PROJECT
 
-from app import create_app
 from app.config import Config, ConfigError
 from app.logs import JsonFormatter
 
 
 @pytest.fixture
-def client():
-    config = Config.from_environ({**CONTAINER_ENV, "OSS_ENDPOINT": "http://127.0.0.1:9"})
-    return create_app(config).test_client()
+def client(app):
+    return app.test_client()
 
 
 def test_health_answers_without_any_cloud_service(client):
@@ -95,3 +94,21 @@ def test_a_log_record_is_one_line_whatever_it_holds():
     line = JsonFormatter().format(record)
     assert line.splitlines() == [line]
     assert json.loads(line)["message"] == text and json.loads(line)["path"] == "/" + text
+
+
+def test_the_unhandled_error_log_line_carries_the_request_id_of_the_500_body(app, caplog):
+    def fail() -> str:
+        raise RuntimeError("a bug")
+
+    app.add_url_rule("/fail", view_func=fail)
+    response = app.test_client().get("/fail", headers={"X-Request-Id": "trace-me-42"})
+
+    assert response.status_code == 500
+    body = response.get_json()
+    assert body["code"] == "InternalError" and body["request_id"] == "trace-me-42"
+    # The errors logger's records, formatted as in production (one JSON object a line).
+    entries = [json.loads(JsonFormatter().format(record)) for record in caplog.records if record.name == "app.errors"]
+    unhandled = [entry for entry in entries if entry["message"] == "unhandled error"]
+    assert len(unhandled) == 1
+    assert unhandled[0]["request_id"] == body["request_id"]
+    assert "RuntimeError: a bug" in unhandled[0]["exception"]

@@ -1,4 +1,4 @@
-"""Backend faults (``python -m local_eas fault``): the local OSS and MaxCompute answer 5xx, reset connections,
+"""Backend faults (``eas-devkit local fault``): the local OSS and MaxCompute answer 5xx, reset connections,
 cut answers short or stall, and the service answers 502/504 JSON in bounded time, retries only reads, resumes
 or aborts a broken download (never a short body), and keeps every worker.
 
@@ -12,20 +12,16 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from conftest import HAS_MAXCOMPUTE, HAS_OSS, PROJECT, RunningEAS, finish_local_eas, start_local_eas
+from conftest import HAS_MAXCOMPUTE, HAS_OSS, RunningEAS, local_eas_fixture, needs_maxcompute, needs_oss
 
 pytestmark = [
     pytest.mark.reliability,
     pytest.mark.skipif(not (HAS_OSS or HAS_MAXCOMPUTE), reason="the service uses no backend"),
 ]
-needs_oss = pytest.mark.skipif(not HAS_OSS, reason="the OSS routes")
-needs_maxcompute = pytest.mark.skipif(not HAS_MAXCOMPUTE, reason="the MaxCompute routes")
-HAS_SQL = (PROJECT / "mount" / "app" / "routes" / "maxcompute_sql.py").exists()
 
 TIMEOUT = 2
 RETRIES = 2
@@ -36,39 +32,33 @@ READ_BOUND = 2 * TIMEOUT + 2.5
 OSS_KEY = "faults/object.bin"
 OSS_PATH = "/*/*" + OSS_KEY
 TABLE_PATHS = "/api/projects/*/tables/iris*"
-
-
-@pytest.fixture(scope="module")
-def eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
-    running = start_local_eas(tmp_path_factory.mktemp("faults"), "--quiet", "--env", f"OSS_TIMEOUT_SECONDS={TIMEOUT}",
-                              "--env", f"ODPS_TIMEOUT_SECONDS={TIMEOUT}", "--env", f"BACKEND_READ_RETRIES={RETRIES}")
-    yield running
-    finish_local_eas(running)
+eas = local_eas_fixture("--env", f"OSS_TIMEOUT_SECONDS={TIMEOUT}", "--env", f"ODPS_TIMEOUT_SECONDS={TIMEOUT}",
+                        "--env", f"BACKEND_READ_RETRIES={RETRIES}")
 
 
 class Faults:
-    """The admin routes of the local EAS, and what the test did through the service."""
+    """The local EAS's fault rules, and how many requests the test made through the service."""
 
     def __init__(self, running: RunningEAS) -> None:
         self.running = running
+        self.add, self.clear = running.fault, running.clear_faults
         self.requests_made = 0
-
-    def add(self, **rule: Any) -> None:
-        response = self.running.admin("POST", "/faults", json=rule)
-        assert response.status_code == 201, response.text
 
     def matched(self) -> int:
         """How many requests the (single) rule matched: how often the service tried."""
-        rules = self.running.admin("GET", "/faults").json()["rules"]
-        return rules[0]["matched"]
+        return self.running.fault_rules()[0]["matched"]
 
-    def clear(self) -> None:
-        self.running.admin("DELETE", "/faults").raise_for_status()
+    def timed(self, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, float]:
+        """A request through the service, and the seconds its answer took."""
+        started = time.monotonic()
+        response = self.running.request(method, path, **kwargs)
+        self.requests_made += 1
+        return response, time.monotonic() - started
 
 
 @pytest.fixture
 def faults(eas: RunningEAS, reliability) -> Iterator[Faults]:
-    workers = workers_of(eas.state["service_pid"])
+    workers = eas.workers()
     faults = Faults(eas)
     injected = eas.stats()["faults_injected"]
     try:
@@ -76,21 +66,9 @@ def faults(eas: RunningEAS, reliability) -> Iterator[Faults]:
     finally:
         faults.clear()
     # Every worker of before is still there (a worker still booting at the start may have joined since).
-    assert workers <= workers_of(eas.state["service_pid"]), "a gunicorn worker died"
+    assert workers <= eas.workers(), "a gunicorn worker died"
     reliability.record("Backend faults", faults_injected=eas.stats()["faults_injected"] - injected,
                        requests=faults.requests_made, lost=0)
-
-
-def workers_of(master: int) -> set[int]:
-    children = Path(f"/proc/{master}/task/{master}/children")
-    return {int(pid) for pid in children.read_text().split()} if children.exists() else set()
-
-
-def timed(faults: Faults, eas: RunningEAS, method: str, path: str, **kwargs: Any) -> tuple[requests.Response, float]:
-    started = time.monotonic()
-    response = eas.request(method, path, **kwargs)
-    faults.requests_made += 1
-    return response, time.monotonic() - started
 
 
 def assert_backend_error(response: requests.Response, status: int, backend: str) -> dict:
@@ -111,8 +89,6 @@ READ_FAULTS = [
 
 @pytest.fixture(scope="module")
 def stored_object(eas: RunningEAS) -> bytes:
-    if not HAS_OSS:
-        pytest.skip("the OSS routes")
     body = os.urandom(2 * 1024 * 1024 + 123)
     assert eas.request("PUT", f"/oss/objects/{OSS_KEY}", data=body).status_code == 201
     return body
@@ -122,19 +98,19 @@ def stored_object(eas: RunningEAS) -> bytes:
 @pytest.mark.parametrize(("rule", "status", "code"), READ_FAULTS)
 def test_an_oss_read_is_retried_then_answered_502_json(eas, faults, stored_object, rule, status, code):
     faults.add(service="oss", method="GET", path="/*/", **rule)  # the bucket: list requests only
-    response, took = timed(faults, eas, "GET", "/oss/objects?max_keys=5")
+    response, took = faults.timed("GET", "/oss/objects?max_keys=5")
     body = assert_backend_error(response, status, "oss")
     assert code is None or body["code"] == code
     assert faults.matched() == ATTEMPTS, "a failing list is tried 1 + BACKEND_READ_RETRIES times"
     assert took < READ_BOUND
     faults.clear()
-    assert timed(faults, eas, "GET", "/oss/objects?max_keys=5")[0].status_code == 200
+    assert faults.timed("GET", "/oss/objects?max_keys=5")[0].status_code == 200
 
 
 @needs_oss
 def test_an_oss_read_that_fails_once_succeeds_on_its_retry(eas, faults, stored_object):
     faults.add(service="oss", kind="reset", method="GET", path=OSS_PATH, count=1)
-    response, _ = timed(faults, eas, "GET", f"/oss/objects/{OSS_KEY}")
+    response, _ = faults.timed("GET", f"/oss/objects/{OSS_KEY}")
     assert response.status_code == 200 and response.content == stored_object
     assert faults.matched() == 2
 
@@ -142,7 +118,7 @@ def test_an_oss_read_that_fails_once_succeeds_on_its_retry(eas, faults, stored_o
 @needs_oss
 def test_oss_latency_past_the_timeout_is_504_after_one_timeout_not_retried(eas, faults, stored_object):
     faults.add(service="oss", kind="latency", seconds=TIMEOUT + 2, method="GET", path=OSS_PATH)
-    response, took = timed(faults, eas, "GET", f"/oss/objects/{OSS_KEY}")
+    response, took = faults.timed("GET", f"/oss/objects/{OSS_KEY}")
     assert_backend_error(response, 504, "oss")
     assert response.json()["code"] == "OssTimeout"
     assert TIMEOUT <= took < TIMEOUT + 1.5, f"took {took:.1f} s"
@@ -153,12 +129,12 @@ def test_oss_latency_past_the_timeout_is_504_after_one_timeout_not_retried(eas, 
 @pytest.mark.parametrize("rule", [{"kind": "status", "status": 503}, {"kind": "reset"}], ids=["503", "reset"])
 def test_an_oss_write_is_attempted_exactly_once(eas, faults, rule):
     faults.add(service="oss", method="PUT", path="/*/*faults/written.bin", **rule)
-    response, took = timed(faults, eas, "PUT", "/oss/objects/faults/written.bin", data=b"x" * 100_000)
+    response, took = faults.timed("PUT", "/oss/objects/faults/written.bin", data=b"x" * 100_000)
     assert_backend_error(response, 502, "oss")
     assert faults.matched() == 1, "a PUT must never be retried"
     faults.clear()
     faults.add(service="oss", method="DELETE", path="/*/*faults/written.bin", **rule)
-    response, _ = timed(faults, eas, "DELETE", "/oss/objects/faults/written.bin")
+    response, _ = faults.timed("DELETE", "/oss/objects/faults/written.bin")
     assert_backend_error(response, 502, "oss")
     assert faults.matched() == 1, "a DELETE must never be retried"
 
@@ -166,14 +142,14 @@ def test_an_oss_write_is_attempted_exactly_once(eas, faults, rule):
 @needs_oss
 def test_a_download_cut_short_is_resumed_from_the_next_byte(eas, faults, stored_object):
     faults.add(service="oss", kind="truncate", method="GET", path=OSS_PATH, count=2)
-    response, _ = timed(faults, eas, "GET", f"/oss/objects/{OSS_KEY}")
+    response, _ = faults.timed("GET", f"/oss/objects/{OSS_KEY}")
     assert response.status_code == 200
     assert hashlib.sha256(response.content).digest() == hashlib.sha256(stored_object).digest()
     assert faults.matched() == 3, "the first answer and two resumptions (Range, If-Match)"
 
     faults.clear()
     faults.add(service="oss", kind="truncate", method="GET", path=OSS_PATH, count=1)
-    response, _ = timed(faults, eas, "GET", f"/oss/objects/{OSS_KEY}", headers={"Range": "bytes=1000-1999999"})
+    response, _ = faults.timed("GET", f"/oss/objects/{OSS_KEY}", headers={"Range": "bytes=1000-1999999"})
     assert response.status_code == 206 and response.content == stored_object[1000:2_000_000]
 
 
@@ -199,14 +175,14 @@ def test_a_download_that_breaks_before_its_first_byte_is_a_json_502(eas, faults)
     key = "faults/one-byte.bin"
     assert eas.request("PUT", f"/oss/objects/{key}", data=b"1").status_code == 201
     faults.add(service="oss", kind="truncate", method="GET", path="/*/*" + key)
-    response, took = timed(faults, eas, "GET", f"/oss/objects/{key}")
+    response, took = faults.timed("GET", f"/oss/objects/{key}")
     body = assert_backend_error(response, 502, "oss")
     assert body["code"] == "OssUnreachable" and "first byte" in body["error"]
     assert "502" in eas.get("/openapi.json").json()["paths"]["/oss/objects/{key}"]["get"]["responses"]
     assert faults.matched() == ATTEMPTS, "the first answer and BACKEND_READ_RETRIES resumptions"
     assert took < READ_BOUND
     faults.clear()
-    assert timed(faults, eas, "GET", f"/oss/objects/{key}")[0].content == b"1"
+    assert faults.timed("GET", f"/oss/objects/{key}")[0].content == b"1"
 
 
 @needs_maxcompute
@@ -215,19 +191,19 @@ def test_a_download_that_breaks_before_its_first_byte_is_a_json_502(eas, faults)
                          ids=["describe", "rows"])
 def test_a_maxcompute_read_is_retried_then_answered_502_json(eas, faults, route, rule, status, code):
     faults.add(service="maxcompute", method="GET", path=TABLE_PATHS, **rule)
-    response, took = timed(faults, eas, "GET", route)
+    response, took = faults.timed("GET", route)
     body = assert_backend_error(response, status, "maxcompute")
     assert code is None or body["code"] == {"InternalError": "InternalServerError"}.get(code, code)
     assert faults.matched() % ATTEMPTS == 0 and faults.matched() >= ATTEMPTS, "each read tried 1 + retries times"
     assert took < READ_BOUND
     faults.clear()
-    assert timed(faults, eas, "GET", route)[0].status_code == 200
+    assert faults.timed("GET", route)[0].status_code == 200
 
 
 @needs_maxcompute
 def test_a_table_read_that_fails_once_succeeds_on_its_retry(eas, faults):
     faults.add(service="maxcompute", kind="status", status=503, method="GET", path=TABLE_PATHS + "?*data*", count=1)
-    response, _ = timed(faults, eas, "GET", "/maxcompute/tables/iris/rows?limit=3")
+    response, _ = faults.timed("GET", "/maxcompute/tables/iris/rows?limit=3")
     assert response.status_code == 200 and len(response.json()["rows"]) == 3
     assert faults.matched() == 2
 
@@ -235,18 +211,18 @@ def test_a_table_read_that_fails_once_succeeds_on_its_retry(eas, faults):
 @needs_maxcompute
 def test_maxcompute_latency_past_the_timeout_is_504_after_one_timeout(eas, faults):
     faults.add(service="maxcompute", kind="latency", seconds=TIMEOUT + 2, method="GET", path=TABLE_PATHS)
-    response, took = timed(faults, eas, "GET", "/maxcompute/tables/iris")
+    response, took = faults.timed("GET", "/maxcompute/tables/iris")
     assert_backend_error(response, 504, "maxcompute")
     assert response.json()["code"] == "MaxComputeTimeout"
     assert TIMEOUT <= took < TIMEOUT + 1.5, f"took {took:.1f} s"
     assert faults.matched() == 1
+{%- if cookiecutter.maxcompute and cookiecutter.maxcompute_sql %}
 
 
-@needs_maxcompute
-@pytest.mark.skipif(not HAS_SQL, reason="baked without POST /maxcompute/sql")
 def test_a_sql_instance_is_created_at_most_once(eas, faults):
     faults.add(service="maxcompute", kind="status", status=503, method="POST", path="/api/projects/*/instances")
-    response, took = timed(faults, eas, "POST", "/maxcompute/sql", json={"sql": "SELECT * FROM iris", "limit": 1})
+    response, took = faults.timed("POST", "/maxcompute/sql", json={"sql": "SELECT * FROM iris", "limit": 1})
     assert_backend_error(response, 502, "maxcompute")
     assert faults.matched() == 1, "creating a SQL instance must never be retried"
     assert took < READ_BOUND
+{%- endif %}

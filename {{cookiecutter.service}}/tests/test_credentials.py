@@ -1,4 +1,5 @@
-"""The credential methods of the seed, as the service uses them (method 3, the file, tested directly)."""
+"""The credential methods of the guide *Configure the EAS RAM role*, as the service uses them (method 3, the file,
+tested directly)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def write_credentials(path, key_id="STS.NEWKEY0001", secret="file-secret-0001", 
     return expiration
 
 
-def test_the_file_is_read_with_the_seed_contract(tmp_path):
+def test_the_file_is_read_as_the_guide_describes_it(tmp_path):
     path = tmp_path / "credentials"
     expiration = write_credentials(path)
     credentials = CredentialsFileProvider(str(path)).get_credentials()

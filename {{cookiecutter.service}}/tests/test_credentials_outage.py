@@ -1,4 +1,4 @@
-"""The credentials endpoint and file go away (``python -m local_eas outage on``) and come back.
+"""The credentials endpoint and file go away (``eas-devkit local outage on``) and come back.
 
 While the worker's cached credentials are fresh, nothing fails. Once they are stale (15 minutes before their
 expiry, for the SDK), requests that need them get a quick ``503 credentials unavailable`` with ``Retry-After``,
@@ -8,53 +8,32 @@ the service recovers within seconds. One gunicorn worker, so which credentials a
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
-from conftest import HAS_OSS, HAS_ROLE, PROJECT, RunningEAS, concurrent_calls, finish_local_eas, start_local_eas
+from conftest import HAS_OSS, HAS_ROLE, concurrent_calls, local_eas_fixture
 
 pytestmark = [pytest.mark.reliability,
               pytest.mark.skipif(not HAS_ROLE, reason="a service without a role has no credentials")]
-ONE_WORKER = ("--env", "GUNICORN_WORKERS=1", "--quiet")
+ONE_WORKER = ("--env", "GUNICORN_WORKERS=1")
 # A route that needs the credentials on every request.
 NEEDS_CREDENTIALS = "/oss/objects?max_keys=1" if HAS_OSS else "/credentials"
-
-
-def outage(running: RunningEAS, state: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "local_eas", "--state-dir", running.state["state_dir"], "outage",
-                             state], cwd=PROJECT, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-
-
-@pytest.fixture(scope="module")
-def fresh_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
-    """Credentials valid for an hour: cached for 45 minutes."""
-    running = start_local_eas(tmp_path_factory.mktemp("fresh"), *ONE_WORKER)
-    yield running
-    finish_local_eas(running)
-
-
-@pytest.fixture
-def stale_eas(tmp_path) -> Iterator[RunningEAS]:
-    """Credentials valid for 903 s: stale for the SDK 3 s after they are issued, so fetched on every request."""
-    running = start_local_eas(tmp_path / "eas", *ONE_WORKER, "--credentials-lifetime", "903", "--rotate-every", "600")
-    yield running
-    finish_local_eas(running)
+# Credentials valid for an hour: cached for 45 minutes.
+fresh_eas = local_eas_fixture(*ONE_WORKER)
+# Credentials valid for 903 s: stale for the SDK 3 s after they are issued, so fetched on every request.
+stale_eas = local_eas_fixture(*ONE_WORKER, "--credentials-lifetime", "903", "--rotate-every", "600", scope="function")
 
 
 def test_an_outage_while_cached_credentials_are_fresh_fails_nothing(fresh_eas, reliability):
     assert fresh_eas.get(NEEDS_CREDENTIALS).status_code == 200  # the worker caches its credentials
-    outage(fresh_eas, "on")
+    fresh_eas.outage("on")
     try:
         assert requests.get(fresh_eas.state["credentials_uri"], timeout=5).status_code == 503
         statuses = concurrent_calls(3, lambda: fresh_eas.get(NEEDS_CREDENTIALS).status_code)
         ready = fresh_eas.get("/ready")
     finally:
-        outage(fresh_eas, "off")
+        fresh_eas.outage("off")
     reliability.record("Credentials outage", requests_while_cached=len(statuses),
                        lost=sum(status != 200 for status in statuses))
     assert statuses and set(statuses) == {200}, f"{len(statuses)} requests, statuses {set(statuses)}"
@@ -65,14 +44,14 @@ def test_past_freshness_it_is_503_with_retry_after_at_once_and_recovers_when_the
                                                                                                   reliability):
     assert stale_eas.get(NEEDS_CREDENTIALS).status_code == 200
     time.sleep(3.5)  # the credentials are now stale for the SDK
-    outage(stale_eas, "on")
+    stale_eas.outage("on")
     try:
         started = time.monotonic()
         refused = stale_eas.get(NEEDS_CREDENTIALS)
         took = time.monotonic() - started
         health, ready = stale_eas.get("/health"), stale_eas.get("/ready")
     finally:
-        outage(stale_eas, "off")
+        stale_eas.outage("off")
     assert refused.status_code == 503, refused.text
     assert refused.json()["code"] == "CredentialsUnavailable" and refused.json()["error"] == "credentials unavailable"
     assert int(refused.headers["Retry-After"]) > 0
@@ -93,7 +72,5 @@ def test_past_freshness_it_is_503_with_retry_after_at_once_and_recovers_when_the
 
 def test_the_outage_command_says_what_it_did(fresh_eas):
     for state, said in (("on", "UNAVAILABLE"), ("off", "available again")):
-        result = subprocess.run([sys.executable, "-m", "local_eas", "--state-dir", fresh_eas.state["state_dir"],
-                                 "outage", state], cwd=PROJECT, capture_output=True, text=True, timeout=30)
-        assert result.returncode == 0 and said in result.stdout
+        assert said in fresh_eas.outage(state)
     assert not fresh_eas.stats()["outage"]

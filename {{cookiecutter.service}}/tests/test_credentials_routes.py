@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-from conftest import HAS_OSS, SHORT_LIFETIME, concurrent_calls, finish_local_eas, start_local_eas
+from conftest import HAS_OSS, SHORT_LIFETIME, concurrent_calls, local_eas_fixture
 
-
-@pytest.fixture(scope="module")
-def file_only_eas(tmp_path_factory):
-    """Method 3: no ALIBABA_CLOUD_CREDENTIALS_URI, only the credentials file, rewritten every second."""
-    running = start_local_eas(tmp_path_factory.mktemp("file-only"), "--quiet", "--no-credentials-uri",
-                              *SHORT_LIFETIME)
-    yield running
-    finish_local_eas(running)
+# Method 3: no ALIBABA_CLOUD_CREDENTIALS_URI, only the credentials file, rewritten every second.
+file_only_eas = local_eas_fixture("--no-credentials-uri", *SHORT_LIFETIME)
 
 
 def test_credentials_shows_source_masked_key_and_expiry(local_eas):

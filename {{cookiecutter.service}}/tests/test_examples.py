@@ -1,8 +1,8 @@
 """The recipes of ``examples/``, run as examples/README.md tells a user to, against a local EAS of their own.
 
-Each command is the README's, run by bash in the project directory with ``python`` on the PATH; the only
-change is ``--state-dir`` for ``python -m local_eas`` (and ``EAS_LOCAL_STATE_DIR`` for the rest), pointing
-at this module's local EAS. What the recipes print is searched for every issued secret before it stops.
+Each command is the README's, run by bash in the project directory with ``python`` and ``eas-devkit`` on the
+PATH; the only change is ``--state-dir`` for ``eas-devkit local`` (and ``EAS_LOCAL_STATE_DIR`` for the rest),
+pointing at this module's local EAS. What the recipes print is searched for every issued secret before it stops.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
+import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from conftest import (
@@ -26,72 +25,49 @@ from conftest import (
     PROJECT,
     SERVICE_JSON,
     RunningEAS,
-    finish_local_eas,
-    start_local_eas,
+    needs_maxcompute,
+    needs_oss,
+    running_local_eas,
 )
 
 HAS_CUSTOM_ROLE = bool(SERVICE_JSON.get("role_arn"))
 README = PROJECT / "examples" / "README.md"
 
 STREAM = "python examples/stream_large_object.py"
-PRESIGNED = "python -m local_eas exec -- python examples/presigned_download.py hello.txt --expires 2 --show-expiry"
-WRITE = "python -m local_eas exec -- python examples/write_maxcompute_rows.py --partition ds=20261201 --rows 5"
-EXPORT = 'eval "$(python -m eas_deploy status --export)"'
-CALL = ('python -m local_eas exec -- env TARGET_ENDPOINT="$EAS_SERVICE_URL" TARGET_TOKEN="$EAS_TOKEN" '
+PRESIGNED = "eas-devkit local exec -- python examples/presigned_download.py hello.txt --expires 2 --show-expiry"
+WRITE = "eas-devkit local exec -- python examples/write_maxcompute_rows.py --partition ds=20261201 --rows 5"
+EXPORT = 'eval "$(eas-devkit status --export)"'
+CALL = ('eas-devkit local exec -- env TARGET_ENDPOINT="$EAS_SERVICE_URL" TARGET_TOKEN="$EAS_TOKEN" '
         "python examples/call_from_vpc.py")
 STREAM_THROUGH_GATEWAY = f'{STREAM} --url "$EAS_SERVICE_URL" --token "$EAS_TOKEN"'
 
-needs_oss = pytest.mark.skipif(not HAS_OSS, reason="the service has no OSS handlers")
-needs_maxcompute = pytest.mark.skipif(not HAS_MAXCOMPUTE, reason="the service has no MaxCompute handlers")
 
-
-@dataclass
-class Examples:
-    eas: RunningEAS
-    policy: Path  # with a custom role: the permission policy this local EAS reads (a copy of ram/'s)
-
-    @property
-    def state_dir(self) -> str:
-        return self.eas.state["state_dir"]
-
-    def shell(self, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        """A README command, as typed in the project directory, against this module's local EAS."""
-        completed = subprocess.run(["bash", "-c", self._here(command)], cwd=PROJECT, env=self._environment(),
-                                   capture_output=True, text=True, timeout=timeout)
-        self.eas.seen_responses.append(completed.stdout + completed.stderr)  # for the leak check
-        return completed
-
-    def start(self, command: str) -> subprocess.Popen:
-        return subprocess.Popen(["bash", "-c", self._here(command)], cwd=PROJECT, env=self._environment(),
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-    def _here(self, command: str) -> str:
-        return command.replace("python -m local_eas ",
-                               f"python -m local_eas --state-dir {shlex.quote(self.state_dir)} ")
-
-    def _environment(self) -> dict[str, str]:
-        return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                "EAS_LOCAL_STATE_DIR": self.state_dir}
+@pytest.fixture(scope="module")
+def policy(tmp_path_factory: pytest.TempPathFactory) -> Optional[Path]:
+    """With a custom role, the permission policy this module's local EAS reads: a copy of ram/'s."""
+    if not HAS_CUSTOM_ROLE:
+        return None
+    return Path(shutil.copy(PROJECT / "ram" / "permission-policy.json", tmp_path_factory.mktemp("policy")))
 
 
 @pytest.fixture(scope="module")
-def examples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Examples]:
-    policy = tmp_path_factory.mktemp("policy") / "permission-policy.json"
-    options = ["--quiet"]
-    if HAS_CUSTOM_ROLE:
-        policy.write_text((PROJECT / "ram" / "permission-policy.json").read_text(encoding="utf-8"), encoding="utf-8")
-        options += ["--permission-policy", str(policy)]
-    running = start_local_eas(tmp_path_factory.mktemp("examples-eas"), *options)
-    yield Examples(running, policy)
-    finish_local_eas(running)
+def examples(tmp_path_factory: pytest.TempPathFactory, policy: Optional[Path]) -> Iterator[RunningEAS]:
+    options = ["--permission-policy", str(policy)] if policy else []
+    with running_local_eas(tmp_path_factory.mktemp("examples-eas"), "--quiet", *options) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def deployed(examples: Examples) -> Examples:
+def deployed(examples: RunningEAS) -> RunningEAS:
     """The service deployed to the local EAS's control plane (`make deploy`), reachable through the gateway."""
-    deploy = examples.shell("python -m eas_deploy deploy", timeout=300)
+    deploy = examples.shell("eas-devkit deploy", timeout=300)
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     return examples
+
+
+def readme_statements() -> list[dict]:
+    """The policy statements examples/README.md tells a user to add for writing rows."""
+    return json.loads(README.read_text(encoding="utf-8").split("```json\n", 1)[1].split("```", 1)[0])
 
 
 def succeeded(result: subprocess.CompletedProcess) -> str:
@@ -125,14 +101,14 @@ def test_a_large_object_streams_both_ways_resumes_with_range_and_keeps_memory_fl
     assert "[3/4] SHA-256 matches both ways" in output and ": flat (" in output
     assert "[4/4] DELETE /oss/objects/examples/stream-16MiB.bin → 204" in output and output.endswith("OK\n")
     assert "100%" in result.stderr  # the progress bars
-    assert examples.eas.get("/oss/objects/examples/stream-16MiB.bin").status_code == 404
+    assert examples.get("/oss/objects/examples/stream-16MiB.bin").status_code == 404
 
 
 @needs_oss
 def test_a_presigned_url_downloads_without_credentials_expires_and_never_shows_the_token(examples):
     result = examples.shell(PRESIGNED)
     output = succeeded(result)
-    issued = examples.eas.current_credentials()
+    issued = examples.current_credentials()
 
     assert "download 200 with plain urllib, no credentials: 26 bytes" in output
     assert "verified the same bytes as the object read with the role's credentials" in output
@@ -162,10 +138,6 @@ def test_a_presigned_url_may_not_outlive_the_credentials(examples):
     assert not re.search(r"^URL ", result.stdout, re.M)
 
 
-def order_ids(output: str) -> set[int]:
-    return {int(found) for found in re.findall(r"^ +(\d{13}) ", output, re.M)}
-
-
 @needs_maxcompute
 @pytest.mark.skipif(not HAS_CUSTOM_ROLE, reason="only a custom role's policy refuses the writes")
 def test_writing_rows_under_the_services_policy_fails_with_the_statements_to_add(examples):
@@ -176,27 +148,25 @@ def test_writing_rows_under_the_services_policy_fails_with_the_statements_to_add
     advice = result.stdout.split("ram/permission-policy.json (the local EAS applies the edit at once, as RAM does):\n")
     statements = json.loads(advice[1])
     assert any({"odps:Update", "odps:Alter"} <= set(statement["Action"]) for statement in statements)
-    readme = README.read_text(encoding="utf-8")
-    assert json.loads(readme.split("```json\n", 1)[1].split("```", 1)[0]) == statements
+    assert readme_statements() == statements
 
 
 @needs_maxcompute
-def test_rows_written_with_the_statements_added_are_read_back_through_the_service(examples):
-    shipped = examples.policy.read_text(encoding="utf-8") if HAS_CUSTOM_ROLE else None
-    if shipped is not None:  # the statements of examples/README.md, which the recipe prints when refused
-        readme = README.read_text(encoding="utf-8")
-        policy = json.loads(shipped)
-        policy["Statement"] += json.loads(readme.split("```json\n", 1)[1].split("```", 1)[0])
-        examples.policy.write_text(json.dumps(policy, indent=2), encoding="utf-8")  # applied at once, as in RAM
+def test_rows_written_with_the_statements_added_are_read_back_through_the_service(examples, policy):
+    shipped = policy.read_text(encoding="utf-8") if policy else ""
+    if policy:  # the statements of examples/README.md, which the recipe prints when refused
+        widened = json.loads(shipped)
+        widened["Statement"] += readme_statements()
+        policy.write_text(json.dumps(widened, indent=2), encoding="utf-8")  # applied at once, as in RAM
     try:
         output = succeeded(examples.shell(WRITE, timeout=60))
     finally:
-        if shipped is not None:
-            examples.policy.write_text(shipped, encoding="utf-8")
+        if policy:
+            policy.write_text(shipped, encoding="utf-8")
 
-    written = order_ids(output)
+    written = {int(found) for found in re.findall(r"^ +(\d{13}) ", output, re.M)}  # the order ids printed
     assert len(written) == 5 and "wrote    5 rows to sales partition ds=20261201" in output
-    rows = examples.eas.get("/maxcompute/tables/sales/rows", params={"partition": "ds=20261201", "limit": 100})
+    rows = examples.get("/maxcompute/tables/sales/rows", params={"partition": "ds=20261201", "limit": 100})
     assert rows.status_code == 200, rows.text
     assert written <= {row["order_id"] for row in rows.json()["rows"]}
 
@@ -218,7 +188,7 @@ def test_a_wrong_token_is_a_clear_401(deployed):
 
 
 def test_without_the_target_variables_the_caller_says_what_to_set(deployed):
-    result = deployed.shell("python -m local_eas exec -- python examples/call_from_vpc.py")
+    result = deployed.shell("eas-devkit local exec -- python examples/call_from_vpc.py")
 
     assert result.returncode == 2 and "TARGET_ENDPOINT and TARGET_TOKEN must be set" in result.stdout
 
@@ -232,17 +202,17 @@ def test_a_large_object_streams_through_the_gateway_with_its_token(deployed):
 
 
 def test_the_gateways_503_during_a_redeploy_is_retried(deployed):
-    caller = deployed.start(f"{EXPORT} && {CALL} --repeat 30 --interval 0.1")
+    caller = deployed.start_shell(f"{EXPORT} && {CALL} --repeat 30 --interval 0.1")
     try:
         first_line = caller.stdout.readline()
         assert first_line.startswith("target "), first_line + caller.stdout.read()
-        redeploy = deployed.shell("python -m eas_deploy deploy", timeout=300)
+        redeploy = deployed.shell("eas-devkit deploy", timeout=300)
         output = first_line + caller.communicate(timeout=120)[0]
     finally:
         if caller.poll() is None:
             os.killpg(caller.pid, signal.SIGKILL)
             caller.wait()
-    deployed.eas.seen_responses.append(output)
+    deployed.seen_responses.append(output)
 
     assert "UpdateService" in succeeded(redeploy)
     assert caller.returncode == 0, output

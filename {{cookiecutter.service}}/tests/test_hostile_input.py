@@ -7,105 +7,59 @@ The module has its own local EAS, with a small MAX_UPLOAD_BYTES so that going ov
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import socket
-import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Optional, Union
-from urllib.parse import quote, urlsplit
+from typing import Any, Optional
+from urllib.parse import quote
 
 import pytest
-from conftest import CONTAINER_ENV, HAS_MAXCOMPUTE, HAS_OSS, PROJECT, finish_local_eas, start_local_eas
+from conftest import (
+    CONTAINER_ENV,
+    FIGURES,
+    HAS_MAXCOMPUTE,
+    HAS_OSS,
+    RawAnswer,
+    RunningEAS,
+    local_eas_fixture,
+    needs_maxcompute,
+    needs_oss,
+)
 
 pytestmark = pytest.mark.reliability
 
 UPLOAD_LIMIT = 64 * 1024
 DATA_PREFIX = CONTAINER_ENV.get("OSS_DATA_PREFIX", "")
 MAX_KEY_CHARS = 1023 - len(DATA_PREFIX.encode("utf-8"))  # ASCII keys: characters are bytes
-HAS_SQL = (PROJECT / "mount" / "app" / "routes" / "maxcompute_sql.py").exists()
-needs_oss = pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
-needs_maxcompute = pytest.mark.skipif(not HAS_MAXCOMPUTE, reason="baked without the MaxCompute handlers")
-CASES = {"cases": 0, "server_errors": 0}
+eas = local_eas_fixture("--env", f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
 # What the bucket may hold: the demo objects, and what this module's tests put (and delete) on purpose.
 EXPECTED_PREFIXES = ("hello.txt", "datasets/", "models/", "reports/", "hostile-ok/", "long/", "chunked/")
 # A client mistake is answered at once, not after OSS_TIMEOUT_SECONDS (10 s) of waiting for OSS.
 AT_ONCE_SECONDS = 3
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
+def send(eas: RunningEAS, method: str, target: str, **kwargs: Any) -> RawAnswer:
+    """One request with ``target`` sent byte for byte as given (already percent-encoded): ``RunningEAS.send``."""
+    return counted(eas.send(method, target, **kwargs))
 
 
-@pytest.fixture(scope="module")
-def eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    running = start_local_eas(tmp_path_factory.mktemp("hostile"), "--quiet",
-                              "--env", f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
-    yield running
-    finish_local_eas(running)
+def send_raw(eas: RunningEAS, request: bytes) -> RawAnswer:
+    """What http.client refuses to send (raw bytes outside ASCII in the path, a body that breaks its framing):
+    ``request`` byte for byte on a socket, then the write side closed."""
+    return counted(eas.raw(request))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def record_figures(reliability) -> Iterator[None]:
-    yield
-    if CASES["cases"]:
-        reliability.record("Hostile input", cases=CASES["cases"], server_errors=CASES["server_errors"],
-                           lost=CASES["server_errors"])
-
-
-def send(eas, method: str, target: str, body: Union[bytes, Iterable[bytes], None] = None,
-         headers: Optional[dict[str, str]] = None, chunked: bool = False) -> Answer:
-    """One request with ``target`` sent byte for byte as given (already percent-encoded)."""
-    url = urlsplit(eas.url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-    try:
-        connection.request(method, target, body=body, headers=headers or {}, encode_chunked=chunked)
-        response = connection.getresponse()
-        answer = Answer(response.status, response.headers, response.read())
-    finally:
-        connection.close()
-    CASES["cases"] += 1
-    CASES["server_errors"] += answer.status >= 500
+def counted(answer: RawAnswer) -> RawAnswer:
+    server_error = int(answer.status >= 500)
+    FIGURES.record("Hostile input", cases=1, server_errors=server_error, lost=server_error)
     return answer
-
-
-def send_raw(eas, request: bytes) -> tuple[Answer, float]:
-    """``request`` byte for byte on a socket, then the write side closed (a client with nothing more to send),
-    for what http.client refuses to send: raw bytes outside ASCII in the path, a body that breaks its framing.
-    Also returns how long the answer took."""
-    url = urlsplit(eas.url)
-    with socket.create_connection((url.hostname, url.port), timeout=60) as connection:
-        started = time.monotonic()
-        connection.sendall(request)
-        connection.shutdown(socket.SHUT_WR)
-        response = http.client.HTTPResponse(connection)
-        response.begin()
-        answer = Answer(response.status, response.headers, response.read())
-    CASES["cases"] += 1
-    CASES["server_errors"] += answer.status >= 500
-    return answer, time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
 def bucket(eas):
     """A real oss2 client of this module's local OSS, to see what the service really stored."""
-    import oss2
-    from alibabacloud_credentials.provider import URLCredentialsProvider
-
-    provider = URLCredentialsProvider(uri=eas.state["credentials_uri"])
-    return oss2.Bucket(oss2.ProviderAuthV4(provider), eas.state["oss_endpoint"], eas.state["bucket"],
-                       region=eas.state["region"])
+    return eas.oss_bucket()
 
 
-def assert_refused(answer: Answer, status: int = 400, field: Optional[str] = None) -> dict:
+def assert_refused(answer: RawAnswer, status: int = 400, field: Optional[str] = None) -> dict:
     """A JSON error as the service makes them, naming ``field`` (in the body's field and in the message)."""
     assert answer.status == status, (answer.status, answer.body[:500])
     assert answer.headers["Content-Type"] == "application/json", answer.headers["Content-Type"]
@@ -130,15 +84,18 @@ CONTROL = ["a%00b", "%00", "a%01", "a%09b", "a%0ab", "a%0d%0aX-Injected:%201", "
 # a lone continuation byte, a truncated sequence.
 NOT_UTF8 = ["a%ffb", "%c0%af", "a%ed%a0%80b", "%f4%90%80%80", "%80", "a%e4%b8"]
 TOO_LONG = ["k" * (MAX_KEY_CHARS + 1), "k" * 4000, quote("é" * (MAX_KEY_CHARS // 2 + 1))]
+# Each kind of key, and the rule the refusal names ("": only the field).
+HOSTILE_KEYS = {". or .. path segments": TRAVERSALS, "control characters": CONTROL, "": NOT_UTF8,
+                "OSS allows at most 1023": TOO_LONG, "must not start with /": ["/etc/passwd", "%2fetc"]}
 
 
 @needs_oss
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-@pytest.mark.parametrize("raw_key", TRAVERSALS + CONTROL + NOT_UTF8 + TOO_LONG + ["/etc/passwd", "%2fetc"],
-                         ids=lambda key: key[:40])
-def test_hostile_keys_are_refused_by_name_and_nothing_is_written(eas, method, raw_key):
+@pytest.mark.parametrize(("raw_key", "rule"), [(key, rule) for rule, keys in HOSTILE_KEYS.items() for key in keys],
+                         ids=lambda value: value[:40])
+def test_hostile_keys_are_refused_by_name_and_nothing_is_written(eas, method, raw_key, rule):
     answer = send(eas, method, "/oss/objects/" + raw_key, body=b"x" if method == "PUT" else None)
-    assert_refused(answer, 400, "key")
+    assert rule in assert_refused(answer, 400, "key")["error"]
     listing = send(eas, "GET", "/oss/objects?max_keys=1000").json()
     assert not [item["key"] for item in listing["objects"] if not item["key"].startswith(EXPECTED_PREFIXES)]
 
@@ -201,7 +158,7 @@ def test_raw_utf8_in_the_path_is_decoded_once(eas, bucket):
     key = "hostile-ok/raw/\uff1e \u00e9"
     request = (f"PUT /oss/objects/{key.replace(' ', '%20')} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
                "Connection: close\r\n\r\nraw").encode()
-    answer, _ = send_raw(eas, request)
+    answer = send_raw(eas, request)
     assert answer.status == 201, answer.body
     assert answer.json()["key"] == key
     assert bucket.get_object(DATA_PREFIX + key).read() == b"raw"
@@ -213,21 +170,13 @@ def test_raw_utf8_in_the_path_is_decoded_once(eas, bucket):
 
 @needs_oss
 def test_raw_bytes_that_are_not_utf8_in_the_path_are_refused(eas, bucket):
-    answer, _ = send_raw(eas, b"PUT /oss/objects/hostile-ok/raw/a\xffb HTTP/1.1\r\nHost: x\r\n"
+    answer = send_raw(eas, b"PUT /oss/objects/hostile-ok/raw/a\xffb HTTP/1.1\r\nHost: x\r\n"
                               b"Content-Length: 1\r\nConnection: close\r\n\r\nx")
     assert_refused(answer, 400, "key")
     assert not list(bucket.list_objects(prefix=DATA_PREFIX + "hostile-ok/raw/").object_list)
 
 
 # --- bodies ---------------------------------------------------------------------------------------------
-
-def chunks(total: int, size: int) -> Iterator[bytes]:
-    sent = 0
-    while sent < total:
-        piece = min(size, total - sent)
-        yield os.urandom(piece)
-        sent += piece
-
 
 @needs_oss
 def test_an_oversized_content_length_is_413_before_any_byte_is_read(eas):
@@ -246,7 +195,8 @@ def test_a_body_one_byte_over_the_limit_is_413_and_not_stored(eas):
 
 @needs_oss
 def test_a_chunked_body_over_the_limit_is_413_and_nothing_is_half_written(eas):
-    answer = send(eas, "PUT", "/oss/objects/big/chunked", body=chunks(3 * UPLOAD_LIMIT, 10_000), chunked=True)
+    body = (os.urandom(10_000) for _ in range(3 * UPLOAD_LIMIT // 10_000))  # ~3 times the limit, chunked
+    answer = send(eas, "PUT", "/oss/objects/big/chunked", body=body, chunked=True)
     assert "MAX_UPLOAD_BYTES" in assert_refused(answer, 413)["error"]
     assert_refused(send(eas, "GET", "/oss/objects/big/chunked"), 404)
     assert send(eas, "GET", "/oss/objects?prefix=big/").json()["objects"] == []
@@ -255,7 +205,7 @@ def test_a_chunked_body_over_the_limit_is_413_and_nothing_is_half_written(eas):
 @needs_oss
 @pytest.mark.parametrize(("total", "size"), [(0, 1), (1, 1), (UPLOAD_LIMIT, 4093), (UPLOAD_LIMIT - 1, 65_536)])
 def test_chunked_bodies_up_to_the_limit_round_trip(eas, total, size):
-    data = b"".join(chunks(total, size))
+    data = os.urandom(total)
     parts = [data[offset:offset + size] for offset in range(0, len(data), size)]
     put = send(eas, "PUT", "/oss/objects/chunked/ok", body=iter(parts), chunked=True)
     assert put.status == 201, put.body
@@ -281,14 +231,14 @@ BROKEN_BODIES = {
 def test_a_body_that_breaks_its_framing_is_400_at_once_and_nothing_is_written(eas, bucket, framing):
     """The client's mistake, not OSS's failure: a 400 naming body as soon as the body ends, not a 504 after
     OSS_TIMEOUT_SECONDS or a 502."""
-    answer, took = send_raw(eas, b"PUT /oss/objects/broken/body HTTP/1.1\r\nHost: x\r\n" + framing)
+    answer = send_raw(eas, b"PUT /oss/objects/broken/body HTTP/1.1\r\nHost: x\r\n" + framing)
     assert assert_refused(answer, 400, "body")["code"] == "IncompleteBody"
-    assert took < AT_ONCE_SECONDS, f"took {took:.1f} s"
+    assert answer.seconds < AT_ONCE_SECONDS, f"took {answer.seconds:.1f} s"
     assert not bucket.object_exists(DATA_PREFIX + "broken/body")
     assert send(eas, "GET", "/oss/objects?prefix=broken/").json()["objects"] == []
+{%- if cookiecutter.maxcompute and cookiecutter.maxcompute_sql %}
 
 
-@pytest.mark.skipif(not HAS_SQL, reason="baked without POST /maxcompute/sql")
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
@@ -305,6 +255,7 @@ def test_a_body_that_breaks_its_framing_is_400_at_once_and_nothing_is_written(ea
 def test_hostile_sql_bodies(eas, body, status, field):
     answer = send(eas, "POST", "/maxcompute/sql", body=body, headers={"Content-Type": "application/json"})
     assert_refused(answer, status, field)
+{%- endif %}
 
 
 # --- methods, ranges, parameters ------------------------------------------------------------------------
@@ -316,8 +267,9 @@ if HAS_OSS:
 if HAS_MAXCOMPUTE:
     WRONG_METHODS += [("POST", "/maxcompute/tables", "GET"), ("DELETE", "/maxcompute/tables/iris", "GET"),
                       ("PUT", "/maxcompute/tables/iris/rows", "GET")]
-if HAS_SQL:
-    WRONG_METHODS += [("GET", "/maxcompute/sql", "POST")]
+{%- if cookiecutter.maxcompute and cookiecutter.maxcompute_sql %}
+WRONG_METHODS += [("GET", "/maxcompute/sql", "POST")]
+{%- endif %}
 
 
 @pytest.mark.parametrize(("method", "path", "allowed"), WRONG_METHODS)
@@ -396,6 +348,18 @@ def test_bad_row_limits(eas, value):
         pytest.param("/maxcompute/tables/sales/rows?partition=ds=1,ds", "partition", marks=needs_maxcompute),
         pytest.param("/maxcompute/tables/sales/rows?partition=ds%3D%E2%80%AE1", "partition", marks=needs_maxcompute),
         pytest.param("/maxcompute/tables?prefix=" + "p" * 129, "prefix", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables?prefix=a%27b", "prefix", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables?limit=1001", "limit", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/bad-name", "name", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/1table", "name", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/iris/rows?columns=", "columns", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/iris/rows?columns=species,bad-col", "columns", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/iris/rows?columns=species,species", "columns", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/iris/rows?columns=species,SPECIES", "columns", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/sales/rows?partition=ds", "partition", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/sales/rows?partition=ds=2026%27--", "partition", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/sales/rows?partition=ds=x,ds=y", "partition", marks=needs_maxcompute),
+        pytest.param("/maxcompute/tables/sales/rows?partition=ds=x,DS=y", "partition", marks=needs_maxcompute),
     ],
 )
 def test_bad_parameters_are_refused_by_name(eas, target, field):

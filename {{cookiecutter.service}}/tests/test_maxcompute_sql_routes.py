@@ -7,19 +7,17 @@ import concurrent.futures
 import http.client
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import finish_local_eas, start_local_eas
+from conftest import local_eas_fixture
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from reliability import FUZZ_EXAMPLES
 
 from app.sql_guard import UnsafeSQL, single_select
-from local_eas.maxcompute.sql import statement_kinds
+from eas_devkit.local.maxcompute.sql import statement_kinds
+from eas_devkit.reliability import FUZZ_EXAMPLES
 
 
 def run_sql(local_eas, body, **kwargs) -> requests.Response:
@@ -192,26 +190,14 @@ SQL_TIMEOUT_SECONDS = 8
 SQL_RUN_SECONDS = 120
 
 
-@pytest.fixture(scope="module")
-def slow_sql_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    """Every SQL instance of this local MaxCompute runs 120 s; the service waits 8 s for one."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LOCAL_MAXCOMPUTE_SQL_SECONDS", str(SQL_RUN_SECONDS))
-        running = start_local_eas(tmp_path_factory.mktemp("slow-sql"), "--quiet",
-                                  "--env", f"SQL_TIMEOUT_SECONDS={SQL_TIMEOUT_SECONDS}")
-    yield running
-    finish_local_eas(running)
+# Every SQL instance of this local MaxCompute runs 120 s; the service waits 8 s for one.
+slow_sql_eas = local_eas_fixture("--env", f"SQL_TIMEOUT_SECONDS={SQL_TIMEOUT_SECONDS}",
+                                 environ={"LOCAL_MAXCOMPUTE_SQL_SECONDS": str(SQL_RUN_SECONDS)})
 
 
 @pytest.fixture(scope="module")
 def slow_odps(slow_sql_eas):
-    from alibabacloud_credentials.provider import URLCredentialsProvider
-    from odps import ODPS
-    from odps.accounts import CredentialProviderAccount
-
-    provider = URLCredentialsProvider(uri=slow_sql_eas.state["deployer_credentials_uri"])
-    return ODPS(account=CredentialProviderAccount(provider), project=slow_sql_eas.state["project"],
-                endpoint=slow_sql_eas.state["odps_endpoint"], logview_host="http://127.0.0.1:9")
+    return slow_sql_eas.odps()
 
 
 def cancelled_instances(odps) -> list[str]:
@@ -232,8 +218,7 @@ def test_a_query_past_the_sql_timeout_is_504_and_its_instance_is_stopped(slow_sq
 
 def test_a_client_that_goes_away_has_its_instance_stopped(slow_sql_eas, slow_odps):
     before = set(cancelled_instances(slow_odps))
-    address = urlsplit(slow_sql_eas.url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection = http.client.HTTPConnection(*slow_sql_eas.address, timeout=30)
     connection.request("POST", "/maxcompute/sql", body=json.dumps({"sql": "SELECT * FROM iris"}),
                        headers={"Content-Type": "application/json"})
     time.sleep(1)

@@ -10,22 +10,19 @@ How many requests comes from ``reliability.FUZZ_EXAMPLES``: hundreds for `make t
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 import requests
 import schemathesis
-from conftest import CONTAINER_ENV, HAS_OSS, finish_local_eas, start_local_eas
+from conftest import local_eas_fixture, needs_oss
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability import FUZZ_EXAMPLES
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from app import create_app
-from app.config import Config
 from app.openapi import describe, openapi_path
+from eas_devkit.reliability import FUZZ_EXAMPLES
 
 pytestmark = pytest.mark.reliability
 
@@ -33,7 +30,7 @@ pytestmark = pytest.mark.reliability
 # ~550 for `make test`, ~5,000 for `make reliability`.
 EXAMPLES_PER_OPERATION = max(1, FUZZ_EXAMPLES // 3)
 UPLOAD_LIMIT = 64 * 1024  # small, so that the fuzzer's bodies can go over it
-SENT: Counter = Counter()
+fuzzed_eas = local_eas_fixture("--env", f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
 # Operations where input valid by the description may still be refused for what only the data can tell.
 STATE_DEPENDENT = {
     "readRows": "a partition spec names the table's own partition keys",
@@ -69,11 +66,6 @@ def stripped_by_the_server(case: schemathesis.Case) -> bool:
     return server_header_values(case) != [str(value) for value in (case.headers or {}).values()]
 
 
-@pytest.fixture
-def app() -> Flask:
-    return create_app(Config.from_environ({**CONTAINER_ENV, "OSS_ENDPOINT": "http://127.0.0.1:9"}))
-
-
 def test_every_route_of_this_bake_is_described_and_nothing_else(app):
     assert described(describe(app)) == routes(app)
 
@@ -95,7 +87,7 @@ def test_every_operation_documents_its_errors_with_the_one_error_schema(app):
                     assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
 
 
-@pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
+@needs_oss
 @settings(max_examples=FUZZ_EXAMPLES * 4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.text(alphabet="a./\x00\n\x7f\u00e9", max_size=10))
 def test_the_described_key_pattern_is_the_services_key_rule(app, key):
@@ -114,35 +106,23 @@ def test_the_described_key_pattern_is_the_services_key_rule(app, key):
     assert described_valid == valid
 
 
-@pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
+@needs_oss
 def test_the_described_key_length_is_the_services_byte_rule(app):
     """OSS counts a key's bytes; JSON Schema's maxLength counts characters, so it would be wrong for one kind of
     key or the other: the limit is in the description, in bytes, and it is the service's."""
     from app.errors import APIError
     from app.routes.oss import validate_key
 
-    for parameter in (describe(app)["paths"]["/oss/objects/{key}"]["get"]["parameters"][0],
-                      describe(app)["paths"]["/oss/objects"]["get"]["parameters"][0]):
+    key = describe(app)["paths"]["/oss/objects/{key}"]["get"]["parameters"][0]
+    for parameter in (key, describe(app)["paths"]["/oss/objects"]["get"]["parameters"][0]):
         assert "maxLength" not in parameter["schema"], parameter
-    limit = int(re.search(r"at most (\d+) bytes of UTF-8", parameter_description(app)).group(1))
+    limit = int(re.search(r"at most (\d+) bytes of UTF-8", key["description"]).group(1))
     with app.test_request_context():
         for character in ("k", "\u00e9", "\uff1e", "\U0001f600"):
             size = len(character.encode("utf-8"))
             validate_key(character * (limit // size))
             with pytest.raises(APIError):
                 validate_key(character * (limit // size) + "k" * (limit % size + 1))
-
-
-def parameter_description(app: Flask) -> str:
-    return describe(app)["paths"]["/oss/objects/{key}"]["get"]["parameters"][0]["description"]
-
-
-@pytest.fixture(scope="module")
-def fuzzed_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    running = start_local_eas(tmp_path_factory.mktemp("openapi"), "--quiet", "--env",
-                              f"MAX_UPLOAD_BYTES={UPLOAD_LIMIT}")
-    yield running
-    finish_local_eas(running)
 
 
 @pytest.fixture(scope="module")
@@ -156,14 +136,6 @@ def session() -> Iterator[requests.Session]:
         yield session
 
 
-@pytest.fixture(scope="module", autouse=True)
-def record_figures(reliability) -> Iterator[None]:
-    yield
-    if SENT["requests"]:
-        reliability.record("Generated requests (OpenAPI)", requests=SENT["requests"],
-                           server_errors=SENT["server_errors"], lost=SENT["server_errors"])
-
-
 def test_the_live_description_is_this_bakes(fuzzed_eas, app):
     response = fuzzed_eas.get("/openapi.json")
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
@@ -175,10 +147,10 @@ schema = schemathesis.pytest.from_fixture("live_schema")
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_generated_requests_get_documented_answers_and_no_5xx(case, session):
+def test_generated_requests_get_documented_answers_and_no_5xx(case, session, reliability):
     response = case.call(session=session, timeout=60)
-    SENT["requests"] += 1
-    SENT["server_errors"] += response.status_code >= 500
+    server_error = int(response.status_code >= 500)
+    reliability.record("Generated requests (OpenAPI)", requests=1, server_errors=server_error, lost=server_error)
     if unprintable_header(case):
         # gunicorn refuses a header with control characters itself (400, HTML): the app never sees it.
         assert response.status_code == 400

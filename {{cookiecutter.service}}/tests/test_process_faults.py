@@ -11,17 +11,14 @@ import hashlib
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import CONTAINER_ENV, HAS_OSS, PROJECT, RunningEAS, finish_local_eas, start_local_eas
+from conftest import CONTAINER_ENV, HAS_OSS, PROJECT, RunningEAS, free_port, local_eas_fixture
 
 pytestmark = [
     pytest.mark.reliability,
@@ -30,13 +27,7 @@ pytestmark = [
 ]
 OBJECT_SIZE = 16 * 1024 * 1024  # several times what the loopback socket buffers hold
 CHUNK = 256 * 1024
-
-
-@pytest.fixture
-def eas(tmp_path) -> Iterator[RunningEAS]:
-    running = start_local_eas(tmp_path / "eas", "--quiet")
-    yield running
-    finish_local_eas(running)
+eas = local_eas_fixture(scope="function")  # a local EAS for each test: most of them stop its service
 
 
 def upload(eas: RunningEAS, key: str) -> str:
@@ -46,43 +37,19 @@ def upload(eas: RunningEAS, key: str) -> str:
 
 
 def open_download(eas: RunningEAS, key: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-    address = urlsplit(eas.url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection = http.client.HTTPConnection(*eas.address, timeout=30)
     connection.request("GET", f"/oss/objects/{key}")
     response = connection.getresponse()
     assert response.status == 200
     return connection, response
 
 
-def workers_of(master: int) -> set[int]:
-    children = Path(f"/proc/{master}/task/{master}/children")
-    return {int(pid) for pid in children.read_text().split()} if children.exists() else set()
-
-
-def worker_serving(master: int, client_port: int) -> int:
-    """The worker holding the connection whose other end is our ``client_port`` (from /proc's socket inodes)."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[2].split(":")[1], 16) == client_port:  # remote address of the server's socket
-            inodes.add(fields[9])
-    for pid in workers_of(master):
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                if os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes:
-                    return pid
-            except OSError:
-                continue
-    raise AssertionError(f"no worker of {master} holds the connection from port {client_port}")
-
-
 def test_a_worker_killed_mid_download_fails_only_that_download(eas, reliability):
     upload(eas, "faults/big.bin")
-    master = eas.state["service_pid"]
     connection, download = open_download(eas, "faults/big.bin")
     try:
         received = len(download.read(CHUNK))
-        victim = worker_serving(master, connection.sock.getsockname()[1])
+        victim = eas.worker_serving(connection.sock)
         os.kill(victim, signal.SIGKILL)
         try:
             while chunk := download.read(CHUNK):
@@ -96,18 +63,17 @@ def test_a_worker_killed_mid_download_fails_only_that_download(eas, reliability)
     statuses = [eas.get("/oss/objects?max_keys=1").status_code for _ in range(20)]
     assert statuses == [200] * 20
     deadline = time.monotonic() + 15
-    while (len(workers_of(master)) < 2 or victim in workers_of(master)) and time.monotonic() < deadline:
+    while (len(eas.workers()) < 2 or victim in eas.workers()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert victim not in workers_of(master) and len(workers_of(master)) == 2, "the master did not replace it"
+    assert victim not in eas.workers() and len(eas.workers()) == 2, "the master did not replace it"
     reliability.record("Process faults", workers_killed=1, requests_after=len(statuses), lost=0)
 
 
 def test_sigterm_lets_in_flight_downloads_finish_then_stops_within_the_grace_period(eas, reliability):
     digest = upload(eas, "faults/drain.bin")
-    master = eas.state["service_pid"]
     connection, download = open_download(eas, "faults/drain.bin")
     received = hashlib.sha256(download.read(CHUNK))
-    os.kill(master, signal.SIGTERM)
+    os.kill(eas.state["service_pid"], signal.SIGTERM)
     stopped_at = time.monotonic()
     try:
         while chunk := download.read(CHUNK):
@@ -117,36 +83,26 @@ def test_sigterm_lets_in_flight_downloads_finish_then_stops_within_the_grace_per
         connection.close()
     assert received.hexdigest() == digest, "the in-flight download was cut short"
 
-    while _is_running(master) and time.monotonic() - stopped_at < 30:
+    while eas.service_alive() and time.monotonic() - stopped_at < 30:
         time.sleep(0.1)
-    assert not _is_running(master), "gunicorn outlived EAS's 30 s grace period"
+    assert not eas.service_alive(), "gunicorn outlived EAS's 30 s grace period"
     reliability.record("Process faults", sigterm_drains=1, drain_seconds=round(time.monotonic() - stopped_at, 1))
     with pytest.raises(requests.exceptions.ConnectionError):
         requests.get(f"{eas.url}/health", timeout=5)
 
 
-def _is_running(pid: int) -> bool:
-    """Alive and not a zombie (the local EAS, its parent, reaps it only when it stops)."""
-    try:
-        return not Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
-    except OSError:
-        return False
-
-
 def test_sigterm_closes_idle_keep_alive_connections_instead_of_waiting_for_them(eas, reliability):
     """A gateway keeps idle connections to the instance open (30 s on EAS's dedicated gateway): they hold
     no request, so SIGTERM must not wait for them until graceful_timeout (25 s)."""
-    address = urlsplit(eas.url)
-    idle = [http.client.HTTPConnection(address.hostname, address.port, timeout=30) for _ in range(4)]
+    idle = [http.client.HTTPConnection(*eas.address, timeout=30) for _ in range(4)]
     try:
         for connection in idle:
             connection.request("GET", "/health")
             answer = connection.getresponse()
             assert answer.status == 200 and answer.read()
-        master = eas.state["service_pid"]
-        os.kill(master, signal.SIGTERM)
+        os.kill(eas.state["service_pid"], signal.SIGTERM)
         stopped_at = time.monotonic()
-        while _is_running(master) and time.monotonic() - stopped_at < 30:
+        while eas.service_alive() and time.monotonic() - stopped_at < 30:
             time.sleep(0.1)
         seconds = time.monotonic() - stopped_at
     finally:
@@ -161,9 +117,7 @@ def test_sigterm_while_a_worker_still_boots_stops_gunicorn_at_once(tmp_path):
     SIGKILLed by the master at the end of graceful_timeout. gunicorn alone, as the run command starts it."""
     environment = {**os.environ, **CONTAINER_ENV, "HOME": str(tmp_path), "OSS_ENDPOINT": "http://127.0.0.1:9",
                    "ODPS_ENDPOINT": "http://127.0.0.1:9/api"}
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     stop_seconds = []
     for _ in range(4):  # the boot window is short: a few tries to land in it
         with open(tmp_path / "gunicorn.log", "w", encoding="utf-8") as log:

@@ -8,61 +8,10 @@
 
 from __future__ import annotations
 
-import json
-import socket
-import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import HAS_OSS, RunningEAS, finish_local_eas, start_local_eas
-
-needs_oss = pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
-
-
-@pytest.fixture(scope="module")
-def eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
-    """Its own local EAS: the log is read back, and garbage is sent to it."""
-    running = start_local_eas(tmp_path_factory.mktemp("request-log"), "--quiet")
-    yield running
-    finish_local_eas(running)
-
-
-def raw_exchange(eas: RunningEAS, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send ``request`` byte for byte; the status, headers and body of the answer (read to the close)."""
-    address = urlsplit(eas.url)
-    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
-        connection.sendall(request)
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
-    return int(status_line.split(" ")[1]), headers, body
-
-
-def log_records(eas: RunningEAS, request_id: str, expected: int = 1, timeout: float = 5) -> list[dict[str, Any]]:
-    """The service's request log records for ``request_id``, once ``expected`` of them are there (the line is
-    written when the body has been sent, just after the client has it). Lines are split as a line reader
-    splits them: every one must be a whole JSON record."""
-    log = Path(eas.state["state_dir"]) / "logs" / "service.log"
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = [line for line in log.read_text(encoding="utf-8").splitlines() if request_id in line]
-        records = [json.loads(line) for line in lines]
-        found = [record for record in records if record.get("logger") == "app.request"]
-        if len(found) >= expected or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
-
-
-def new_request_id() -> str:
-    return "log-" + uuid.uuid4().hex
-
+from conftest import needs_oss
 
 REFUSED_BY_GUNICORN = {
     # Each request fits in one read of gunicorn's (8 KiB): nothing is left unread when it closes, so no reset.
@@ -76,44 +25,45 @@ REFUSED_BY_GUNICORN = {
 
 
 @pytest.mark.parametrize("case", REFUSED_BY_GUNICORN)
-def test_what_gunicorn_refuses_is_a_json_error_and_a_log_line(eas, case):
+def test_what_gunicorn_refuses_is_a_json_error_and_a_log_line(local_eas, case):
     request, status, code = REFUSED_BY_GUNICORN[case]
-    answer_status, headers, body = raw_exchange(eas, request)
-    assert answer_status == status, body[:300]
-    assert headers["content-type"] == "application/json" and int(headers["content-length"]) == len(body)
-    error = json.loads(body)
+    answer = local_eas.raw(request)
+    assert answer.status == status, answer.body[:300]
+    assert answer.headers["Content-Type"] == "application/json"
+    assert int(answer.headers["Content-Length"]) == len(answer.body)
+    error = answer.json()
     assert set(error) == {"error", "code", "request_id"} and error["code"] == code and error["error"]
-    assert headers["x-request-id"] == error["request_id"]
-    records = log_records(eas, error["request_id"])
+    assert answer.headers["X-Request-Id"] == error["request_id"]
+    records = local_eas.request_log(error["request_id"])
     assert [(r["status"], r["code"]) for r in records] == [(status, code)]
 
 
 @needs_oss
-def test_get_range_get_head_and_put_each_get_one_log_line(eas):
+def test_get_range_get_head_and_put_each_get_one_log_line(local_eas):
     body = b"0123456789" * 10_000
-    ids = {name: new_request_id() for name in ("put", "get", "range", "head")}
-    put = eas.request("PUT", "/oss/objects/logged/object.bin", data=body, headers={"X-Request-Id": ids["put"]})
-    get = eas.get("/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["get"]})
-    part = eas.get("/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["range"], "Range": "bytes=5-9"})
-    head = eas.request("HEAD", "/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["head"]})
+    ids = {name: f"log-{uuid.uuid4().hex}" for name in ("put", "get", "range", "head")}
+    put = local_eas.request("PUT", "/oss/objects/logged/object.bin", data=body, headers={"X-Request-Id": ids["put"]})
+    get = local_eas.get("/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["get"]})
+    part = local_eas.get("/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["range"], "Range": "bytes=5-9"})
+    head = local_eas.request("HEAD", "/oss/objects/logged/object.bin", headers={"X-Request-Id": ids["head"]})
     assert (put.status_code, get.status_code, part.status_code, head.status_code) == (201, 200, 206, 200)
     assert get.content == body and part.content == b"56789"
     expected = {"put": ("PUT", 201), "get": ("GET", 200), "range": ("GET", 206), "head": ("HEAD", 200)}
     for name, request_id in ids.items():
-        records = log_records(eas, request_id)
+        records = local_eas.request_log(request_id)
         assert [(r["method"], r["status"], r["path"]) for r in records] == [
             (*expected[name], "/oss/objects/logged/object.bin")], name
         assert records[0]["latency_ms"] >= 0
-    eas.request("DELETE", "/oss/objects/logged/object.bin")
+    local_eas.request("DELETE", "/oss/objects/logged/object.bin")
 
 
 @pytest.mark.parametrize("separator", ["%C2%85", "%E2%80%A8", "%E2%80%A9"])
-def test_a_line_separator_in_a_path_never_splits_a_log_record(eas, separator):
-    request_id = new_request_id()
-    status, _, _ = raw_exchange(eas, f"GET /no/such{separator}route HTTP/1.1\r\nHost: service\r\n"
-                                           f"X-Request-Id: {request_id}\r\nConnection: close\r\n\r\n".encode())
-    assert status == 404
-    records = log_records(eas, request_id)  # json.loads of every line with the id: none is a fragment
+def test_a_line_separator_in_a_path_never_splits_a_log_record(local_eas, separator):
+    request_id = f"log-{uuid.uuid4().hex}"
+    answer = local_eas.raw(f"GET /no/such{separator}route HTTP/1.1\r\nHost: service\r\nX-Request-Id: {request_id}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+    assert answer.status == 404
+    records = local_eas.request_log(request_id)  # json.loads of every line with the id: none is a fragment
     character = bytes.fromhex(separator.replace("%", "")).decode("utf-8")
     assert [record["path"] for record in records] == [f"/no/such{character}route"]
 

@@ -13,15 +13,13 @@ import hashlib
 import itertools
 import os
 import random
-import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, RunningEAS, finish_local_eas, start_local_eas
-from reliability import SOAK_SECONDS
+from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, Ledger, RunningEAS, local_eas_fixture
+
+from eas_devkit.reliability import SOAK_SECONDS
 
 pytestmark = [pytest.mark.reliability,
               pytest.mark.skipif(not HAS_ROLE, reason="a service without a role has no credentials to rotate")]
@@ -32,42 +30,19 @@ ROTATE_EVERY = min(20.0, SOAK_SECONDS / 4)
 # Stale for the SDK ROTATE_EVERY seconds after issuance: one fetch per worker per rotation.
 LIFETIME = 15 * 60 + ROTATE_EVERY
 PREFIX = "soak/"
+soak_eas = local_eas_fixture("--credentials-lifetime", str(LIFETIME), "--rotate-every", str(ROTATE_EVERY))
 
 
 @dataclass
-class Ledger:
-    """What the clients did: every request and its outcome, and the digest of every object they uploaded."""
+class SoakLedger(Ledger):
+    """What the clients did: every request and its outcome, the digest of every object they uploaded, and the
+    keys the service reported."""
 
-    outcomes: Counter = field(default_factory=Counter)
-    failures: list[str] = field(default_factory=list)
     uploaded: dict[str, str] = field(default_factory=dict)
     key_ids: set = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def note(self, operation: str, ok: bool, detail: str = "") -> None:
-        with self.lock:
-            self.outcomes[(operation, ok)] += 1
-            if not ok and len(self.failures) < 20:
-                self.failures.append(f"{operation}: {detail}")
-
-    @property
-    def requests(self) -> int:
-        return sum(self.outcomes.values())
-
-    @property
-    def failed(self) -> int:
-        return sum(count for (_, ok), count in self.outcomes.items() if not ok)
 
 
-@pytest.fixture(scope="module")
-def soak_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
-    running = start_local_eas(tmp_path_factory.mktemp("soak"), "--quiet", "--credentials-lifetime", str(LIFETIME),
-                              "--rotate-every", str(ROTATE_EVERY))
-    yield running
-    finish_local_eas(running)
-
-
-def operations(eas: RunningEAS, ledger: Ledger, client: int) -> list:
+def operations(eas: RunningEAS, ledger: SoakLedger, client: int) -> list:
     """The traffic mix of one client: each call makes one request and notes its outcome."""
     counter = itertools.count()
     own: list[str] = []
@@ -76,8 +51,7 @@ def operations(eas: RunningEAS, ledger: Ledger, client: int) -> list:
         key = f"{PREFIX}{client}/{next(counter)}.bin"
         body = os.urandom(random.randint(1, 64 * 1024))
         response = eas.request("PUT", f"/oss/objects/{key}", data=body)
-        ledger.note("put", response.status_code == 201, f"{response.status_code} {response.text[:200]}")
-        if response.status_code == 201:
+        if ledger.answered("put", response, response.status_code == 201):
             with ledger.lock:
                 ledger.uploaded[key] = hashlib.sha256(body).hexdigest()
             own.append(key)
@@ -92,22 +66,19 @@ def operations(eas: RunningEAS, ledger: Ledger, client: int) -> list:
 
     def list_objects() -> None:
         response = eas.get(f"/oss/objects?prefix={PREFIX}{client}/&max_keys=5")
-        ledger.note("list", response.status_code == 200, f"{response.status_code} {response.text[:200]}")
+        ledger.answered("list", response, response.status_code == 200)
 
     def list_tables() -> None:
         response = eas.get("/maxcompute/tables")
-        ledger.note("tables", response.status_code == 200 and "iris" in response.json().get("tables", []),
-                    f"{response.status_code} {response.text[:200]}")
+        ledger.answered("tables", response, response.status_code == 200 and "iris" in response.json().get("tables", []))
 
     def read_rows() -> None:
         response = eas.get("/maxcompute/tables/iris/rows?limit=20")
-        ledger.note("rows", response.status_code == 200 and len(response.json().get("rows", [])) == 20,
-                    f"{response.status_code} {response.text[:200]}")
+        ledger.answered("rows", response, response.status_code == 200 and len(response.json().get("rows", [])) == 20)
 
     def credentials() -> None:
         response = eas.get("/credentials")
-        ledger.note("credentials", response.status_code == 200, f"{response.status_code} {response.text[:200]}")
-        if response.status_code == 200:
+        if ledger.answered("credentials", response, response.status_code == 200):
             with ledger.lock:
                 ledger.key_ids.add(response.json()["access_key_id"])
 
@@ -119,7 +90,7 @@ def operations(eas: RunningEAS, ledger: Ledger, client: int) -> list:
     return mix
 
 
-def run_client(eas: RunningEAS, ledger: Ledger, client: int, deadline: float) -> None:
+def run_client(eas: RunningEAS, ledger: SoakLedger, client: int, deadline: float) -> None:
     mix = operations(eas, ledger, client)
     while time.monotonic() < deadline:
         operation = random.choice(mix)
@@ -130,7 +101,7 @@ def run_client(eas: RunningEAS, ledger: Ledger, client: int, deadline: float) ->
 
 
 def test_mixed_traffic_through_rotations_loses_nothing(soak_eas, reliability):
-    ledger = Ledger()
+    ledger = SoakLedger()
     issued_before = soak_eas.stats()["issuances"]
     deadline = time.monotonic() + SOAK_SECONDS
     with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import requests
-from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, start_local_eas, stop_local_eas
+from conftest import HAS_MAXCOMPUTE, HAS_OSS, HAS_ROLE, running_local_eas
 
 pytestmark = pytest.mark.skipif(not HAS_ROLE, reason="no RAM role: no credentials are issued")
 
@@ -42,13 +42,10 @@ def exercise(running) -> list[str]:
 
 
 def test_no_secret_in_logs_or_responses(tmp_path):
-    # DEBUG logging: the most the service ever writes.
-    running = start_local_eas(tmp_path / "eas", "--quiet", "--env", "LOG_LEVEL=DEBUG")
-    try:
+    # DEBUG logging: the most the service ever writes. Every log is complete once the local EAS has stopped.
+    with running_local_eas(tmp_path / "eas", "--quiet", "--env", "LOG_LEVEL=DEBUG") as running:
         responses = exercise(running)
         issuances = running.stats()["issuances"]
-    finally:
-        stop_local_eas(running.process)
     issued = running.seen_credentials
     # The test saw every issuance, so every secret the service could have held is searched for.
     assert len({credentials["AccessKeyId"] for credentials in issued}) == issuances == 3
@@ -61,7 +58,7 @@ def test_no_secret_in_logs_or_responses(tmp_path):
 
 
 def test_the_leak_check_finds_a_planted_secret_and_token(local_eas):
-    """The search every local EAS gets before it stops (conftest.finish_local_eas) can fail."""
+    """The search every local EAS gets before it stops (eas_devkit.testing.finish_local_eas) can fail."""
     issued = local_eas.current_credentials()
     planted = json.dumps({"message": f"signing with {issued['AccessKeySecret']}", "token": issued["SecurityToken"]})
     found = local_eas.admin("POST", "/leak-check", data=planted, timeout=10)

@@ -2,21 +2,16 @@
 keeps answering within a second while 32 of them hold connections.
 
 No gateway buffers a request that comes over a VPC direct connection, so the service must not give a
-whole worker thread to each one. The module has its own local EAS (default settings of service.json); every
-socket is opened on loopback and closed at the end of its test.
+whole worker thread to each one. Every socket is opened on loopback and closed at the end of its test.
 """
 
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import HAS_OSS, RunningEAS, finish_local_eas, start_local_eas
+from conftest import RunningEAS, needs_oss
 
 pytestmark = pytest.mark.reliability
 
@@ -26,81 +21,39 @@ PROBES = 6
 HEALTH_BOUND_SECONDS = 1.0
 
 
-@pytest.fixture(scope="module")
-def eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS]:
-    running = start_local_eas(tmp_path_factory.mktemp("slow-clients"), "--quiet")
-    yield running
-    finish_local_eas(running)
-
-
-@contextmanager
-def slow_clients(eas: RunningEAS, opening: bytes, drip: bytes) -> Iterator[list[socket.socket]]:
-    """SLOW_CLIENTS connections that sent ``opening`` and then send ``drip`` every DRIP_SECONDS."""
-    address = urlsplit(eas.url)
-    connections: list[socket.socket] = []
-    stop = threading.Event()
-
-    def dripping() -> None:
-        while not stop.wait(DRIP_SECONDS):
-            for connection in connections:
-                with suppress(OSError):  # closed by the server: the assertions below tell whether that is fine
-                    connection.sendall(drip)
-
-    dripper = threading.Thread(target=dripping, daemon=True)
-    try:
-        for _ in range(SLOW_CLIENTS):
-            connection = socket.create_connection((address.hostname, address.port), timeout=5)
-            connections.append(connection)
-            connection.sendall(opening)
-        dripper.start()
-        time.sleep(DRIP_SECONDS)  # every connection accepted and waiting for its next byte
-        yield connections
-    finally:
-        stop.set()
-        if dripper.is_alive():
-            dripper.join(timeout=DRIP_SECONDS + 5)
-        for connection in connections:
-            connection.close()
-
-
-def health_latencies(eas: RunningEAS) -> list[float]:
+def health_latencies(local_eas: RunningEAS) -> list[float]:
     """Seconds each of PROBES calls of /health took on a new connection (inf: no answer within the bound)."""
-    address = urlsplit(eas.url)
     latencies = []
     for _ in range(PROBES):
-        started = time.monotonic()
         try:
-            with socket.create_connection((address.hostname, address.port), timeout=HEALTH_BOUND_SECONDS) as probe:
-                probe.sendall(b"GET /health HTTP/1.1\r\nHost: service\r\nConnection: close\r\n\r\n")
-                answer = b""
-                while chunk := probe.recv(4096):
-                    answer += chunk
-            assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
-            latencies.append(time.monotonic() - started)
+            answer = local_eas.raw(b"GET /health HTTP/1.1\r\nHost: service\r\nConnection: close\r\n\r\n",
+                             timeout=HEALTH_BOUND_SECONDS)
+            assert answer.status == 200, answer.body[:200]
+            latencies.append(answer.seconds)
         except socket.timeout:
             latencies.append(float("inf"))
         time.sleep(0.3)
     return latencies
 
 
-def check_health_under(eas: RunningEAS, reliability, kind: str, opening: bytes, drip: bytes) -> None:
-    with slow_clients(eas, opening, drip):
-        latencies = health_latencies(eas)
+def check_health_under(local_eas: RunningEAS, reliability, kind: str, opening: bytes, drip: bytes) -> None:
+    with local_eas.slow_clients(SLOW_CLIENTS, opening, drip, every=DRIP_SECONDS):
+        latencies = health_latencies(local_eas)
     late = sum(latency > HEALTH_BOUND_SECONDS for latency in latencies)
     reliability.record("Slow clients", **{f"slow_{kind}": SLOW_CLIENTS}, health_probes=len(latencies),
                        lost=late)
     assert late == 0, f"/health took {[round(x, 3) for x in latencies]} s with {SLOW_CLIENTS} slow {kind}"
-    assert eas.get("/health", timeout=5).status_code == 200
+    assert local_eas.get("/health", timeout=5).status_code == 200
 
 
-def test_slow_headers_leave_health_answering_within_a_second(eas, reliability):
-    check_health_under(eas, reliability, "headers", b"GET /health HTTP/1.1\r\nHost: service\r\nX-Slow: ", b"x")
+def test_slow_headers_leave_health_answering_within_a_second(local_eas, reliability):
+    check_health_under(local_eas, reliability, "headers", b"GET /health HTTP/1.1\r\nHost: service\r\nX-Slow: ", b"x")
 
 
-@pytest.mark.skipif(not HAS_OSS, reason="baked without the OSS handlers")
-def test_slow_upload_bodies_leave_health_answering_within_a_second(eas, reliability):
+@needs_oss
+def test_slow_upload_bodies_leave_health_answering_within_a_second(local_eas, reliability):
     opening = (b"PUT /oss/objects/slow-clients/object HTTP/1.1\r\nHost: service\r\nContent-Type: text/plain\r\n"
                b"Content-Length: 1000\r\n\r\n")
-    check_health_under(eas, reliability, "bodies", opening, b"x")
-    listing = eas.get("/oss/objects?prefix=slow-clients/").json()
+    check_health_under(local_eas, reliability, "bodies", opening, b"x")
+    listing = local_eas.get("/oss/objects?prefix=slow-clients/").json()
     assert not listing.get("objects"), f"an unfinished upload was stored: {listing}"

@@ -15,7 +15,6 @@ the kit, so a service's ``tests/conftest.py`` holds only what is its own.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,25 +66,13 @@ def rotating_eas(eas_project: Path, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="session")
 def oss_admin(local_eas: RunningEAS) -> Any:
     """A real oss2 client of the local OSS, signing with the instance's credentials (to set up and check)."""
-    import oss2
-    from alibabacloud_credentials.provider import URLCredentialsProvider
-
-    provider = URLCredentialsProvider(uri=local_eas.state["credentials_uri"])
-    return oss2.Bucket(oss2.ProviderAuthV4(provider), local_eas.state["oss_endpoint"], local_eas.state["bucket"],
-                       region=local_eas.state["region"])
+    return local_eas.oss_bucket()
 
 
 @pytest.fixture(scope="session")
 def odps_admin(local_eas: RunningEAS) -> Any:
     """A real pyodps client of the local MaxCompute, signing as the developer (who may do anything there)."""
-    from alibabacloud_credentials.provider import URLCredentialsProvider
-    from odps import ODPS
-    from odps.accounts import CredentialProviderAccount
-
-    logging.getLogger("odps").setLevel(logging.WARNING)  # it logs the STS token at INFO
-    provider = URLCredentialsProvider(uri=local_eas.state["deployer_credentials_uri"])
-    return ODPS(account=CredentialProviderAccount(provider), project=local_eas.state["project"],
-                endpoint=local_eas.state["odps_endpoint"], logview_host="http://127.0.0.1:9")
+    return local_eas.odps()
 
 
 @pytest.fixture(scope="session")
