@@ -1,11 +1,8 @@
 """The custom role's policies of ram/, deciding every request of the service on the local EAS as RAM would: a
 policy too narrow fails with the cloud's error, a fix applies at once, and conditions are decided as RAM and
-``eas-devkit check`` decide them. (How the local RAM model decides is the dev kit's own test.)
-{%- if not (cookiecutter.role == 'custom' and (cookiecutter.oss or cookiecutter.maxcompute)) %}
-
-This bake has no custom role whose policy decides a request of the service: no test here.
-{%- endif %}"""
-{%- if cookiecutter.role == 'custom' and (cookiecutter.oss or cookiecutter.maxcompute) %}
+``eas-devkit check`` decide them. (How the local RAM model decides is the dev kit's own test.) Only in bakes
+with a custom role and handlers.
+"""
 
 from __future__ import annotations
 
@@ -103,5 +100,4 @@ def test_a_policy_without_table_reads_gives_maxcompute_no_permission(narrow_eas)
         assert denied.json()["code"] == "NoPermission"
     finally:
         narrowed_policy(policy, without=set())
-{%- endif %}
 {%- endif %}
