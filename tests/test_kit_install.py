@@ -78,6 +78,22 @@ def test_a_bake_from_a_git_url_installs_offline_from_a_wheelhouse_and_passes_on_
                  PYTEST_ARGS="-q -p no:cacheprovider -m 'not reliability'")
     assert int(re.search(r"(\d+) passed", result.stdout).group(1)) >= 20, result.stdout[-3000:]
     assert (project / ".venv" / "bin" / "python3.9").exists()
+    assert installed_kit_commit(project) == commit
+
+    # `cruft update` moves the pin to a newer template commit (same kit version): the next make installs that.
+    work = tmp_path / "work"
+    run("git", "clone", "--quiet", str(repository), str(work), cwd=tmp_path)
+    run("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "--allow-empty",
+        "-m", "a newer template", cwd=work)
+    run("git", "push", "--quiet", "origin", "HEAD", cwd=work)
+    newer = run("git", "rev-parse", "HEAD", cwd=work).stdout.strip()
+    requirements = project / "requirements-dev.txt"
+    requirements.write_text(requirements.read_text(encoding="utf-8").replace(commit, newer), encoding="utf-8")
+    run("make", "--no-print-directory", "check", cwd=project, PYTHON=python39(), VIRTUAL_ENV="",
+        WHEELHOUSE=str(wheelhouse), PIP_INDEX_URL="http://127.0.0.1:9/simple")
+    assert installed_kit_commit(project) == newer
+
+
+def installed_kit_commit(project: Path) -> str:
     (installed,) = (project / ".venv" / "lib" / "python3.9" / "site-packages").glob("eas_devkit-*.dist-info")
-    origin = json.loads((installed / "direct_url.json").read_text(encoding="utf-8"))
-    assert origin["vcs_info"]["commit_id"] == commit
+    return json.loads((installed / "direct_url.json").read_text(encoding="utf-8"))["vcs_info"]["commit_id"]
