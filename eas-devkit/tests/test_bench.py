@@ -6,6 +6,7 @@ runs against the default bake, and a bake without what a benchmark needs gets "N
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -17,8 +18,10 @@ from eas_devkit.testing import devkit_command
 
 
 def bench(project: Path, *options: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*devkit_command(project), "bench", "--quick", *options], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    """The command as typed in a shell: not under make (whose MAKELEVEL the report would name `make bench`)."""
+    environment = {name: value for name, value in os.environ.items() if name not in ("MAKELEVEL", "MAKEFLAGS")}
+    return subprocess.run([*devkit_command(project), "bench", "--quick", *options], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=300)
 
 
 def table_rows(report: str) -> list[str]:
