@@ -36,6 +36,7 @@ from typing import Any, Callable, Optional, Union
 import pytest
 import requests
 
+from .cli import devkit_command  # noqa: F401  (re-exported: tests start the kit as users do)
 from .local.instance import free_port  # noqa: F401  (for tests that start a server of their own)
 from .local.run_secret import admin_headers
 from .reliability import ReliabilityFigures
@@ -366,11 +367,6 @@ class Ledger:
     @property
     def failed(self) -> int:
         return sum(count for (_, ok), count in self.outcomes.items() if not ok)
-
-
-def devkit_command(project: Path) -> list[str]:
-    """The kit's command line for ``project``, run by this Python (``python -m eas_devkit --project …``)."""
-    return [sys.executable, "-m", "eas_devkit", "--project", str(project)]
 
 
 def start_local_eas(state_dir: Path, *options: str, project: Path,
