@@ -93,13 +93,15 @@ def test_cruft_update_applies_a_newer_template_to_an_older_answer_file_cleanly(t
     assert state["commit"] == v2
     assert state["context"]["cookiecutter"]["docs_language"] == "en"  # the older file's missing answer: default
     changed = run("git", "status", "--porcelain", cwd=project).split("\n")
-    assert sorted(line[3:] for line in changed if line) == [".cruft.json", "mount/gunicorn.conf.py"]
+    assert sorted(line[3:] for line in changed if line) == [".cruft.json", "mount/gunicorn.conf.py",
+                                                            "requirements-dev.txt"]
+    assert f"@{v2}#subdirectory=eas-devkit" in (project / "requirements-dev.txt").read_text()  # the kit moved too
     run(str(BIN / "cruft"), "check", cwd=project)
 
 
 # The last template commit whose bakes carried the local EAS, the deploy tooling and the benchmarks themselves
 # (local_eas/, eas_deploy/, bench/): the projects baked before the dev kit existed.
-BEFORE_THE_KIT = "0932fea1fbb1d0e64036cd8f56e1bf6bba3d3d0d"
+BEFORE_THE_KIT = "0932fea49264732b750404bd253aff4e9c9f83f4"
 
 
 def files_of(project: Path) -> dict[str, bytes]:
