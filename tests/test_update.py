@@ -20,7 +20,7 @@ import pytest
 from conftest import TEMPLATE
 
 NOT_TEMPLATE = shutil.ignore_patterns(".git", ".venv", ".hypothesis", ".ruff_cache", ".pytest_cache", "__pycache__",
-                                      ".local-eas", "RELIABILITY.md")
+                                      ".local-eas", "RELIABILITY.md", "build", "*.egg-info")
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Workshop", "GIT_AUTHOR_EMAIL": "workshop@example.com",
                 "GIT_COMMITTER_NAME": "Workshop", "GIT_COMMITTER_EMAIL": "workshop@example.com"}
 BIN = Path(sys.executable).parent
