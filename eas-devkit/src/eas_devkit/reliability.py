@@ -3,7 +3,7 @@ and what was lost (always 0, or the test fails).
 
 Tests record through the ``reliability`` fixture; numbers recorded twice under one heading add up. With
 ``RELIABILITY_REPORT=<file>`` (what `make reliability` sets) the session writes the figures there as
-Markdown and puts the same table in the README's reliability section, between its two markers.
+Markdown and puts the same table in every document of the project that has the two markers (its reliability page).
 """
 
 from __future__ import annotations
