@@ -142,13 +142,19 @@ def test_every_relative_link_of_the_template_documents_leads_to_a_file_of_the_sa
     assert check_links(TEMPLATE, documents) == []
 
 
-def test_the_template_readme_links_every_page_and_fits_what_a_newcomer_reads():
+def pages_not_linked_from_the_readme(root: Path) -> list[str]:
+    """Each page of docs/ that a language's README does not link to its version in that language."""
+    missing = []
     for language in LANGUAGES:
-        readme = file_in(TEMPLATE, "README", language)
+        readme = file_in(root, "README", language)
         links = {(readme.parent / target).resolve() for target in LINK.findall(readme.read_text(encoding="utf-8"))}
-        for stem in stems(TEMPLATE):
-            if stem != "README":
-                assert file_in(TEMPLATE, stem, language).resolve() in links, f"{readme.name} → {stem}"
+        missing += [f"{readme.name} → {stem}" for stem in stems(root)
+                    if stem != "README" and file_in(root, stem, language).resolve() not in links]
+    return missing
+
+
+def test_the_template_readme_links_every_page_and_fits_what_a_newcomer_reads():
+    assert pages_not_linked_from_the_readme(TEMPLATE) == []
     assert all(count <= README_LINE_LIMIT for count in readme_lengths(TEMPLATE).values()), readme_lengths(TEMPLATE)
 
 
@@ -193,12 +199,7 @@ def test_every_relative_link_of_the_generated_documents_leads_to_a_file_of_the_s
                          ids=[*OPTION_IDS, "everything"])
 def test_the_generated_readme_links_every_page_and_fits_what_a_newcomer_reads(bake, answers):
     project = bake(**answers).path
-    for language in LANGUAGES:
-        readme = file_in(project, "README", language)
-        links = {(readme.parent / target).resolve() for target in LINK.findall(readme.read_text(encoding="utf-8"))}
-        for stem in stems(project):
-            if stem != "README":
-                assert file_in(project, stem, language).resolve() in links, f"{readme.name} → {stem}"
+    assert pages_not_linked_from_the_readme(project) == []
     lengths = readme_lengths(project)
     assert set(lengths) == {"README.md", "README.zh-Hant.md", "README.zh-Hans.md"}
     assert all(count <= README_LINE_LIMIT for count in lengths.values()), lengths
