@@ -152,11 +152,24 @@ def pin_the_kit(project: Path, template: str, commit: Optional[str]) -> None:
         requirements.write(kit_requirement(template, commit) + "\n")
 
 
+def ignored_answers(answers: dict[str, Any]) -> dict[str, str]:
+    """Answers that earlier answers made irrelevant (cookiecutter asks every question): the bake does not use
+    them, and records them empty, as it used them — a role ARN without a custom role, a MaxCompute project
+    without MaxCompute."""
+    ignored = {}
+    if answers["role"] != "custom":
+        ignored["role_arn"] = ""
+    if not answers["maxcompute"]:
+        ignored["odps_project"] = ""
+    return ignored
+
+
 def record_answers(project: Path, answers: dict[str, Any], template: str, commit: Optional[str]) -> None:
     """Write the answers where ``cruft update`` finds them, in cruft's own format (under cruft, cruft does)."""
     if "_commit" in answers:
         return
     context = {key: value for key, value in answers.items() if not key.startswith("_")}
+    context.update(ignored_answers(answers))
     context.update({"_template": template, "_commit": commit})
     state = {"template": template, "commit": commit, "checkout": answers.get("_checkout"),
              "context": {"cookiecutter": context}, "directory": None}

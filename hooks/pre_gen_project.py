@@ -28,6 +28,9 @@ WORKSPACE_ID = re.compile(r"^[0-9]{1,20}$")
 INSTANCE_TYPE = re.compile(r"^(ecs|ml)\.[A-Za-z0-9.-]+$")
 OSS_PREFIX = re.compile(r"^[^/\x00-\x1f\x7f\\][^\x00-\x1f\x7f\\]{0,253}/$")
 RESERVED_PORTS = (8080, 9090)  # EAS uses them itself
+# N, or MIN-MAX (service.json's Jinja splits the answer the same way: at the "-", spaces trimmed).
+INSTANCES = re.compile(r"^\s*(?P<low>[0-9]{1,7})\s*(?:-\s*(?P<high>[0-9]{1,7})\s*)?$")
+MAX_INSTANCES = 1000  # the console's limit for the maximum of horizontal auto scaling
 ROLES = ("custom", "pai-default", "none")
 DOCS_LANGUAGES = ("en", "zh-Hant", "zh-Hans")
 # Regions with EAS (shared/reference); the same list as cookiecutter.json's choices (a test keeps them equal).
@@ -36,6 +39,21 @@ REGIONS = (
     "cn-heyuan", "cn-guangzhou", "cn-chengdu", "cn-hongkong", "ap-northeast-1", "ap-northeast-2",
     "ap-southeast-1", "ap-southeast-3", "ap-southeast-5", "eu-central-1", "us-west-1", "us-east-1",
 )
+
+
+def instance_bounds(value: Any) -> Optional[tuple[int, Optional[int]]]:
+    """The ``instances`` answer as (count, None) for ``N``, (MIN, MAX) for ``MIN-MAX``; None when it is neither,
+    or out of EAS's range (at least 1, at most 1000 instances; a range whose MIN is below its MAX)."""
+    if isinstance(value, bool):
+        return None
+    match = INSTANCES.match(str(value))
+    if match is None:
+        return None
+    low = int(match["low"])
+    high = int(match["high"]) if match["high"] is not None else None
+    if high is None:
+        return (low, None) if 1 <= low <= MAX_INSTANCES else None
+    return (low, high) if 1 <= low < high <= MAX_INSTANCES else None
 
 
 def as_int(value: Any) -> Optional[int]:
@@ -71,9 +89,10 @@ def check(answers: dict[str, Any]) -> list[str]:
     require("port", port is not None and 1024 <= port <= 65535 and port not in RESERVED_PORTS,
             f"{answers['port']} cannot be the service port",
             "a whole number from 1024 to 65535, except 8080 and 9090 which EAS reserves", "8000")
-    instances = as_int(answers["instances"])
-    require("instances", instances is not None and instances >= 1, f"{answers['instances']} is not an instance count",
-            "a whole number of at least 1", "1")
+    require("instances", instance_bounds(answers["instances"]) is not None,
+            f"{answers['instances']!r} is not an instance count or range",
+            f"N, a fixed count from 1 to {MAX_INSTANCES}, or MIN-MAX to autoscale, "
+            f"with 1 <= MIN < MAX <= {MAX_INSTANCES}", "2 or 2-5")
     require("instance_type", matches(INSTANCE_TYPE)(answers["instance_type"]),
             f"{answers['instance_type']!r} is not an instance type", "ecs.<family>.<size> or ml.<spec>", "ecs.c7.large")
     require("image", bool(answers["image"].strip()) and not re.search(r"\s", answers["image"].strip()),
@@ -81,14 +100,10 @@ def check(answers: dict[str, Any]) -> list[str]:
             f"eas-registry-vpc.{region}.cr.aliyuncs.com/pai-eas/python-inference:py39-ubuntu2004")
 
     require("role", role in ROLES, f"{role!r} is not a role choice", "one of " + ", ".join(ROLES), "custom")
-    if role == "custom":
+    if role == "custom":  # with any other role the answer is ignored: nothing in the bake uses it
         require("role_arn", matches(ROLE_ARN)(role_arn), f"{role_arn!r} is not the ARN of a RAM role",
                 "role=custom needs acs:ram::<account-id digits>:role/<role name of letters, digits, . and ->",
                 "acs:ram::1234567890123456:role/my-eas-role")
-    else:
-        require("role_arn", not role_arn, f"{role_arn!r} is set but role={role}",
-                "a role_arn goes only with role=custom (pai-default uses the built-in AliyunServiceRoleForPaiEas)",
-                "an empty role_arn")
     if role == "pai-default" and oss:
         require("workspace_id", bool(workspace_id), "is empty but role=pai-default with oss=yes",
                 "the PAI default role reaches only the workspace's default bucket, and JSON deployment needs "

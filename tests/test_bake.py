@@ -129,6 +129,62 @@ def test_role_options_in_service_json(bake, role):
         assert config["options"]["enable_ram_role"] is True
 
 
+@pytest.mark.parametrize("answers", [
+    {"role": "pai-default", "workspace_id": "123456", "role_arn": "acs:ram::9876543210987654:role/unused-role"},
+    {"role": "none", "oss": False, "maxcompute": False, "role_arn": "not an ARN at all"},
+    {"maxcompute": False, "odps_project": "not a project!"},
+], ids=["role_arn-with-pai-default", "role_arn-with-none", "odps_project-without-maxcompute"])
+def test_an_answer_that_cannot_matter_is_accepted_and_used_nowhere(bake, answers):
+    """cookiecutter asks every question: one that an earlier answer made irrelevant is taken, and ignored."""
+    baked = bake(**answers)
+    ignored = [value for key, value in answers.items() if key in ("role_arn", "odps_project")]
+    for path in all_files(baked.path):
+        text = path.read_text(encoding="utf-8")
+        assert not [value for value in ignored if value in text], path.relative_to(baked.path)
+    assert ("role_arn" in baked.json("service.json")) == (answers.get("role", "custom") == "custom")
+
+
+def test_questions_that_do_not_matter_default_to_empty(bake):
+    context = bake(role="pai-default", workspace_id="123456", maxcompute=False).context
+    assert context["role_arn"] == "" and context["odps_project"] == ""
+
+
+def test_a_range_of_instances_autoscales_from_its_minimum(bake):
+    config = bake(instances="2-5").json("service.json")
+    assert config["metadata"]["instance"] == 2
+    assert config["autoscaler"] == {"min": 2, "max": 5, "strategies": {"qps": 100}}
+
+
+def test_a_count_of_instances_is_fixed(bake):
+    config = bake(instances="3").json("service.json")
+    assert config["metadata"]["instance"] == 3
+    assert "autoscaler" not in config
+
+
+@pytest.mark.parametrize("answers", [{}, {"maxcompute_sql": True}, {"role": "none", "oss": False, "maxcompute": False}],
+                         ids=["default", "sql", "no-backend"])
+def test_rollout_graceful_shutdown_and_the_timeout_chain_agree(bake, answers):
+    """client timeout ≥ EAS's request timeout ≥ the longest a request runs in the service; gunicorn stops before
+    EAS kills the instance; an update never drops capacity."""
+    baked = bake(**answers)
+    metadata = baked.json("service.json")["metadata"]
+    env = {item["name"]: int(item["value"]) for item in baked.json("service.json")["containers"][0]["env"]
+           if item["name"].endswith(("_SECONDS", "_RETRIES"))}
+    gunicorn = dict(re.findall(r"^(\w+) = (\d+)", baked.read("mount/gunicorn.conf.py"), re.MULTILINE))
+    client_read_timeout = float(re.search(r"^TIMEOUT = \([\d.]+, (\d+)\)", baked.read("examples/call_from_vpc.py"),
+                                          re.MULTILINE)[1])
+
+    assert metadata["rolling_strategy"] == {"max_surge": 1, "max_unavailable": 0}
+    assert metadata["rpc"]["enable_sigterm"] is True
+    assert int(gunicorn["graceful_timeout"]) < metadata["eas"]["termination_grace_period"] == 30
+    eas_timeout = metadata["rpc"]["keepalive"] / 1000
+    backend_reads = [env[name] * (env.get("BACKEND_READ_RETRIES", 0) + 1)
+                     for name in ("OSS_TIMEOUT_SECONDS", "ODPS_TIMEOUT_SECONDS") if name in env]
+    assert client_read_timeout > eas_timeout >= max([*backend_reads, env.get("SQL_TIMEOUT_SECONDS", 0)])
+    assert ("SQL_TIMEOUT_SECONDS" in env) == bool(answers.get("maxcompute_sql"))
+    assert eas_timeout >= int(gunicorn["timeout"])
+
+
 def test_maxcompute_uses_the_regions_vpc_endpoint(bake):
     config = bake(maxcompute=True, region="cn-shanghai").json("service.json")
     env = {item["name"]: item["value"] for item in config["containers"][0]["env"]}

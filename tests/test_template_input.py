@@ -56,7 +56,10 @@ SHAPED = {
     "oss_data_prefix": st.one_of(st.just(""), regex(r"([a-z0-9_-]{1,12}/){1,2}")),
     "odps_project": regex(r"[a-z][a-z0-9_]{2,40}"),
     "instance_type": regex(r"ecs\.[a-z0-9]{2,6}\.[0-9]{0,2}x?large"),
-    "instances": st.integers(min_value=1, max_value=20),
+    "instances": st.one_of(st.integers(min_value=0, max_value=1001),
+                           st.builds(lambda low, high, spaces: f"{low}{spaces}-{spaces}{high}",
+                                     st.integers(min_value=0, max_value=1001), st.integers(min_value=0, max_value=1001),
+                                     st.sampled_from(["", " "]))),
     "port": st.integers(min_value=1024, max_value=65535),
 }
 CHOICES = {
@@ -127,6 +130,11 @@ def test_any_answers_bake_a_valid_project_or_are_refused_by_name(outputs: Path, 
     (project,) = output.iterdir()
     service = json.loads((project / "service.json").read_text(encoding="utf-8"))
     jsonschema.validate(service, SCHEMA)
+    scaler = service.get("autoscaler")
+    if scaler is not None:  # a MIN-MAX answer: EAS starts MIN instances
+        assert 1 <= service["metadata"]["instance"] == scaler["min"] < scaler["max"] <= 1000
+    else:
+        assert 1 <= service["metadata"]["instance"] <= 1000
     for path in project.rglob("*.json"):
         json.loads(path.read_text(encoding="utf-8"))
     assert "Traceback" not in capfd.readouterr().err

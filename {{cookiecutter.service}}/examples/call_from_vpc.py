@@ -1,3 +1,5 @@
+{#- EAS's request timeout (s): the SQL route waits up to SQL_TIMEOUT_SECONDS (120 s), plus 30 s of requests around it -#}
+{%- set request_timeout_seconds = 150 if cookiecutter.maxcompute and cookiecutter.maxcompute_sql else 60 -%}
 {%- set data_path = '/oss/objects?max_keys=5' if cookiecutter.oss else ('/maxcompute/tables' if cookiecutter.maxcompute else '/ready') -%}
 r"""Call this service from another service in the same VPC, through the gateway, with the service's token:
 
@@ -27,7 +29,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-TIMEOUT = (3.05, 30)  # seconds to connect, and to wait for each read of the answer
+# Seconds to connect, and for each read: longer than EAS's request timeout (metadata.rpc.keepalive, {{ request_timeout_seconds }} s).
+TIMEOUT = (3.05, {{ request_timeout_seconds + 5 }})
 RETRIED_STATUSES = (502, 503, 504)  # the gateway's "not now"; a 500 is the service's own failure: not retried
 SAFE_METHODS = frozenset({"GET", "HEAD"})  # idempotent: sending them twice does no harm
 

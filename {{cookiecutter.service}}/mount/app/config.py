@@ -35,10 +35,10 @@ class Config:
     odps_endpoint: Optional[str] = None
     # Given, so that creating the client makes no request (pyodps asks the endpoint for it otherwise).
     odps_logview_host: str = "http://logview.aliyun.com"  # pyodps's own default
-    sql_timeout_seconds: int = 120
-    # Each backend HTTP request: the connect and every read of the answer (oss2 and pyodps default to 60 and
-    # 120 s, as long as gunicorn's worker timeout). A read route takes at most one timeout for its retries
-    # to start in, plus one attempt: see oss_client.py and maxcompute_client.py.
+    sql_timeout_seconds: int = 120  # then the query's instance is stopped (504); below metadata.rpc.keepalive
+    # Each backend HTTP request: the connect and every read of the answer (oss2's and pyodps's defaults, 60 and
+    # 120 s, outlast EAS's request timeout). A read route takes at most one timeout for its retries to start in,
+    # plus one attempt: see oss_client.py and maxcompute_client.py.
     oss_timeout_seconds: int = 10
     odps_timeout_seconds: int = 10
     # Retries of an idempotent read after a 5xx, a reset or a cut-short answer; writes are never retried.

@@ -7,7 +7,7 @@ the first MaxCompute request; ``logview_host`` is given so that creating the cli
 Failures of MaxCompute. pyodps 0.13.2 retries on its own: its REST client 4 times (GET after a 502/503/504
 or a broken connection; POST only when the request never left), its tunnel 7 times after a 5xx, waiting
 1 to 64 s (127 s in all), and 308/429 forever; and ``open_reader``/``read`` wrap all that in 4 more tries.
-Nested, that is minutes, past gunicorn's 60 s. So here pyodps sends each request once (``retry_times=0``,
+Nested, that is minutes, past EAS's request timeout. So here pyodps sends each request once (``retry_times=0``,
 tunnel policy: no retry) and ``ReadRetries`` retries the idempotent reads (list, describe, table reads) in
 bounded time; creating a SQL instance is a write and is never retried. Every request has
 ``ODPS_TIMEOUT_SECONDS`` to connect and for each read; a timeout is a 504 at once. A table read that breaks
