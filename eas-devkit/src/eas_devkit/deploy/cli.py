@@ -1,6 +1,6 @@
 """The deploy tooling of the kit's command line, one command per step.
 
-    eas-devkit check   [--format text|json]
+    eas-devkit check   [--format text|json] [--target local|cloud]
     eas-devkit deploy  [--skip-check] [--timeout SECONDS]
     eas-devkit status  [--show-token | --export]
     eas-devkit events  [--type Normal|Warning] [--since TIME]
