@@ -50,7 +50,8 @@ def test_the_kit_of_a_bake_from_a_local_clone_builds_offline_at_the_recorded_com
     (wheel,) = tmp_path.glob("eas_devkit-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for packaged in ("eas_devkit/schemas/service.schema.json", "eas_devkit/pytest_plugin.py",
-                     "eas_devkit/local/oss/app.py", "eas_devkit/deploy/doctor.py", "eas_devkit/bench/cli.py"):
+                     "eas_devkit/local/oss/app.py", "eas_devkit/deploy/doctor/__init__.py",
+                     "eas_devkit/deploy/doctor/rules/timeouts.py", "eas_devkit/bench/cli.py"):
         assert packaged in names, packaged
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
     assert "eas-devkit = eas_devkit.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -261,7 +261,8 @@ def test_the_guides_troubleshooting_cases_fail_with_their_fix(deployment, case, 
 
 
 def test_the_cloud_target_is_configuration_alone(deployment):
-    """EAS_TARGET=cloud through DefaultCredentialsProvider, its endpoints pointed at the local EAS."""
+    """EAS_TARGET=cloud through DefaultCredentialsProvider, its endpoints pointed at the local EAS; its check refuses
+    the template's example values, as PAI-EAS would, so the deploy goes on with --skip-check."""
     state = deployment.eas.state
     cloud = {"EAS_TARGET": "cloud", "EAS_LOCAL_STATE_DIR": "/nonexistent",
              "EAS_ENDPOINT": f"http://{state['eas_endpoint']}", "OSS_UPLOAD_ENDPOINT": state["oss_endpoint"],
@@ -270,7 +271,11 @@ def test_the_cloud_target_is_configuration_alone(deployment):
     output = succeeded(deployment.run("status", env=cloud))
     assert f"{NAME}: Running" in output
 
-    deployed = succeeded(deployment.run("deploy", env=cloud))
+    refused = failed(deployment.run("deploy", env=cloud))  # the check is for the deploy's own target
+    assert "is the template's example account ID: PAI-EAS needs your own" in refused
+    assert "(service.json, ram/, mount/" in refused and "; target cloud)" in refused and "[2/5]" not in refused
+
+    deployed = succeeded(deployment.run("deploy", "--skip-check", env=cloud))
     assert "Deploying" in deployed and "the cloud EAS at http://127.0.0.1" in deployed
     assert "is Running" in deployed
 
@@ -282,10 +287,12 @@ def test_without_a_local_eas_the_error_says_how_to_start_it(deployment, tmp_path
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", ["status", "deploy"])
-def test_the_cloud_target_without_credentials_says_how_to_provide_them_before_any_request(command, tmp_path):
+@pytest.mark.parametrize(("command", "options"), [("status", []), ("deploy", ["--skip-check"])],
+                         ids=["status", "deploy"])
+def test_the_cloud_target_without_credentials_says_how_to_provide_them_before_any_request(command, options, tmp_path):
     """No credentials anywhere (the hermetic environment, a fresh HOME, the aliyun CLI profile allowed as
-    `make` allows it for the cloud): the command stops before anything reaches the endpoints."""
+    `make` allows it for the cloud): the command stops before anything reaches the endpoints. (The deploy skips
+    its check, which refuses the bake's example values for the cloud before it looks for credentials.)"""
     with socket.socket() as eas, socket.socket() as oss:
         for listener in (eas, oss):
             listener.bind(("127.0.0.1", 0))
@@ -295,8 +302,8 @@ def test_the_cloud_target_without_credentials_says_how_to_provide_them_before_an
         del environment["ALIBABA_CLOUD_CLI_PROFILE_DISABLED"]
         environment.update(EAS_TARGET="cloud", EAS_ENDPOINT=f"http://{eas.getsockname()[0]}:{eas.getsockname()[1]}",
                            OSS_UPLOAD_ENDPOINT=f"http://127.0.0.1:{oss.getsockname()[1]}")
-        result = subprocess.run([*devkit_command(PROJECT), command], env=environment, capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run([*devkit_command(PROJECT), command, *options], env=environment, capture_output=True,
+                                text=True, timeout=120)
         connected = []
         for listener in (eas, oss):
             with contextlib.suppress(BlockingIOError):

@@ -7,22 +7,27 @@ exit status.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
 import re
-import shutil
 from pathlib import Path
-from typing import Any, Callable, Optional
-from unittest import mock
+from typing import Any, Callable
 
 import pytest
 from conftest import CONTAINER_ENV as ENV
 from conftest import PROJECT
 from conftest import SERVICE_JSON as SERVICE
-
-from eas_devkit.cli import main
+from project_copies import (
+    OWN_ACCOUNT,
+    Project,
+    as_pai_default_role,
+    copy_of,
+    env_entries,
+    env_value_where,
+    example_values,
+    in_production,
+    set_env,
+    without_statements,
+)
 
 REGION = ENV["REGION"]
 OTHER_REGION = "cn-beijing" if REGION != "cn-beijing" else "cn-shanghai"
@@ -36,78 +41,6 @@ GUIDE_TRUST_BEFORE = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allo
     "RAM": ["acs:ram::aaa:root"], "Service": ["xxx.aliyuncs.com"]}}], "Version": "1"}
 GUIDE_TRUST_AFTER = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {
     "RAM": ["acs:ram::aaa:root"], "Service": ["xxx.aliyuncs.com", "eas.pai.aliyuncs.com"]}}], "Version": "1"}
-NOT_COPIED = shutil.ignore_patterns(".venv", ".local-eas", "__pycache__", ".pytest_cache", ".ruff_cache")
-
-
-
-class Checked:
-    """The output of one ``eas-devkit check``."""
-
-    def __init__(self, returncode: int, stdout: str) -> None:
-        self.returncode = returncode
-        self.stdout = stdout
-        self.lines = stdout.splitlines()
-
-    def finding(self, level: str, where: str, *words: str) -> str:
-        """The one ``<level> <where>: …`` line, which must contain every word."""
-        found = [line for line in self.lines if line.startswith(f"{level} {where}: ")]
-        assert len(found) == 1, f"expected one {level} at {where}, got {len(found)}:\n{self.stdout}"
-        for word in words:
-            assert word in found[0], f"{word!r} not in: {found[0]}"
-        return found[0]
-
-    def at(self, where: str) -> list[str]:
-        return [line for line in self.lines if re.match(rf"^(ERROR|WARN) {re.escape(where)}: ", line)]
-
-    def snippet(self, line: str) -> Any:
-        """The JSON document printed, indented, under a finding's line."""
-        start = self.lines.index(line) + 1
-        end = next((i for i in range(start, len(self.lines)) if not self.lines[i].startswith("    ")), len(self.lines))
-        return json.loads("\n".join(self.lines[start:end]))
-
-    def assert_clean(self) -> None:
-        assert self.returncode == 0, self.stdout
-        assert not [line for line in self.lines if line.startswith("ERROR ")], self.stdout
-        assert re.match(r"^check: 0 errors, \d+ warnings? \(", self.lines[-1]), self.stdout
-
-
-class Project:
-    """A copy of the baked project to break."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def read(self, relative: str) -> str:
-        return (self.path / relative).read_text(encoding="utf-8")
-
-    def write(self, relative: str, text: str) -> None:
-        (self.path / relative).write_text(text, encoding="utf-8")
-
-    def write_json(self, relative: str, data: Any) -> None:
-        self.write(relative, json.dumps(data, indent=2))
-
-    def edit(self, relative: str, change: Callable[[Any], Any]) -> None:
-        """Parse the file, let ``change`` modify it in place (what it returns is ignored), save it."""
-        data = json.loads(self.read(relative))
-        change(data)
-        self.write_json(relative, data)
-
-    def remove(self, relative: str) -> None:
-        (self.path / relative).unlink()
-
-    def check(self, *options: str, env: Optional[dict[str, str]] = None) -> Checked:
-        """``eas-devkit --project <copy> check <options>``, run by the command's own ``main`` in this process
-        (one interpreter start less for each of the hundred checks; ``test_cli.py`` runs it as a program)."""
-        output = io.StringIO()
-        with mock.patch.dict(os.environ, env or {}), contextlib.redirect_stdout(output):
-            returncode = main(["--project", str(self.path), "check", *options])
-        return Checked(returncode, output.getvalue())
-
-
-def copy_of(baked: Path, tmp_path: Path) -> Project:
-    copy = tmp_path / baked.name
-    shutil.copytree(baked, copy, ignore=NOT_COPIED)
-    return Project(copy)
 
 
 @pytest.fixture
@@ -122,49 +55,21 @@ def sql_project(tmp_path: Path, baked: Callable[..., Path]) -> Project:
     return copy_of(baked(maxcompute_sql=True), tmp_path)
 
 
-def env_entries(service: dict[str, Any]) -> list[dict[str, Any]]:
-    return service["containers"][0]["env"]
-
-
-def set_env(service: dict[str, Any], name: str, value: Any) -> int:
-    """Set (or add) a variable of containers[0].env; returns its index."""
-    entries = env_entries(service)
-    for index, entry in enumerate(entries):
-        if entry["name"] == name:
-            entry["value"] = value
-            return index
-    entries.append({"name": name, "value": value})
-    return len(entries) - 1
-
-
-def env_index(name: str) -> int:
-    """Where ``set_env`` puts the variable in the baked project's env: its place, or appended."""
-    names = [entry["name"] for entry in env_entries(SERVICE)]
-    return names.index(name) if name in names else len(names)
-
-
-def env_value_where(name: str) -> str:
-    return f"service.json $.containers[0].env[{env_index(name)}].value"
-
-
-def as_pai_default_role(service: dict[str, Any]) -> None:
-    service["options"] = {"enable_ram_role": True}
-    service.pop("role_arn", None)
-
-
-def without_statements(resource: str) -> Callable[[dict[str, Any]], None]:
-    def edit(policy: dict[str, Any]) -> None:
-        policy["Statement"] = [statement for statement in policy["Statement"] if resource not in statement["Resource"]]
-    return edit
-
-
 # The project as baked
 
 
-def test_the_baked_project_passes_with_no_finding(project):
+def test_the_baked_project_in_production_warns_only_of_the_template_example_values(project):
+    """For the local EAS, the template's example account ID, bucket and project are fine: a WARN each, to
+    remember them before the cloud; nothing else is found."""
+    project.edit("service.json", in_production)
     checked = project.check()
     checked.assert_clean()
-    assert checked.lines == [checked.lines[-1]] and "0 warnings" in checked.lines[-1]
+    examples = example_values(SERVICE)
+    findings = [line for line in checked.lines if line.startswith(("ERROR", "WARN"))]
+    assert len(findings) == len([value for value in examples if value in project.read("service.json")]), \
+        checked.stdout
+    assert all(line.startswith("WARN ") and "--target cloud" in line for line in findings), checked.stdout
+    assert checked.lines[-1].endswith("(service.json, ram/, mount/, examples/; target local)")
 
 
 def test_json_format_is_a_machine_readable_list_of_findings(project):
@@ -288,7 +193,7 @@ def test_a_malformed_role_arn_is_one_error(project):
 
 def test_a_well_formed_enabled_role_arn_gets_no_finding(project):
     project.edit("service.json", lambda s: s.update(options={"enable_ram_role": True},
-                                                    role_arn="acs:ram::1234567890123456:role/My.Role-2"))
+                                                    role_arn=f"acs:ram::{OWN_ACCOUNT}:role/My.Role-2"))
     checked = project.check()
     assert checked.at("service.json $.role_arn") == [] and checked.at("service.json $.options") == []
     assert checked.at("service.json $.options.enable_ram_role") == []

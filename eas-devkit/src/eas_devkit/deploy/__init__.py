@@ -2,7 +2,7 @@
 
 Nothing here is uploaded to OSS or runs in EAS: only ``mount/`` is mounted into the instance. Commands:
 
-- ``check``: the doctor (``doctor.py``), a static check of ``service.json``, ``ram/`` and ``mount/`` against
+- ``check``: the doctor (``doctor/``), a static check of ``service.json``, ``ram/`` and ``mount/`` against
   what EAS and RAM will do with them. It never opens a socket.
 - ``deploy``, ``status``, ``events``, ``delete`` (``commands.py``): the control plane through
   ``alibabacloud_eas20210701`` (``eas.py``), the code upload through ``oss2`` (``upload.py``), known failures

@@ -1,6 +1,6 @@
 """The deploy tooling of the kit's command line, one command per step.
 
-    eas-devkit check   [--format text|json]
+    eas-devkit check   [--format text|json] [--target local|cloud]
     eas-devkit deploy  [--skip-check] [--timeout SECONDS]
     eas-devkit status  [--show-token | --export]
     eas-devkit events  [--type Normal|Warning] [--since TIME]
@@ -14,9 +14,11 @@ with the developer's own credentials (see ``target.py``). Exit status: 0 when th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from . import doctor
 from .target import TARGETS, Service, Target, TargetError, resolve
@@ -29,7 +31,7 @@ TARGET_HELP = (f"The target is the environment variable EAS_TARGET ({' or '.join
 
 
 def run_check(args: argparse.Namespace) -> int:
-    report = doctor.check(args.project)
+    report = doctor.check(args.project, check_target(args.target))
     print(report.as_json() if args.format == "json" else report.as_text())
     return 1 if report.errors else 0
 
@@ -73,6 +75,14 @@ def run_delete(args: argparse.Namespace) -> int:
     return commands.delete(service, target, commands.Console(), timeout=args.timeout)
 
 
+def check_target(given: Optional[str], environ: Mapping[str, str] = os.environ) -> str:
+    """What ``check`` checks for: ``--target``, else EAS_TARGET, else local."""
+    name = given or environ.get("EAS_TARGET") or doctor.LOCAL
+    if name not in doctor.TARGETS:
+        raise TargetError(f"EAS_TARGET={name!r}: must be one of {', '.join(doctor.TARGETS)} (or give --target)")
+    return name
+
+
 def _service_and_target(project: Path) -> tuple[Service, Target]:
     service = Service.load(project)
     return service, resolve(project, service)
@@ -101,12 +111,19 @@ def add_deploy_commands(commands: Any) -> None:
 
     check = command(
         "check", "static check of service.json, ram/ and mount/ before deploying (no network)",
-        "Check service.json, ram/ and mount/ against what EAS and RAM will do with them: the schema, the role (trust "
-        "policy, PassRole, permissions), endpoints, ports, mounts and requirements. Prints one line per finding, "
-        "`LEVEL <where>: <what> — <how to fix>`, then a summary. Exit status 1 when there is an ERROR. Reads files "
-        "only; never opens a socket.")
+        "Check service.json, ram/, mount/ and examples/ against what EAS and RAM will do with them: the schema, the "
+        "role (trust policy, PassRole, permissions, NAS mounts and custom images), endpoints, ports, mounts, "
+        "requirements, autoscaling and rolling updates, graceful shutdown and request timeouts, health checks, VPC "
+        "and resources, and the template's example values. Prints one line per finding, `LEVEL <where>: <what> — "
+        "<how to fix>`, then a summary. Exit status 1 when there is an ERROR. Reads files only; never opens a "
+        "socket.")
     check.add_argument("--format", choices=("text", "json"), default="text",
-                       help="text for people (default), json for tools: {errors, warnings, examined, findings}")
+                       help="text for people (default), json for tools: {errors, warnings, target, examined, "
+                            "findings}")
+    check.add_argument("--target", choices=doctor.TARGETS, default=None,
+                       help="what the check is for (default: EAS_TARGET, else local): local, the local EAS, takes the "
+                            "template's example values (account ID, bucket, MaxCompute project) with a WARN; cloud "
+                            "refuses them with an ERROR. `deploy` checks for its own target.")
     check.set_defaults(run=run_check)
 
     deploy = command(

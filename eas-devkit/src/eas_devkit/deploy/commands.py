@@ -63,7 +63,7 @@ def deploy(project: Path, service: Service, target: Target, console: Console, *,
            timeout: float = 900, interval: Optional[float] = None) -> int:
     console.print(f"Deploying {service.name} to the {target.describe()}")
     if not skip_check:
-        report = doctor.check(project)
+        report = doctor.check(project, target.name)
         for finding in report.findings:
             console.print("\n".join(finding.lines()))
         console.print(f"[1/5] {report.summary()}")
