@@ -70,11 +70,6 @@ def readme_statements() -> list[dict]:
     return json.loads(README.read_text(encoding="utf-8").split("```json\n", 1)[1].split("```", 1)[0])
 
 
-def readme_grants() -> list[str]:
-    """The MaxCompute grants examples/README.md tells a user to run for writing rows (``maxcompute-auth``)."""
-    return re.findall(r"^eas-devkit local maxcompute-auth 'grant .*'$", README.read_text(encoding="utf-8"), re.M)
-
-
 def succeeded(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result.stdout
@@ -154,27 +149,22 @@ def test_writing_rows_under_the_services_policy_fails_with_the_statements_to_add
     statements = json.loads(advice[1])
     assert any({"odps:Update", "odps:Alter"} <= set(statement["Action"]) for statement in statements)
     assert readme_statements() == statements
-    printed_grants = re.findall(r"^  (grant .*);$", advice[0], re.M)
-    assert [f"eas-devkit local maxcompute-auth '{grant}'" for grant in printed_grants] == readme_grants()
 
 
 @needs_maxcompute
 def test_rows_written_with_the_statements_added_are_read_back_through_the_service(examples, policy):
     shipped = policy.read_text(encoding="utf-8") if policy else ""
-    grants = readme_grants() if policy else []  # and MaxCompute's own, in the project
+    grants = re.findall(r"^eas-devkit local maxcompute-auth 'grant .*'$", README.read_text(encoding="utf-8"), re.M)
     if policy:  # the statements of examples/README.md, which the recipe prints when refused
         widened = json.loads(shipped)
         widened["Statement"] += readme_statements()
         policy.write_text(json.dumps(widened, indent=2), encoding="utf-8")  # applied at once, as in RAM
     try:
-        for grant in grants:
-            succeeded(examples.shell(grant))
+        assert all(examples.shell(grant).returncode == 0 for grant in grants)  # MaxCompute's grants, kept
         output = succeeded(examples.shell(WRITE, timeout=60))
     finally:
         if policy:
             policy.write_text(shipped, encoding="utf-8")
-        for grant in grants:
-            succeeded(examples.shell(grant.replace("'grant ", "'revoke ").replace(" to user ", " from user ")))
 
     written = {int(found) for found in re.findall(r"^ +(\d{13}) ", output, re.M)}  # the order ids printed
     assert len(written) == 5 and "wrote    5 rows to sales partition ds=20261201" in output
