@@ -54,6 +54,9 @@ ONLY_WITH = {
     "handlers": ["mount/app/params.py", "mount/app/retries.py", "tests/test_ram_policy.py"],
     # The PAI default role is built in: nobody creates it, edits its trust policy or passes it.
     "custom_role": ["ram/trust-policy.json", "ram/passrole-policy.json", "tests/test_ram_policy.py"],
+    # A custom role must be added to the MaxCompute project and granted there; the PAI default role acts
+    # in the projects where the service's owner may.
+    "maxcompute_custom_role": ["ram/maxcompute-project.sql"],
 }
 # Written in three languages: README.md and every page of docs/ are English in the template, with
 # <name>.zh-Hant.md and <name>.zh-Hans.md beside them. The chosen language takes the English one's name, and the
@@ -184,6 +187,7 @@ def main() -> None:
         "maxcompute_sql": bool(ANSWERS["maxcompute"]) and bool(ANSWERS["maxcompute_sql"]),
         "role": ANSWERS["role"] != "none",
         "custom_role": ANSWERS["role"] == "custom",
+        "maxcompute_custom_role": bool(ANSWERS["maxcompute"]) and ANSWERS["role"] == "custom",
         "handlers": bool(ANSWERS["oss"]) or bool(ANSWERS["maxcompute"]),
     }
     for option, paths in ONLY_WITH.items():

@@ -152,9 +152,9 @@ def permission_advice(project: str) -> str:
     statements += [{"Effect": "Allow", "Action": ["odps:CreateInstance"], "Resource": [resource]},
                    {"Effect": "Allow", "Action": ["odps:Read"], "Resource": [f"{resource}/instances/*"]}]
 {%- endif %}
-    return ("The role may not write this table. Add these statements to the Statement list of "
-            "ram/permission-policy.json (the local EAS applies the edit at once, as RAM does):\n"
-            + json.dumps(statements, indent=2))
+    return ("The role may not write this table: grant it in the MaxCompute project too (examples/README.md), and "
+            "add these statements to the Statement list of ram/permission-policy.json (the local EAS applies the "
+            "edit at once, as RAM does):\n" + json.dumps(statements, indent=2))
 {%- else %}
     return (f"The PAI default role reaches MaxCompute only in projects where the service's owner may work: "
             f"ask the owner of {project} for {', '.join(TABLE_ACTIONS)} on {TABLE}, or use a custom role "

@@ -154,11 +154,13 @@ def test_writing_rows_under_the_services_policy_fails_with_the_statements_to_add
 @needs_maxcompute
 def test_rows_written_with_the_statements_added_are_read_back_through_the_service(examples, policy):
     shipped = policy.read_text(encoding="utf-8") if policy else ""
+    grants = re.findall(r"^eas-devkit local maxcompute-auth 'grant .*'$", README.read_text(encoding="utf-8"), re.M)
     if policy:  # the statements of examples/README.md, which the recipe prints when refused
         widened = json.loads(shipped)
         widened["Statement"] += readme_statements()
         policy.write_text(json.dumps(widened, indent=2), encoding="utf-8")  # applied at once, as in RAM
     try:
+        assert all(examples.shell(grant).returncode == 0 for grant in grants)  # MaxCompute's grants, kept
         output = succeeded(examples.shell(WRITE, timeout=60))
     finally:
         if policy:

@@ -10,6 +10,9 @@
     fault       make the local OSS or MaxCompute fail on demand (5xx, resets, truncated bodies, latency)
     ram         show or change the local RAM: delete the role, edit its trust, detach PassRole
     load-table  load a CSV or JSON Lines file into a table of the local MaxCompute
+    maxcompute-auth
+                run a security statement (add user, grant, show grants...) in the local MaxCompute, as the
+                project owner: what ram/maxcompute-project.sql runs at every start
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from . import STATE_DIR
 from .control_plane.cli import add_ram_parser
 from .faults import KINDS, summary
 from .instance import InstanceError, ServiceSpec
-from .maxcompute.cli import add_load_table_parser
+from .maxcompute.cli import add_load_table_parser, add_maxcompute_auth_parser
 from .run_secret import admin_headers
 
 if TYPE_CHECKING:
@@ -41,7 +44,7 @@ ERRORS = (InstanceError, FileNotFoundError, ValueError)  # PolicyError is a Valu
 def add_local_parser(commands: Any) -> argparse.ArgumentParser:
     """Register ``local`` and its commands on the kit's command line (``eas_devkit.cli``)."""
     parser = commands.add_parser("local", help="the local EAS: up, demo, exec, rotate, outage, fault, ram, "
-                                               "load-table", description=__doc__,
+                                               "load-table, maxcompute-auth", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
                         help=f"where buckets, credentials and state.json live; default: <project>/{STATE_DIR}")
@@ -97,6 +100,7 @@ def add_local_parser(commands: Any) -> argparse.ArgumentParser:
     add_fault_parser(commands)
     add_ram_parser(commands, state_dir_of)
     add_load_table_parser(commands, state_dir_of, service_odps_project)
+    add_maxcompute_auth_parser(commands, running_state)
     return parser
 
 
@@ -340,6 +344,8 @@ def print_urls(state: dict[str, Any], state_file: Path) -> None:
     print(f"  OSS endpoint     {state['oss_endpoint']}  (bucket {state['bucket']}, region {state['region']})")
     if state.get("odps_endpoint"):
         print(f"  MaxCompute       {state['odps_endpoint']}  (project {state['project']})")
+        if state.get("maxcompute_grants"):
+            print(f"                   {state['maxcompute_grants']}")
     print(f"  EAS control plane {state['eas_endpoint']}  (make deploy / status / events / delete deploy to it)")
     print(f"  EAS gateway      {state['gateway_url']}/api/predict/<service>")
     print(f"  state            {state_file}")

@@ -6,6 +6,8 @@ Everything listens on 127.0.0.1 and lives under one state directory (``.local-ea
                           all is ready
     oss/                  the buckets
     ram-account.json      the local RAM: the role, its trust policy, the deploying RAM user (from ram/)
+    maxcompute/           the local MaxCompute's tables; its project's users and grants are rebuilt at every
+                          start from ram/maxcompute-project.sql (custom role), as MaxCompute keeps them
     services/<name>/      what the local EAS control plane deployed: the mounted code, logs, HOME
     etc/ram/credentials   the credentials file (method 3 of the guide)
     home/                 the throw-away HOME of the instance (no personal profile leaks in)
@@ -22,12 +24,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Optional
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional
 
 from werkzeug.wrappers import Request, Response
 
 from . import run_secret
-from .control_plane.accounts import ACCOUNTS_FILE, Accounts
+from .control_plane.accounts import ACCOUNTS_FILE, MAIN_ACCOUNT, Accounts, parse_role_arn
 from .control_plane.deployer import as_issued
 from .control_plane.plane import ControlPlane
 from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint, IssuedCredentials, mask_key_id
@@ -45,6 +47,9 @@ from .instance import (
 from .oss import ObjectStore, create_oss_app
 from .ram import Policy, PolicyFile, pai_default_role
 from .servers import HostRefusal, LoopbackServer, json_host_refusal
+
+if TYPE_CHECKING:
+    from .maxcompute.project_security import Caller
 
 STATE_FILE = "state.json"
 
@@ -81,6 +86,7 @@ class LocalEAS:
     _log: Optional[IO[str]] = None
     _catalog: Any = None  # the local MaxCompute's, when the service has one
     _maxcompute: Any = None
+    maxcompute_grants: Optional[str] = None  # what became of ram/maxcompute-project.sql at start, for the state
     faults: FaultInjector = field(default_factory=FaultInjector)  # backend faults, set through /admin/faults
     secret: str = field(default_factory=run_secret.new_secret)  # the admin routes' and the deployer's
 
@@ -141,6 +147,7 @@ class LocalEAS:
                 "bucket": self.spec.bucket,
                 "odps_endpoint": local_urls.get("ODPS_ENDPOINT"),
                 "project": self.spec.env.get("ODPS_PROJECT"),
+                "maxcompute_grants": self.maxcompute_grants,
                 "region": self.spec.region,
                 "eas_endpoint": eas.api_endpoint,
                 "gateway_url": eas.gateway_url,
@@ -209,18 +216,68 @@ class LocalEAS:
         return _bucket_of(self.spec.mount_source) if self.spec.mount_source else (self.spec.bucket or "")
 
     def _start_maxcompute(self, authorize: Authorize) -> str:
-        """The local MaxCompute with the service's project and its demo tables; returns the endpoint."""
+        """The local MaxCompute with the service's project and its demo tables; returns the endpoint. The
+        project's users and grants are those ``ram/maxcompute-project.sql`` gives, applied afresh."""
         from .maxcompute.app import create_maxcompute_app
         from .maxcompute.catalog import Catalog
         from .maxcompute.cli import MAXCOMPUTE_DIR
         from .maxcompute.loader import create_demo_tables
+        from .maxcompute.project_security import ProjectSecurity
 
-        self._catalog = Catalog(self.settings.state_dir / MAXCOMPUTE_DIR)
-        create_demo_tables(self._catalog, self.spec.env["ODPS_PROJECT"])
-        self._maxcompute = create_maxcompute_app(self._catalog, self.credential_lookup, self.spec.region,
-                                                 self.deployer_or(authorize))
-        return self._serve(self.faults.wrap(self._maxcompute, "maxcompute"), "maxcompute",
-                           _maxcompute_host_refusal).url + "/api"
+        catalog = self._catalog = Catalog(self.settings.state_dir / MAXCOMPUTE_DIR)
+        create_demo_tables(catalog, self.spec.env["ODPS_PROJECT"])
+        assert self.accounts is not None
+        security = ProjectSecurity(self.maxcompute_caller, self.accounts.account_id,
+                                   lambda project, table: catalog.get_table(project, table) is not None)
+        self._maxcompute = create_maxcompute_app(catalog, self.credential_lookup, self.spec.region,
+                                                 self.deployer_or(authorize), security=security)
+        endpoint = self._serve(self.faults.wrap(self._maxcompute, "maxcompute"), "maxcompute",
+                               _maxcompute_host_refusal).url + "/api"
+        self.maxcompute_grants = self._apply_project_grants(endpoint)
+        return endpoint
+
+    def maxcompute_caller(self, access_key_id: str) -> Optional[Caller]:
+        """Who signed a request to the local MaxCompute, as MaxCompute names principals. The local RAM's own
+        identities (the account, the deploying developer) stand for the project's owner; the instance's
+        credentials are the custom role, ``RAM$<account>:role/<name>``, held to the project's grants, or the
+        PAI default role, which acts with the service owner's permissions (the guide)."""
+        from .maxcompute.project_security import OWNER, SERVICE_LINKED, USER, Caller
+
+        key = self.accounts.lookup(access_key_id) if self.accounts is not None else None
+        if key is not None:
+            account = self.accounts.account_id if self.accounts is not None else ""
+            name = f"ALIYUN${account}" if key.principal == MAIN_ACCOUNT else f"RAM${account}:{key.principal}"
+            return Caller(name, OWNER)
+        if self.issuer.lookup(access_key_id) is None:
+            return None
+        role = parse_role_arn(self.spec.role_arn or "")
+        if role is None:
+            return Caller("AliyunServiceRoleForPaiEas", SERVICE_LINKED)
+        return Caller(f"RAM${role[0]}:role/{role[1]}", USER)
+
+    def _apply_project_grants(self, endpoint: str) -> Optional[str]:
+        """Run ``ram/maxcompute-project.sql`` as the project owner with pyodps; what happened, for the state.
+        Without the file a custom role is not a member of the project: its requests are refused."""
+        from .maxcompute.security_file import PROJECT_GRANTS_FILE, SecurityFileError, run_security_file
+
+        if not self.spec.role_arn:
+            return None
+        path = self.settings.project / PROJECT_GRANTS_FILE
+        if not path.is_file():
+            return (f"no {PROJECT_GRANTS_FILE}: the role is not a user of the project, MaxCompute refuses its "
+                    "requests ([4002])")
+        from odps import ODPS
+
+        assert self.accounts is not None
+        owner = self.accounts.create_access_key()  # the account itself, which owns the project
+        odps = ODPS(owner.access_key_id, owner.access_key_secret, project=self.spec.env["ODPS_PROJECT"],
+                    endpoint=endpoint, logview_host="http://127.0.0.1:9")
+        try:
+            count = run_security_file(odps, path)
+        except SecurityFileError as problem:
+            raise InstanceError(f"{problem} (the local EAS applies {PROJECT_GRANTS_FILE} to the local MaxCompute "
+                                "at every start, as the project owner would run it)") from None
+        return f"{PROJECT_GRANTS_FILE} applied ({count} statement{'s' if count != 1 else ''})"
 
     def stats(self) -> dict[str, Any]:
         """What the local services saw: MaxCompute requests by (masked) AccessKeyId and their errors, and the

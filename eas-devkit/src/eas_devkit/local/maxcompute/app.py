@@ -2,8 +2,10 @@
 
 Every request goes through the same steps: authenticate (:mod:`.signature`; every request must be signed),
 pick the operation from the path, method and sub-resources (``?downloads``, ``?taskstatus``...), check that
-the project exists (``NoSuchProject``), ask ``authorize`` whether the caller may perform the operation's RAM
-action on its resource (``NoPermission`` otherwise), then run it against the :class:`~.catalog.Catalog`.
+the project exists (``NoSuchProject``), and, with a ``security`` (:mod:`.project_security`), that the caller is
+a member of it; ask ``authorize`` whether the caller may perform the operation's RAM action on its resource,
+and ``security`` whether the project's grants allow it (``NoPermission`` otherwise), then run it against the
+:class:`~.catalog.Catalog`.
 An unexpected exception is logged and answered with a 500 ``InternalServerError`` XML, never a traceback.
 
 Supported, as pyodps 0.13.2 calls them:
@@ -26,6 +28,11 @@ Supported, as pyodps 0.13.2 calls them:
   task status, result (CSV, the fallback), source (the query as received), detail, summary and progress are
   served, the project's instances listed (``?status=Running|Terminated``), and its result read through the
   instance tunnel (``?downloads``, ``?data``; ``InstanceNotTerminate`` while it runs).
+* security statements (``o.run_security_query``, ``o.execute_security_query``): ``POST
+  /api/projects/<p>/authorization`` with ``<Authorization><Query>add user ...</Query>
+  <ResponseInJsonFormat>true</ResponseInJsonFormat></Authorization>`` answers 200 ``<Authorization><Result>``
+  with the statement's JSON result, run at once by :class:`~.project_security.ProjectSecurity` (the statements
+  of :mod:`.security_statements`; only with a ``security``).
 
 Anything else answers 501 ``NotImplemented`` (400 on the tunnel, whose 5xx answers pyodps retries for minutes).
 """
@@ -61,6 +68,7 @@ from .errors import (
     XML_DECLARATION,
     OdpsError,
     SqlError,
+    access_denied,
     internal_error,
     invalid_argument,
     method_not_allowed,
@@ -71,9 +79,11 @@ from .errors import (
     no_such_project,
     no_such_table,
     not_implemented,
+    sql_access_denied,
     sql_no_permission,
     tunnel_unsupported,
 )
+from .project_security import Caller, ProjectSecurity
 from .signature import Authenticator, SignedRequest
 from .tunnel import (
     DownloadSession,
@@ -104,7 +114,8 @@ SQL_SECONDS_VARIABLE = "LOCAL_MAXCOMPUTE_SQL_SECONDS"
 
 def create_maxcompute_app(catalog: Catalog, credentials: LookupSource, region: str | None = None,
                           authorize: Authorize | None = None, *, clock: Callable[[], float] = time.time,
-                          instance_tunnel: bool = True, sql_seconds: Optional[float] = None) -> MaxComputeApp:
+                          instance_tunnel: bool = True, sql_seconds: Optional[float] = None,
+                          security: Optional[ProjectSecurity] = None) -> MaxComputeApp:
     """A WSGI app serving ``catalog`` as MaxCompute; pyodps's endpoint is ``<server url>/api``.
 
     ``credentials`` is anything with ``lookup(access_key_id) -> IssuedCredentials | None`` (the
@@ -113,12 +124,14 @@ def create_maxcompute_app(catalog: Catalog, credentials: LookupSource, region: s
     permissions; None allows every authenticated request. ``clock`` is the server's idea of now (credential
     expiry, request-time skew). ``instance_tunnel=False`` answers the instance tunnel with InvalidArgument,
     as an old service does, so pyodps reads SQL results from the CSV ``?result`` instead. ``sql_seconds`` is
-    how long each SQL instance runs (None: ``$LOCAL_MAXCOMPUTE_SQL_SECONDS``, else 0).
+    how long each SQL instance runs (None: ``$LOCAL_MAXCOMPUTE_SQL_SECONDS``, else 0). ``security`` holds the
+    projects' users and grants and runs security statements; None: no project membership or grant is checked
+    (RAM only) and security statements are not implemented.
     """
     if sql_seconds is None:
         sql_seconds = float(os.environ.get(SQL_SECONDS_VARIABLE) or 0)
     return MaxComputeApp(catalog, Authenticator(credentials, region, API_PREFIX, clock), authorize,
-                         clock=clock, instance_tunnel=instance_tunnel, sql_seconds=sql_seconds)
+                         clock=clock, instance_tunnel=instance_tunnel, sql_seconds=sql_seconds, security=security)
 
 
 class RequestStats:
@@ -171,6 +184,7 @@ class SqlInstance:
     result: Optional[QueryResult] = None
     error: Optional[str] = None  # the failed task's result text, ODPS-xxxxxxx:...
     cancelled: bool = False  # stopped while it ran
+    creator: Optional[str] = None  # the principal who ran it (with a security: it may read its instance)
 
     def status(self, now: float) -> str:
         return "Terminated" if self.cancelled or now >= self.end_time else "Running"
@@ -191,6 +205,7 @@ class _Call:
     params: Mapping[str, str]
     access_key_id: str
     project: str
+    caller: Optional[Caller] = None  # with a security: who signed
 
     def resource(self, *path: str) -> str:
         """The RAM resource name: ``acs:odps:*:projects/<p>[/tables/<t>]``."""
@@ -201,10 +216,12 @@ class MaxComputeApp:
     """The WSGI callable :func:`create_maxcompute_app` returns; ``catalog`` and ``stats`` are public."""
 
     def __init__(self, catalog: Catalog, authenticator: Authenticator, authorize: Authorize | None = None, *,
-                 clock: Callable[[], float] = time.time, instance_tunnel: bool = True, sql_seconds: float = 0) -> None:
+                 clock: Callable[[], float] = time.time, instance_tunnel: bool = True, sql_seconds: float = 0,
+                 security: Optional[ProjectSecurity] = None) -> None:
         self.catalog = catalog
         self.authenticator = authenticator
         self.authorize = authorize
+        self.security = security
         self.instance_tunnel = instance_tunnel
         self.sql_seconds = sql_seconds
         self.stats = RequestStats()
@@ -256,8 +273,15 @@ class MaxComputeApp:
         project = self.catalog.get_project(segments[1])
         if project is None:
             raise no_such_project(segments[1])
-        call = _Call(request, params, authentication.access_key_id, project.name)
+        caller = self.security.caller(authentication.access_key_id) if self.security is not None else None
+        call = _Call(request, params, authentication.access_key_id, project.name, caller)
         rest = segments[2:]
+        if rest == ["authorization"]:
+            _require_method(method, path, "POST")
+            return self._security_query(call)
+        if rest == ["logs"] and method == "PUT":
+            return _empty(200)  # pyodps uploads usage statistics here; nothing to keep
+        self._require_member(call)
         if not rest:
             _require_method(method, path, "GET")
             self._authorize(call, "odps:Read", call.resource())
@@ -280,8 +304,6 @@ class MaxComputeApp:
             return self._create_instance(call)
         if rest[0] == "instances" and len(rest) == 2:
             return self._route_instance(call, method, rest[1])
-        if rest == ["logs"] and method == "PUT":
-            return _empty(200)  # pyodps uploads usage statistics here; nothing to keep
         raise not_implemented(f"{method} {path}")
 
     def _route_table(self, call: _Call, method: str, name: str) -> Response:
@@ -335,7 +357,7 @@ class MaxComputeApp:
 
     def _route_instance(self, call: _Call, method: str, instance_id: str) -> Response:
         instance = self._instance(call.project, instance_id)
-        self._authorize(call, "odps:Read", call.resource("instances", instance.id))
+        self._authorize(call, "odps:Read", call.resource("instances", instance.id), creator=instance.creator)
         params = call.params
         if method == "POST" and "downloads" in params:
             return self._create_instance_session(call, instance)
@@ -364,13 +386,49 @@ class MaxComputeApp:
             return self._instance_status(instance)
         raise not_implemented(f"The instance sub-resource {unknown[0]!r}")
 
-    def _authorize(self, call: _Call, action: str, resource: str) -> None:
+    def _authorize(self, call: _Call, action: str, resource: str, creator: Optional[str] = None) -> None:
+        """RAM's decision (``authorize``), then the project's grants (``security``): both must allow."""
         if self.authorize is not None and not self.authorize(action, resource, call.access_key_id):
             raise no_permission(action, resource)
+        if self.security is not None and call.caller is not None:
+            refusal = self.security.decide(call.project, call.caller, action, resource, creator)
+            if refusal is not None:
+                raise access_denied(refusal.detail)
+
+    def _require_member(self, call: _Call) -> None:
+        """A caller the project does not know is refused whatever it asks (MaxCompute's [4002])."""
+        if self.security is not None and call.caller is not None:
+            refusal = self.security.member(call.project, call.caller)
+            if refusal is not None:
+                raise access_denied(refusal.detail)
+
+    def _grants_refusal(self, call: _Call, project: str, action: str, resource: str) -> Optional[str]:
+        """Why the project's grants refuse the action to the caller (MaxCompute's text), or None."""
+        if self.security is None or call.caller is None:
+            return None
+        refusal = self.security.decide(project, call.caller, action, resource)
+        return refusal.detail if refusal is not None else None
 
     def _authorize_download(self, call: _Call, resource: str) -> None:
         self._authorize(call, "odps:Download", resource)
         self._authorize(call, "odps:Select", resource)
+
+    # Security statements
+
+    def _security_query(self, call: _Call) -> Response:
+        """``run_security_query``: one statement, run at once; its JSON result in ``<Authorization><Result>``."""
+        if self.security is None or call.caller is None:
+            raise not_implemented("Security statements (this local MaxCompute keeps no project users or grants)")
+        try:
+            body = call.request.get_data()
+        except RequestEntityTooLarge:
+            raise OdpsError(413, "InvalidArgument", "The authorization XML is larger than 1 MiB.") from None
+        query, json_format = _parse_authorization(body)
+        if not json_format:
+            raise not_implemented("Security statement results as text (<ResponseInJsonFormat>false)")
+        root = ET.Element("Authorization")
+        _add(root, "Result", json.dumps(self.security.run(call.project, call.caller, query)))
+        return _xml(root)
 
     # Metadata
 
@@ -522,7 +580,8 @@ class MaxComputeApp:
         job, task_name, query = _parse_job(body)
         now = self._clock()
         instance = SqlInstance(id=_instance_id(now), project=call.project, owner=OWNER, task_name=task_name,
-                               job=job, query=query, start_time=now, end_time=now)
+                               job=job, query=query, start_time=now, end_time=now,
+                               creator=call.caller.name if call.caller is not None else None)
         try:
             plan = self.catalog.plan(call.project, query)
             action = "odps:Alter" if isinstance(plan, AddPartitionPlan) else "odps:Select"
@@ -530,6 +589,9 @@ class MaxComputeApp:
                 resource = f"acs:odps:*:projects/{plan.table.project}/tables/{plan.table.name}"
                 if self.authorize is not None and not self.authorize(action, resource, call.access_key_id):
                     raise sql_no_permission(action, resource)
+                refusal = self._grants_refusal(call, plan.table.project, action, resource)
+                if refusal is not None:
+                    raise sql_access_denied(refusal)
             if isinstance(plan, AddPartitionPlan):
                 self.catalog.add_partitions(plan)
             else:
@@ -736,6 +798,21 @@ def _parse_job(body: bytes) -> tuple[bytes, str, str]:
         raise not_implemented(f"{task.tag} tasks (only SQL tasks run here)")
     name = task.findtext("Name") or "AnonymousSQLTask"
     return ET.tostring(job, encoding="utf-8", xml_declaration=False), name, task.findtext("Query") or ""
+
+
+def _parse_authorization(body: bytes) -> tuple[str, bool]:
+    """The statement and whether the result is wanted as JSON, from ``<Authorization><Query>...</Query>
+    <ResponseInJsonFormat>true</ResponseInJsonFormat></Authorization>``."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        root = None
+    query = root.findtext("Query") if root is not None and root.tag == "Authorization" else None
+    if not query or not query.strip():
+        raise invalid_argument("ODPS-0420031: Invalid XML in HTTP request body - a security statement is "
+                               "<Authorization><Query>...</Query></Authorization>.")
+    json_format = (root.findtext("ResponseInJsonFormat") or "true").strip().lower() != "false"
+    return query.strip(), json_format
 
 
 def _instance_id(now: float) -> str:

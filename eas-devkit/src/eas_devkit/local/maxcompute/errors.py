@@ -68,7 +68,13 @@ def no_such_instance(project: str, instance_id: str) -> OdpsError:
 
 def no_permission(action: str, resource: str) -> OdpsError:
     """What MaxCompute answers when RAM or ACL denies an action: pyodps raises ``odps.errors.NoPermission``."""
-    return OdpsError(403, "NoPermission", f"ODPS-0420095: Access Denied - {_privilege(action, resource)}")
+    return access_denied(no_privilege(action, resource))
+
+
+def access_denied(detail: str) -> OdpsError:
+    """403 ``NoPermission`` with ``ODPS-0420095: Access Denied - <detail>``, ``detail`` being one of the
+    ``Authorization Failed [...]`` texts below."""
+    return OdpsError(403, "NoPermission", f"ODPS-0420095: Access Denied - {detail}")
 
 
 def invalid_argument(message: str) -> OdpsError:
@@ -133,10 +139,30 @@ def table_not_found(project: str, table: str, line: int = 1, column: int = 1) ->
 
 def sql_no_permission(action: str, resource: str) -> SqlError:
     """``odps.errors.NoPermission`` in the client, as for a SELECT on a table the caller may not read."""
-    return SqlError("ODPS-0130013", "Authorization exception", _privilege(action, resource))
+    return sql_access_denied(no_privilege(action, resource))
 
 
-def _privilege(action: str, resource: str) -> str:
+def sql_access_denied(detail: str) -> SqlError:
+    """A SQL task refused by the authorization: ``ODPS-0130013:Authorization exception - <detail>``."""
+    return SqlError("ODPS-0130013", "Authorization exception", detail)
+
+
+# The ``Authorization Failed [...]`` texts, as MaxCompute's error pages and its client's FAQ quote them; the
+# REST API prefixes them with ``ODPS-0420095: Access Denied - ``, a SQL task with ``ODPS-0130013``.
+
+
+def no_privilege(action: str, resource: str) -> str:
     """MaxCompute's words for a denied action; it writes the resource in braces: ``{acs:odps:*:projects/p}``."""
     braced = "{" + resource + "}"
     return f"Authorization Failed [4019], You have NO privilege '{action}' on {braced}."
+
+
+def not_a_member(project: str) -> str:
+    """A RAM identity that was not added to the project (``add user``), whatever RAM allows it."""
+    return f"Authorization Failed [4002], You don't exist in project {project}."
+
+
+def denied_by_policy(action: str, resource: str) -> str:
+    """A policy grant with ``"allow" = "false"`` (or ``"deny" = "true"``) matches the action."""
+    braced = "{" + resource + "}"
+    return f"Authorization Failed [4011], You have NO privilege '{action}' on {braced}. Explicitly denied by policy."

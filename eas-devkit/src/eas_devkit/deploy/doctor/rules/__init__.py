@@ -22,6 +22,7 @@ RULE_MODULES = (
     "endpoints",  # OSS and MaxCompute endpoints, OSS mounts
     "runtime",  # port, env, requirements
     "permissions",  # the permission policy covers what the service and EAS do with the role, and no more
+    "maxcompute_grants",  # MaxCompute's own grants to the custom role (ram/maxcompute-project.sql)
     "scaling",  # autoscaler, rolling update
     "timeouts",  # graceful shutdown, the request timeout chain
     "health_checks",  # readiness, liveness and startup checks
