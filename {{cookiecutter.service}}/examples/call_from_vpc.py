@@ -29,8 +29,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-# Seconds to connect, and for each read: longer than EAS's request timeout (metadata.rpc.keepalive, {{ request_timeout_seconds }} s).
-TIMEOUT = (3.05, {{ request_timeout_seconds + 5 }})
+TIMEOUT = (3.05, {{ request_timeout_seconds + 5 }})  # s to connect, then per read: past EAS's metadata.rpc.keepalive
 RETRIED_STATUSES = (502, 503, 504)  # the gateway's "not now"; a 500 is the service's own failure: not retried
 SAFE_METHODS = frozenset({"GET", "HEAD"})  # idempotent: sending them twice does no harm
 

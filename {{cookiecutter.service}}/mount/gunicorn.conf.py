@@ -21,9 +21,7 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 # Never preload: SDK clients and their pools must be created in each worker, after the fork.
 preload_app = False
-# Worker liveness, not a request deadline: with gevent workers the master restarts a worker whose event loop has not
-# run for this long. The backend timeouts and EAS's bound a request (docs/production.md, the timeout chain).
-timeout = 60
+timeout = 60  # gevent workers: liveness of the event loop, not a request deadline (docs/production.md)
 graceful_timeout = 25  # after SIGTERM; below service.json's metadata.eas.termination_grace_period (30 s)
 keepalive = 65  # longer than the gateway's idle timeout, so it never reuses a connection we closed
 logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "INFO"))
