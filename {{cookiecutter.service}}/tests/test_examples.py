@@ -13,8 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
@@ -204,28 +202,20 @@ def test_a_large_object_streams_through_the_gateway_with_its_token(deployed):
 
 
 def test_a_redeploy_under_calls_fails_none_of_them(deployed):
-    """The rolling update starts the new instance before it stops the old one: calls made all through the
-    redeploy are answered 2xx, none needs a retry."""
-    caller = deployed.start_shell(f"{EXPORT} && {CALL} --repeat 2000 --interval 0.05")
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(caller.stdout), daemon=True)  # never a full pipe
-    reader.start()
+    """The rolling update starts the new instance before it stops the old one: no call meets a 503."""
+    unbuffered = CALL.replace("python ", "python -u ")  # every line kept when the caller is killed
+    caller = deployed.start_shell(f"{EXPORT} && {unbuffered} --repeat 1000 --interval 0.1")  # ~2 KB/s on the pipe
     try:
-        deadline = time.monotonic() + 60
-        while not any(line.startswith("GET ") for line in lines) and time.monotonic() < deadline:
-            time.sleep(0.05)  # calling before the redeploy begins
-        redeploy = deployed.shell("eas-devkit deploy", timeout=300)
+        started = caller.stdout.readline() + caller.stdout.readline()  # "target …", then the first call
+        redeploy = deployed.shell("eas-devkit deploy", timeout=300)  # once the calls are going
         calling_still = caller.poll() is None  # the calls spanned the whole redeploy
     finally:
         if caller.poll() is None:
             os.killpg(caller.pid, signal.SIGKILL)
-        caller.wait()
-        reader.join(timeout=30)
-    output = "".join(lines)
+        output = started + caller.communicate(timeout=60)[0]
     deployed.seen_responses.append(output)
     answers = re.findall(r"^GET \S+ → (.*)$", output, re.M)
 
     assert "UpdateService" in succeeded(redeploy)
-    assert calling_still, output
-    assert len(answers) >= 20 and all(answer.startswith("200 in") for answer in answers), output
-    assert "retry" not in output, output
+    assert calling_still and len(answers) >= 10, output
+    assert all(answer.startswith("200 in") for answer in answers) and "retry" not in output, output
