@@ -262,9 +262,9 @@ class Lifecycle:
         with self.registry.locked():
             if self.registry.set_status(record, generation, FAILED, "InstanceFailed", message) and serving:
                 self.registry.add_event(record, NORMAL, "UpdatePaused", f"the update is paused: {serving} "
-                                        f"instance{'' if serving == 1 else 's'} keep serving, the failed ones get "
-                                        "no traffic. Deploy again (the failed instances are removed first) or "
-                                        "roll back.")
+                                        f"{'instance keeps' if serving == 1 else 'instances keep'} serving, the "
+                                        "failed ones get no traffic. Deploy again (the failed instances are "
+                                        "removed first) or roll back.")
 
     def _stop(self, record: ServiceRecord, generation: int) -> None:
         with self._lock_for(record):
