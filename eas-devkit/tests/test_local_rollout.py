@@ -334,6 +334,27 @@ def test_readiness_check_gates_the_traffic(local: Local, tmp_path: Path) -> None
     client.delete_service(REGION, "gated")
 
 
+def test_a_failing_liveness_check_restarts_the_instance(local: Local, tmp_path: Path) -> None:
+    alive_file = tmp_path / "alive"
+    alive_file.touch()
+    config = service_config("liveness", "v1", instances=1, liveness_check={
+        "http_get": {"path": "/ready"}, "initial_delay_seconds": 0, "period_seconds": 0.1, "failure_threshold": 2})
+    config["containers"][0]["env"].append({"name": "READY_FILE", "value": str(alive_file)})
+    client = local.client
+    client.create_service(eas_models.CreateServiceRequest(body=json.dumps(config)))
+    running = settled(client, "liveness")
+    alive_file.unlink()
+    (restarted,) = eventually(lambda: instances(client, "liveness"), lambda found: found[0].restart_count >= 1)
+    alive_file.touch()
+    (recovered,) = eventually(lambda: instances(client, "liveness"), lambda found: found[0].ready_processes == 1)
+    failed_checks = [e.message for e in events(client, "liveness", "Warning") if e.reason == "LivenessCheckFailed"]
+
+    assert running.status == "Running" and restarted.restart_count >= 1
+    assert failed_checks and "its liveness check (GET /ready) failed 2 times" in failed_checks[0]
+    assert recovered.instance_name == restarted.instance_name and call(running).status_code == 200
+    client.delete_service(REGION, "liveness")
+
+
 def test_the_autoscaler_minimum_is_held_and_scale_to_drains(local: Local) -> None:
     config = service_config("scaled", "v1", instances=1)
     config["autoscaler"] = {"min": 2, "max": 4, "strategies": {"qps": 10}}
