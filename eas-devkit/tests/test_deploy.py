@@ -147,25 +147,28 @@ def test_every_request_through_the_gateway_gets_one_log_line(deployment):
         headers = {**options.pop("headers", {}), "Authorization": token, "X-Request-Id": ids[name]}
         answer = requests.request(method, endpoint + path, headers=headers, timeout=30, **options)
         assert answer.status_code == status, answer.text[:300]
-    log = Path(deployment.eas.state["state_dir"]) / "services" / NAME / "logs" / "service.log"
+    logs = Path(deployment.eas.state["state_dir"]) / "services" / NAME / "logs"  # one log per instance
     expected = {name: [status] for name, (_, _, _, status) in calls.items()}
     deadline = time.monotonic() + 5
-    while (logged := request_statuses(log, ids)) != expected and time.monotonic() < deadline:
+    while (logged := request_statuses(logs, ids)) != expected and time.monotonic() < deadline:
         time.sleep(0.05)
     assert logged == expected
 
 
-def request_statuses(log: Path, ids: dict[str, str]) -> dict[str, list[int]]:
-    """The status of each request record in ``log``, by the name of its request id in ``ids``."""
-    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if '"app.request"' in line]
+def request_statuses(logs: Path, ids: dict[str, str]) -> dict[str, list[int]]:
+    """The status of each request record in the instances' logs, by the name of its request id in ``ids``."""
+    lines = [line for log in sorted(logs.glob("*.log")) for line in log.read_text(encoding="utf-8").splitlines()]
+    records = [json.loads(line) for line in lines if '"app.request"' in line]
     return {name: [r["status"] for r in records if r["request_id"] == request_id] for name, request_id in ids.items()}
 
 
-def test_status_hides_the_token_unless_asked(deployment):
+def test_status_lists_each_instance_and_hides_the_token_unless_asked(deployment):
     output = succeeded(deployment.run("status"))
     token = CURL.search(succeeded(deployment.run("status", "--show-token")))["token"]
 
     assert f"{NAME}: Running" in output and "1 running of 1" in output
+    assert re.search(rf"^  instance   {NAME}-[0-9a-f]{{10}}-[a-z0-9]{{5}}  Running  ready 1/1  restarts 0  "
+                     r"started \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", output, re.M), output
     assert token not in output
 
 
@@ -244,14 +247,19 @@ def test_the_guides_troubleshooting_cases_fail_with_their_fix(deployment, case, 
         change = ("ram", "detach-policies")
         expected = ["is not authorized to perform ram:PassRole", "↳ The deploying RAM user lacks ram:PassRole. Fix:",
                     "attach ram/passrole-policy.json"]
+    token = CURL.search(succeeded(deployment.run("status", "--show-token")))["token"]
     succeeded(deployment.local_eas(*change))
     try:
         output = failed(deployment.deploy())
         for text in expected:
             assert text in output
+        # A failed update leaves the running instance serving, as EAS pauses a rolling update.
+        assert "1 of 1 instances still serve" in output
+        assert deployment.gateway("/health", token).json()["status"] == "ok"
         assert "${RoleName}" not in output, "ram/passrole-policy.json names the role already"
         assert f"{NAME} is Failed" in output
-        assert len(re.findall(r"→ Failed", output)) == 1, output  # the live line does not say it before the summary
+        assert len(re.findall(r"Failed in \d", output)) == 1, output  # said once, in the summary
+        assert not re.search(r"Failed \(\d+ s\)", output), output  # not by the live line before it
         assert output.count(" Warning ") == 1  # this deployment's warning, not those of earlier ones
         assert "Running\n" not in output and "curl" not in output
         assert "Failed" in succeeded(deployment.run("status"))

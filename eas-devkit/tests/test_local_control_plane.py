@@ -200,9 +200,10 @@ def process_gone(pid: int, timeout: float = 10) -> bool:
 
 
 def instance_pid(cloud: LocalCloud, name: str) -> int:
-    record = cloud.plane.registry.get(REGION, name)
-    assert record.instance is not None and record.instance.process is not None
-    return record.instance.process.pid
+    """The process of the service's one instance."""
+    (instance,) = cloud.plane.registry.get(REGION, name).pool.members()
+    assert instance.process is not None and instance.process.pid is not None
+    return instance.process.pid
 
 
 # The deployment of the project's own service.json.
@@ -502,6 +503,7 @@ def test_an_empty_mount_fails(cloud: LocalCloud) -> None:
 
 
 def test_a_failing_run_command_reports_its_output(cloud: LocalCloud) -> None:
+    """EAS's status message names the instance; the Warning event names it too, with its last output."""
     config = variant("crashing_service", options={})
     config.pop("role_arn", None)
     container = config["containers"][0]
@@ -509,8 +511,16 @@ def test_a_failing_run_command_reports_its_output(cloud: LocalCloud) -> None:
     container["prepare"] = {"pythonRequirements": ["surely-not-installed-distribution==1.0"]}
     client = cloud.client()
     service = create(client, config)
+    (instance,) = client.list_service_instances(REGION, "crashing_service",
+                                                eas_models.ListServiceInstancesRequest()).body.instances
+
     assert (service.status, service.reason) == ("Failed", "InstanceFailed")
-    assert "status 3" in service.message and "ImportError: boom" in service.message
-    warnings = [event.reason for event in events(client, "crashing_service", event_type="Warning")]
-    assert warnings == ["RequirementNotSatisfied", "InstanceFailed"]
+    assert service.message == (f"Instance <{instance.instance_name}> not healthy: Instance crashed, please inspect "
+                               "instance log.")
+    assert (service.running_instance, service.total_instance) == (0, 1)
+    assert (instance.status, instance.ready_processes, instance.isolated) == ("Failed", 0, True)
+    warnings = events(client, "crashing_service", event_type="Warning")
+    assert [event.reason for event in warnings] == ["RequirementNotSatisfied", "InstanceFailed"]
+    assert instance.instance_name in warnings[-1].message
+    assert "status 3" in warnings[-1].message and "ImportError: boom" in warnings[-1].message
     client.delete_service(REGION, "crashing_service")

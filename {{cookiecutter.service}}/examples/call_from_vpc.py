@@ -11,7 +11,7 @@ r"""Call this service from another service in the same VPC, through the gateway,
 
 It calls ``GET /health`` and ``GET {{ data_path }}`` (``--path``) with one ``requests.Session``: a connect
 and a read timeout on every request, and exponential backoff (urllib3's ``Retry``, honouring ``Retry-After``)
-only for GETs the gateway answered 502, 503 or 504 (a redeploy): other methods may have done their work.
+only for GETs the gateway answered 502, 503 or 504 (no instance ready): other methods may have done their work.
 examples/README.md says more. Exit status: 0 when every call answered 2xx, 1 otherwise (401: TARGET_TOKEN is
 not the service's token), 2 when TARGET_ENDPOINT or TARGET_TOKEN is missing.
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Optional
 
 from . import doctor
-from .eas import RUNNING, EasControlPlane, Event, ServiceStatus
+from .eas import RUNNING, EasControlPlane, EasError, Event, ServiceStatus
 from .fixes import known_problem
 from .target import Service, Target
 from .upload import open_bucket, sync_mount
@@ -91,6 +91,9 @@ def deploy(project: Path, service: Service, target: Target, console: Console, *,
     status = wait_until_settled(eas, console, before, timeout, interval or _poll_interval(target))
     if status.status != RUNNING:
         console.print(f"[4/5] {service.name} is {status.status}: {status.reason} {status.message}".rstrip())
+        if before is not None and status.running:
+            console.print(f"      {status.running} of {status.total} instances still serve (EAS pauses a rolling "
+                          "update that fails and keeps the old instances); `make status` lists them")
         print_warnings(eas, console, skip=earlier_warnings)
         return 1
     console.print(f"[4/5] {service.name} is Running ({status.running}/{status.total} instances)")
@@ -146,7 +149,8 @@ def curl(status: ServiceStatus, path: str = HEALTH_PATH) -> str:
 
 
 def show_status(service: Service, target: Target, console: Console, *, show_token: bool = False) -> int:
-    status = EasControlPlane(target, service.name, target.credentials_provider()).describe()
+    eas = EasControlPlane(target, service.name, target.credentials_provider())
+    status = eas.describe()
     if status is None:
         console.print(f"{service.name}: not deployed on the {target.describe()}")
         return 1
@@ -155,11 +159,26 @@ def show_status(service: Service, target: Target, console: Console, *, show_toke
     console.print(f"  instances  {status.running} running of {status.total}")
     console.print(f"  endpoint   {status.endpoint}")
     console.print(f"  updated    {status.update_time}")
+    print_instances(eas, console)
     if show_token:
         console.print(f"  call it    {curl(status)}")
     else:
         console.print("  token      (hidden; --show-token prints it and a curl command)")
     return 0
+
+
+def print_instances(eas: EasControlPlane, console: Console) -> None:
+    """One line per instance (ListServiceInstances); a refusal is said, not fatal: DescribeService answered."""
+    try:
+        instances = eas.instances()
+    except EasError as error:
+        console.print(f"  instance   (not listed: {error.code}: {error.message})")
+        return
+    name_width = max((len(item.name) for item in instances), default=0)
+    status_width = max((len(item.status) for item in instances), default=0)
+    for item in instances:
+        console.print(f"  instance   {item.name:<{name_width}}  {item.status:<{status_width}}  ready "
+                      f"{item.ready}/{item.total}  restarts {item.restarts}  started {item.started or '-'}")
 
 
 def export_endpoint(service: Service, target: Target) -> int:

@@ -26,6 +26,7 @@ NOT_FOUND = "InvalidService.NotFound"
 RUNNING, FAILED, STOPPED, DELETE_FAILED = "Running", "Failed", "Stopped", "DeleteFailed"
 FINAL_STATUSES = frozenset({RUNNING, FAILED, STOPPED, DELETE_FAILED})  # where the PAI SDK stops polling too
 EVENT_PAGE_SIZE = 100
+INSTANCE_PAGE_SIZE = 100
 
 
 class EasError(RuntimeError):
@@ -55,6 +56,18 @@ class ServiceStatus:
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class InstanceStatus:
+    """One instance as ListServiceInstances reports it."""
+
+    name: str
+    status: str
+    ready: int  # ReadyProcesses of TotalProcesses
+    total: int
+    restarts: int
+    started: str  # StartTime, e.g. 2024-05-21T10:39:29Z
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,24 @@ class EasControlPlane:
             intranet_endpoint=body.intranet_endpoint or "", token=body.access_token or "",
             running=body.running_instance or 0, total=body.total_instance or 0, update_time=body.update_time or "",
         )
+
+    def instances(self) -> list[InstanceStatus]:
+        """Every instance of the service (ListServiceInstances), in the order EAS lists them."""
+        found: list[InstanceStatus] = []
+        page = 1
+        while True:
+            request = eas_models.ListServiceInstancesRequest(page_number=page, page_size=INSTANCE_PAGE_SIZE)
+            body = self._call("ListServiceInstances", self.client.list_service_instances, self.target.region,
+                              self.name, request).body
+            for item in body.instances or []:
+                found.append(InstanceStatus(
+                    name=item.instance_name or "", status=item.status or "", ready=item.ready_processes or 0,
+                    total=item.total_processes or 0, restarts=item.restart_count or 0,
+                    started=item.start_time or item.start_at or "",
+                ))
+            if not body.instances or page * INSTANCE_PAGE_SIZE >= int(body.total_count or 0):
+                return found
+            page += 1
 
     def create(self, config_text: str) -> None:
         self._call("CreateService", self.client.create_service, eas_models.CreateServiceRequest(body=config_text))

@@ -140,7 +140,11 @@ def instance_environment(
 
 
 class Instance:
-    """The service's process: started with ``start()``, ready when ``/health`` answers, stopped like EAS."""
+    """The service's process: started with ``start()``, ready when ``/health`` answers, stopped like EAS.
+
+    The local EAS control plane drives the process step by step instead (``launch``, then its own readiness
+    checks; ``terminate``, ``wait``, ``kill`` to stop it gracefully): see :mod:`.control_plane.supervisor`.
+    """
 
     def __init__(self, script: str, env: dict[str, str], port: int, log: Optional[IO[str]] = None,
                  cwd: Optional[Path] = None) -> None:
@@ -155,12 +159,27 @@ class Instance:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> Optional[int]:
+        return self.process.pid if self.process is not None else None
+
     def start(self, ready_timeout: float = 60) -> None:
+        self.launch()
+        self._wait_ready(ready_timeout)
+
+    def launch(self) -> None:
+        """Run the script in a process group of its own (signals reach its workers too); do not wait."""
         self.process = subprocess.Popen(
             ["bash", "-c", self.script], env=self.env, cwd=self.cwd, stdout=self.log or None,
             stderr=subprocess.STDOUT if self.log else None, start_new_session=True,
         )
-        self._wait_ready(ready_timeout)
+
+    def exit_status(self) -> Optional[int]:
+        """The exit status once the process has exited, else None (also before ``launch``)."""
+        return self.process.poll() if self.process is not None else None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None
@@ -179,16 +198,36 @@ class Instance:
         self.stop()
         raise InstanceError(f"the service did not answer GET /health on port {self.port} within {timeout:.0f} s")
 
+    def terminate(self) -> None:
+        """SIGTERM to the whole process group (the run command and its workers)."""
+        if self.running():
+            assert self.process is not None
+            _signal_group(self.process.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group."""
+        if self.process is not None:
+            _signal_group(self.process.pid, signal.SIGKILL)
+
+    def wait(self, timeout: Optional[float]) -> Optional[int]:
+        """The exit status, waiting up to ``timeout`` seconds (None: for ever); None if still running."""
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stop(self, grace: float = GRACE_PERIOD_SECONDS) -> Optional[int]:
         """SIGTERM the whole process group, SIGKILL what is left after the grace period."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
-        _signal_group(self.process.pid, signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            _signal_group(self.process.pid, signal.SIGKILL)
-            return self.process.wait()
+        self.terminate()
+        status = self.wait(grace)
+        if status is None:
+            self.kill()
+            status = self.wait(None)
+        return status
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -6,6 +6,7 @@
     PUT    /api/v2/services/<region>/<name>          UpdateService (UpdateType merge, the default, or replace)
     DELETE /api/v2/services/<region>/<name>          DeleteService
     GET    /api/v2/services/<region>/<name>/events   DescribeServiceEvent
+    GET    /api/v2/services/<region>/<name>/instances ListServiceInstances
     PUT    /api/v2/services/<region>/<name>/start    StartService
     PUT    /api/v2/services/<region>/<name>/stop     StopService
 
@@ -13,11 +14,14 @@ Every request must carry a valid ACS3-HMAC-SHA256 signature of a known identity 
 :mod:`.accounts`); any authenticated identity may call every operation, and RAM's checks happen where EAS
 makes them, when the service is deployed (:mod:`.lifecycle`). A service configuration is validated against
 the kit's ``schemas/service.schema.json`` before anything happens: a violation is a 400 ``InvalidParameter``
-naming the JSON path. The local EAS runs its ``containers[].script`` as the developer, on this machine: only the
-run commands it was started with (the project's) are accepted, anything else is ``InvalidParameter``. An
-update merges the body into the configuration as a JSON merge patch (RFC 7386: objects merge, ``null``
-removes, anything else replaces) unless ``UpdateType=replace``. Response bodies carry the
-keys the SDK's ``from_map`` reads (``Service`` for DescribeService and ListServices).
+naming the JSON path; so are the instance settings :mod:`.policy` reads (counts, rolling strategy, health
+checks), and a setting EAS takes but the local EAS does not emulate is a 501 ``NotImplemented``. The local
+EAS runs its ``containers[].script`` as the developer, on this machine: only the run commands it was started
+with (the project's) are accepted, anything else is ``InvalidParameter``. An update merges the body into the
+configuration as a JSON merge patch (RFC 7386: objects merge, ``null`` removes, anything else replaces)
+unless ``UpdateType=replace``. Response bodies carry the keys the SDK's ``from_map`` reads (``Service`` for
+DescribeService and ListServices, ``Instance`` for ListServiceInstances, whose filters are the instance
+name, its status and ``Filter``, a part of its name, IP or instance type).
 """
 
 from __future__ import annotations
@@ -39,7 +43,10 @@ from werkzeug.wrappers import Request, Response
 from . import errors
 from .accounts import AccessKey
 from .errors import ApiError, json_response, new_request_id
+from .instances import PENDING, ServiceInstance
+from .instances import RUNNING as RUNNING_INSTANCE
 from .lifecycle import Lifecycle
+from .policy import InstancePolicy, PolicyError
 from .registry import (
     CREATING,
     DELETING,
@@ -60,6 +67,10 @@ from .signature import SignedRequest, Verifier
 log = logging.getLogger("eas_devkit.local.control_plane")
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+LOOPBACK = "127.0.0.1"
+# ListServiceInstances filters about hosts, machine types and spot prices: nothing local to filter on.
+UNEMULATED_INSTANCE_FILTERS = frozenset({"HostIP", "InstanceIP", "InstanceType", "IsSpot", "ResourceType", "Role",
+                                         "Sort", "MemberType", "ListMethod"})
 DEFAULT_PAGE_SIZE = 100
 SERVICE = "/api/v2/services/<region>/<name>"
 
@@ -85,6 +96,7 @@ class ControlPlaneApi:
             Rule(SERVICE, endpoint="update", methods=["PUT"]),
             Rule(SERVICE, endpoint="delete", methods=["DELETE"]),
             Rule(SERVICE + "/events", endpoint="events", methods=["GET"]),
+            Rule(SERVICE + "/instances", endpoint="instances", methods=["GET"]),
             Rule(SERVICE + "/start", endpoint="start", methods=["PUT"]),
             Rule(SERVICE + "/stop", endpoint="stop", methods=["PUT"]),
         ], strict_slashes=False)
@@ -179,6 +191,24 @@ class ControlPlaneApi:
         return {"Events": [event.to_json() for event in events[(page - 1) * size: page * size]],
                 "PageNum": page, "TotalCount": len(events), "TotalPageNum": max(1, -(-len(events) // size))}
 
+    def _instances(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
+        record = self.registry.snapshot(*self._key(region, name))
+        unsupported = sorted(set(request.args) & UNEMULATED_INSTANCE_FILTERS)
+        if unsupported:
+            raise errors.not_implemented(f"ListServiceInstances by {', '.join(unsupported)}")
+        wanted, status = request.args.get("InstanceName"), request.args.get("InstanceStatus")
+        needle = request.args.get("Filter") or ""  # a part of the name, the IP or the instance type
+        instance_type = _instance_type(record.config)
+        instances = [instance for instance in record.pool.views()
+                     if (needle in instance.name or needle in LOOPBACK or needle in instance_type)
+                     and (not wanted or instance.name == wanted) and (not status or instance.status == status)]
+        if request.args.get("Order", "asc") == "desc":
+            instances.reverse()
+        page, size = _page(request.args, "PageNumber"), _page(request.args, "PageSize", DEFAULT_PAGE_SIZE)
+        return {"Instances": [_instance(item, record.name, instance_type)
+                              for item in instances[(page - 1) * size: page * size]],
+                "PageNumber": page, "PageSize": size, "TotalCount": len(instances)}
+
     def _start(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
         record, generation = self._begin(region, name, STARTING, "StartService", caller,
                                          refused=lambda status: status not in (STOPPED, FAILED))
@@ -216,6 +246,12 @@ class ControlPlaneApi:
         for index, container in enumerate(config["containers"]):
             if container.get("script") not in self.run_commands:
                 raise errors.foreign_run_command(f"$.containers[{index}].script")
+        try:
+            InstancePolicy.of(config)
+        except PolicyError as error:
+            if error.not_implemented:
+                raise errors.not_implemented(f"service config {error}") from None
+            raise errors.invalid_parameter(f"service config {error}") from None
         return config
 
     def _service(self, record: ServiceRecord) -> dict[str, Any]:
@@ -229,11 +265,33 @@ class ControlPlaneApi:
             "AccessToken": record.token, "InternetEndpoint": endpoint, "IntranetEndpoint": endpoint,
             "ServiceConfig": json.dumps(record.config), "Image": container.get("image", ""),
             "Cpu": metadata.get("cpu", 0), "Memory": metadata.get("memory", 0), "Gpu": metadata.get("gpu", 0),
-            "RunningInstance": record.running_instances, "TotalInstance": 1, "PendingInstance": 0,
+            "RunningInstance": record.pool.serving_count(), "TotalInstance": record.wanted_instances,
+            "PendingInstance": sum(instance.status == PENDING or (instance.status == RUNNING_INSTANCE
+                                                                  and not instance.ready)
+                                   for instance in record.pool.views()),
             "CallerUid": record.deployer, "ParentUid": self.account_id(),
             "WorkspaceId": metadata.get("workspace_id", ""),
             "CreateTime": format_time(record.created), "UpdateTime": format_time(record.updated),
         }
+
+
+def _instance(instance: ServiceInstance, service: str, instance_type: str) -> dict[str, Any]:
+    """An instance as the SDK's ``Instance`` model reads it (``StartAt`` is the deprecated twin of
+    ``StartTime``; ``Isolated``: out of the gateway's rotation)."""
+    started = format_time(instance.started) if instance.started else ""
+    return {
+        "InstanceName": instance.name, "Status": instance.status, "Reason": instance.reason,
+        "ReadyProcesses": int(instance.ready), "TotalProcesses": 1, "RestartCount": instance.restarts,
+        "StartTime": started, "StartAt": started, "InstancePort": instance.port, "InnerIP": LOOPBACK,
+        "HostIP": LOOPBACK, "HostName": "localhost", "Namespace": service, "Role": "Standard",
+        "Isolated": instance.isolated, "InstanceType": instance_type, "LastState": [],
+    }
+
+
+def _instance_type(config: Mapping[str, Any]) -> str:
+    computing = config.get("cloud", {}).get("computing", {})
+    types = [item.get("type", "") for item in computing.get("instances", [])]
+    return computing.get("instance_type") or (types[0] if types else "")
 
 
 def signed_request(request: Request) -> SignedRequest:

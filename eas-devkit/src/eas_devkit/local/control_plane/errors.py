@@ -119,3 +119,7 @@ def not_found(method: str, path: str) -> ApiError:
 
 def internal_error() -> ApiError:
     return ApiError(500, "InternalError", "The request processing has failed due to some unknown error.")
+
+
+def not_implemented(what: str) -> ApiError:  # [inferred] the code, as the local OSS and MaxCompute answer
+    return ApiError(501, "NotImplemented", f"{what} is not implemented by the local EAS.")

@@ -4,13 +4,20 @@
 ``/<sub/path>?<query>``: the prefix is stripped, everything else (method, headers, body) is forwarded and
 the response streamed back, both ways in bounded chunks, so a body of any size never sits in memory.
 
+Requests are spread over the service's serving instances (:class:`~.instances.InstancePool`: ready, not
+being stopped), the one with the fewest requests in flight first, in turn among equals; each instance's
+requests in flight are counted until the response is over, which is what lets a rolling update drain an
+instance before stopping it. An instance that refuses the connection (it just exited) is skipped for the next
+one: nothing was sent yet.
+
 What a client sees, as on EAS:
 
 * 404 for a service the region does not have;
 * 401 unless ``Authorization`` is the service's access token (DescribeService ``AccessToken``), compared
   in constant time. The header is not forwarded to the instance [inferred], so the token never reaches
   the service's own logs;
-* 503 ``no healthy upstream`` while the service is not Running (creating, updating, stopped, failed);
+* 503 ``no healthy upstream`` while no instance is ready (creating, stopped, every instance failed). During
+  an update, and after a failed one, the ready instances keep answering whatever the service's status;
 * 408 when the instance takes longer than ``metadata.rpc.keepalive`` milliseconds to answer (600 s when
   unset [inferred]).
 
@@ -31,7 +38,8 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from .registry import RUNNING, Registry
+from .instances import InstancePool, ServiceInstance
+from .registry import Registry
 
 log = logging.getLogger("eas_devkit.local.control_plane")
 
@@ -65,31 +73,49 @@ class Gateway:
             return _error(401, "Unauthorized", "the Authorization header is not the service's access token")(
                 environ, start_response)
         with self.registry.locked():
-            instance = record.instance if record.status == RUNNING else None
             keepalive = record.config.get("metadata", {}).get("rpc", {}).get("keepalive")
-        if instance is None or instance.process is None or instance.process.poll() is not None:
-            return _unavailable()(environ, start_response)
         target = "/" + rest + (f"?{query}" if query else "")
         timeout = keepalive / 1000 if keepalive else DEFAULT_TIMEOUT_SECONDS
-        return self._forward(environ, start_response, instance.port, target, timeout)
+        pool = record.pool
+        refused: list[ServiceInstance] = []
+        while True:
+            instance = pool.acquire(exclude=refused)
+            if instance is None:
+                return _unavailable()(environ, start_response)
+            connection = http.client.HTTPConnection("127.0.0.1", instance.port, timeout=timeout)
+            try:
+                connection.connect()
+            except OSError as error:
+                connection.close()
+                pool.release(instance)
+                log.debug("gateway: %s refused the connection: %s", instance.name, error)
+                refused.append(instance)
+                continue
+            return self._forward(environ, start_response, connection, target, timeout, _Lease(pool, instance))
 
-    def _forward(self, environ: dict, start_response: Callable, port: int, target: str, timeout: float) -> Any:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    def _forward(self, environ: dict, start_response: Callable, connection: http.client.HTTPConnection,
+                 target: str, timeout: float, lease: _Lease) -> Any:
         try:
             self._send(connection, environ, target)
             upstream = connection.getresponse()
         except (socket.timeout, TimeoutError):
             connection.close()
+            lease.release()
             return _error(408, "RequestTimeout", f"the service did not answer within {timeout:g} s "
                           "(metadata.rpc.keepalive)")(environ, start_response)
         except (ConnectionError, http.client.HTTPException, OSError) as error:
             connection.close()
-            log.debug("gateway: upstream on port %d failed: %s", port, error)
+            lease.release()
+            log.debug("gateway: upstream %s failed: %s", lease.instance.name, error)
             return _unavailable("upstream connect error or disconnect/reset before headers")(environ,
                                                                                               start_response)
+        except BaseException:
+            connection.close()
+            lease.release()
+            raise
         headers = [(name, value) for name, value in upstream.getheaders() if name.lower() not in HOP_BY_HOP]
         start_response(f"{upstream.status} {upstream.reason}", headers)
-        return _Stream(connection, upstream)
+        return _Stream(connection, upstream, lease)
 
     @staticmethod
     def _send(connection: http.client.HTTPConnection, environ: dict, target: str) -> None:
@@ -132,12 +158,29 @@ def _request_headers(environ: dict) -> Iterator[tuple[str, str]]:
         yield name, value
 
 
-class _Stream:
-    """The upstream's body, chunk by chunk as it arrives; closing it closes the upstream connection."""
+class _Lease:
+    """One request's hold on an instance: released once, when the response is over."""
 
-    def __init__(self, connection: http.client.HTTPConnection, upstream: http.client.HTTPResponse) -> None:
+    def __init__(self, pool: InstancePool, instance: ServiceInstance) -> None:
+        self.pool = pool
+        self.instance = instance
+        self._released = False
+
+    def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self.pool.release(self.instance)
+
+
+class _Stream:
+    """The upstream's body, chunk by chunk as it arrives; closing it closes the upstream connection and ends
+    the request's hold on its instance."""
+
+    def __init__(self, connection: http.client.HTTPConnection, upstream: http.client.HTTPResponse,
+                 lease: _Lease) -> None:
         self._connection = connection
         self._upstream = upstream
+        self._lease = lease
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
@@ -147,8 +190,11 @@ class _Stream:
             yield chunk
 
     def close(self) -> None:
-        self._upstream.close()
-        self._connection.close()
+        try:
+            self._upstream.close()
+            self._connection.close()
+        finally:
+            self._lease.release()
 
 
 def _error(status: int, code: str, message: str) -> Response:

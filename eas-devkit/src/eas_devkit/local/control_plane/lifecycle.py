@@ -9,21 +9,31 @@ service's status and events:
    ``eas.pai.aliyuncs.com`` assume it (else Warning ``AssumeRoleFailed`` with EAS's own text, ``unable to
    render, error: failed to assume role for user, reason: You are not authorized to do this action. You
    should be authorized by RAM.``). The PAI default role (no ``role_arn``) needs no check.
-2. **Mount** (status Waiting). The first OSS entry of ``storage`` is copied from the local OSS into
-   ``<state_dir>/services/<name>/mnt/data/`` (:mod:`.mount`); an empty path fails (``MountFailed``). The
-   third-party library list is compared with this environment: each difference is a Warning
-   ``RequirementNotSatisfied``, never a failure (the local EAS installs nothing); a
+2. **Mount** (status Waiting). The first OSS entry of ``storage`` is copied from the local OSS into the
+   deployment's own directory, ``<state_dir>/services/<name>/revisions/<revision>/mnt/data/`` (:mod:`.mount`),
+   so the instances of the previous deployment keep their code while the new ones start; an empty path fails
+   (``MountFailed``). The third-party library list is compared with this environment: each difference is a
+   Warning ``RequirementNotSatisfied``, never a failure (the local EAS installs nothing); a
    ``pythonRequirementsPath`` that is not there fails (``PrepareFailed``), as pip would.
-3. **Instance** (status Starting). ``containers[0].script`` runs as the local EAS runs it
-   (:func:`eas_devkit.local.instance.local_script` and :func:`~eas_devkit.local.instance.instance_environment`: loopback
-   bind, the mount directory, the local endpoints, and for a service with a role the credentials URI and
-   file), its output appended to ``<state_dir>/services/<name>/logs/service.log``. Running once ``/health``
-   answers; otherwise Failed with a Warning ``InstanceFailed`` carrying the last lines of its output.
+3. **Instances** (status Starting). As many instances as service.json asks for (:mod:`.policy`), each
+   running ``containers[0].script`` as the local EAS runs it (:func:`eas_devkit.local.instance.local_script`
+   and :func:`~eas_devkit.local.instance.instance_environment`: loopback bind on a port of its own, the mount
+   directory, the local endpoints, and for a service with a role the credentials URI and file), its output in
+   ``<state_dir>/services/<name>/logs/<instance>.log``, watched by a :mod:`.supervisor`. They replace the
+   instances already there by the rolling update of :mod:`.rollout`: new instances get traffic once ready,
+   old ones leave the rotation, finish their requests and are stopped.
 
-UpdateService and StartService run the same steps with the status Updating / Starting throughout; the old
-instance is stopped first (no rolling update: the gateway answers 503 meanwhile). StopService and
-DeleteService send SIGTERM, then SIGKILL after the grace period, as EAS does. An instance that exits by
-itself turns the service Failed (``InstanceExited``); EAS would restart it, the local EAS does not.
+A step that fails turns the service Failed with a Warning event, as on EAS; the instances already there are
+not touched, so after a failed update they keep serving. A new instance that fails to start pauses the
+update: the service is Failed with EAS's message (``Instance <name> not healthy: Instance crashed, please
+inspect instance log.``), a Warning ``InstanceFailed`` names the instance with the last lines of its output,
+the failed instance stays listed without traffic, and the next deployment removes it first (*Rolling updates
+and graceful shutdown*, https://www.alibabacloud.com/help/en/pai/user-guide/scrolling-updates-with-graceful-exit).
+An instance that exits, or fails its liveness check, once it was ready is restarted in place.
+
+StopService and DeleteService stop every instance as an update stops an old one. The local EAS does not
+autoscale: with an ``autoscaler`` it holds ``autoscaler.min`` instances (a Normal event says so), and
+:meth:`Lifecycle.scale_to` is where an autoscaler would act.
 
 Operations on one service never overlap (one lock per service name), and an operation that a newer one
 superseded stops at its next step (:attr:`ServiceRecord.generation`).
@@ -34,12 +44,13 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import secrets
 import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from ..credentials import CredentialIssuer
 from ..instance import (
@@ -54,7 +65,10 @@ from ..instance import (
 )
 from ..oss import ObjectStore
 from .accounts import EAS_PRINCIPAL, Accounts, parse_role_arn
+from .instances import FAILED as INSTANCE_FAILED
+from .instances import ServiceInstance
 from .mount import MountError, mount_oss, read_requirements, requirement_warnings
+from .policy import InstancePolicy, PolicyError
 from .registry import (
     CREATING,
     FAILED,
@@ -67,13 +81,16 @@ from .registry import (
     Registry,
     ServiceRecord,
 )
+from .rollout import Outcome, RollingUpdate
+from .supervisor import Launch, Supervisor
 
 log = logging.getLogger("eas_devkit.local.control_plane")
 
 ASSUME_ROLE_FAILED = ("unable to render, error: failed to assume role for user, reason: You are not authorized "
                       "to do this action. You should be authorized by RAM.")
-OUTPUT_TAIL_LINES = 20
-OUTPUT_TAIL_CHARS = 4000
+NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' pod-name suffixes
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class DeployFailure(Exception):
@@ -95,11 +112,26 @@ class Runtime:
     endpoints: Mapping[str, str] = field(default_factory=dict)  # local endpoints by env name (OSS_ENDPOINT...)
     issuer: Optional[CredentialIssuer] = None  # the instances' role credentials (file method)
     credentials_uri: Optional[str] = None  # ALIBABA_CLOUD_CREDENTIALS_URI for instances with a role
-    ready_timeout: float = 60
-    grace: float = GRACE_PERIOD_SECONDS
+    ready_timeout: float = 60  # a new instance not ready by then failed to start
+    grace: float = GRACE_PERIOD_SECONDS  # the termination grace period when service.json sets none
 
     def service_dir(self, name: str) -> Path:
         return self.state_dir / "services" / name
+
+
+@dataclass
+class Deployment:
+    """One deployment of a service (a revision): its configuration, its code, how its instances run."""
+
+    revision: str  # 10 hex digits, the middle part of its instances' names
+    config: dict[str, Any]
+    policy: InstancePolicy
+    directory: Path  # <state_dir>/services/<name>/revisions/<revision>/
+    launch: Optional[Launch] = None  # set once the run command is known to be runnable
+
+    @property
+    def mount_dir(self) -> Path:
+        return self.directory / "mnt" / "data"
 
 
 class Lifecycle:
@@ -111,6 +143,9 @@ class Lifecycle:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._supervisors: dict[str, Supervisor] = {}  # by instance name
+        self._supervisors_guard = threading.Lock()
+        self._deployments: dict[tuple[str, str], Deployment] = {}  # the latest of each service
         self._closed = False
 
     # What the API calls, after ``registry.begin`` set the status the operation starts in.
@@ -129,11 +164,32 @@ class Lifecycle:
         self._closed = True
         self.registry.supersede_all()  # whatever is under way stops at its next step
         for record in self.registry.records():
-            self._stop_instance(record)
+            self._retire(record, record.pool.members(), drain=False, quiet=True)
         for thread in list(self._threads):
             thread.join(timeout=self.runtime.ready_timeout + self.runtime.grace)
         for record in self.registry.records():  # started by an operation that finished meanwhile
-            self._stop_instance(record)
+            self._retire(record, record.pool.members(), drain=False, quiet=True)
+
+    def scale_to(self, record: ServiceRecord, replicas: int) -> None:
+        """Hold ``replicas`` instances of the latest deployment: what an autoscaler would call. The local EAS
+        never does on its own (it holds ``autoscaler.min``); new instances start as a deployment's do, the
+        extra ones (not ready first, then the newest) are stopped as an update stops old ones."""
+        with self._lock_for(record):
+            deployment = self._deployments.get((record.region, record.name))
+            if deployment is None or deployment.launch is None:
+                raise ValueError(f"{record.name} has no deployment to scale")
+            current = [instance for instance in record.pool.members()
+                       if instance.revision == deployment.revision and instance.status != INSTANCE_FAILED]
+            before = len(current)
+            if replicas > before:
+                started = [self._start_instance(record, deployment) for _ in range(replicas - before)]
+                self._report_failures(record, [(s, why) for s in started if (why := s.wait_started()) is not None])
+            elif replicas < before:
+                ordered = sorted(current, key=lambda instance: (instance.serving, -(instance.started or 0)))
+                self._retire(record, ordered[:before - replicas])
+            with self.registry.locked():
+                record.wanted_instances = replicas
+            self.registry.add_event(record, NORMAL, "Scaled", f"{before} → {replicas} instances")
 
     # The operations.
 
@@ -141,48 +197,91 @@ class Lifecycle:
         with self._lock_for(record):
             if not self.registry.is_current(record, generation):
                 return
-            self._stop_instance(record)
             with self.registry.locked():
                 config = copy.deepcopy(record.config)
                 creating = record.status == CREATING  # an update or a start keeps its status throughout
             try:
-                self._check_role(record, config)
-                if not self._step(record, generation, WAITING if creating else None):
-                    return
-                self._mount(record, config)
-                self._check_requirements(record, config)
-                if not self._step(record, generation, STARTING if creating else None):
-                    return
-                instance = self._start_instance(record, config)
-            except DeployFailure as failure:
-                if self.registry.set_status(record, generation, FAILED, failure.reason, failure.message):
-                    self.registry.add_event(record, WARNING, failure.reason, failure.message)
+                self._remove_failed_instances(record)
+                outcome = self._deploy_steps(record, generation, config, creating)
+            finally:
+                self._remove_unused_revisions(record)
+            if outcome is None or outcome.superseded:
+                return
+            if outcome.failures:
+                self._pause(record, generation, outcome)
                 return
             with self.registry.locked():
-                current = self.registry.is_current(record, generation)
-                if current:
-                    record.instance = instance
-                    self.registry.set_status(record, generation, RUNNING, RUNNING, "Service is now running")
-                    self.registry.add_event(record, NORMAL, RUNNING, f"the instance answers GET /health "
-                                            f"(pid {instance.process.pid if instance.process else '?'})")
-            if not current:
-                instance.stop(self.runtime.grace)
-                return
-            self._watch(record, instance)
+                if self.registry.set_status(record, generation, RUNNING, RUNNING, "Service is now running"):
+                    serving = record.pool.serving_count()
+                    self.registry.add_event(record, NORMAL, RUNNING, f"{serving} of {record.wanted_instances} "
+                                            f"instance{'' if record.wanted_instances == 1 else 's'} ready")
+
+    def _deploy_steps(self, record: ServiceRecord, generation: int, config: dict[str, Any],
+                      creating: bool) -> Optional[Outcome]:
+        """The steps of a deployment; None when one failed (said in status and events) or was superseded."""
+        try:
+            policy = _policy(config, self.runtime.grace)
+            self._check_role(record, config)
+            if not self._step(record, generation, WAITING if creating else None):
+                return None
+            deployment = self._new_deployment(record, config, policy)
+            self._mount(record, config, deployment.mount_dir)
+            self._check_requirements(record, config, deployment.mount_dir)
+            if not self._step(record, generation, STARTING if creating else None):
+                return None
+            deployment.launch = self._launcher(record, deployment)
+        except DeployFailure as failure:
+            if self.registry.set_status(record, generation, FAILED, failure.reason, failure.message):
+                self.registry.add_event(record, WARNING, failure.reason, failure.message)
+            return None
+        with self.registry.locked():
+            record.wanted_instances = policy.replicas
+        self._deployments[(record.region, record.name)] = deployment
+        if policy.autoscaler_min is not None:
+            held = f"autoscaler.min = {policy.autoscaler_min}" + (
+                " (at least 1: scaling to zero is not emulated)" if policy.autoscaler_min == 0 else "")
+            self.registry.add_event(record, NORMAL, "AutoscalerMinimum", f"the local EAS does not autoscale: it "
+                                    f"holds {policy.replicas} instance{'' if policy.replicas == 1 else 's'}, "
+                                    f"{held}; EAS scales between autoscaler.min and autoscaler.max")
+        return RollingUpdate(
+            record.pool, policy, start=lambda: self._start_instance(record, deployment),
+            retire=lambda instances: self._retire(record, instances),
+            wanted=lambda: self.registry.is_current(record, generation) and not self._closed,
+        ).run()
+
+    def _pause(self, record: ServiceRecord, generation: int, outcome: Outcome) -> None:
+        """A new instance failed to start: what EAS shows, and the old instances keep serving."""
+        if not self.registry.is_current(record, generation):
+            return
+        self._report_failures(record, outcome.failures)
+        first, _ = outcome.failures[0]
+        crashed = first.failure_reason == "InstanceExited"
+        message = (f"Instance <{first.instance.name}> not healthy: "
+                   + ("Instance crashed" if crashed else "Instance not ready") + ", please inspect instance log.")
+        serving = record.pool.serving_count()
+        with self.registry.locked():
+            if self.registry.set_status(record, generation, FAILED, "InstanceFailed", message) and serving:
+                self.registry.add_event(record, NORMAL, "UpdatePaused", f"the update is paused: {serving} "
+                                        f"{'instance keeps' if serving == 1 else 'instances keep'} serving, the "
+                                        "failed ones get no traffic. Deploy again (the failed instances are "
+                                        "removed first) or roll back.")
 
     def _stop(self, record: ServiceRecord, generation: int) -> None:
         with self._lock_for(record):
             if not self.registry.is_current(record, generation):
                 return
-            self._stop_instance(record)
+            instances = record.pool.members()
+            self._retire(record, instances)
             if self.registry.set_status(record, generation, STOPPED, STOPPED, "Service is stopped"):
-                self.registry.add_event(record, NORMAL, STOPPED, "the instance was stopped (SIGTERM)")
+                self.registry.add_event(record, NORMAL, STOPPED, f"{len(instances)} instance"
+                                        f"{'' if len(instances) == 1 else 's'} stopped")
 
     def _delete(self, record: ServiceRecord, generation: int) -> None:
         with self._lock_for(record):
             if not self.registry.is_current(record, generation):
                 return
-            self._stop_instance(record)
+            self._retire(record, record.pool.members())
+            self._deployments.pop((record.region, record.name), None)
             shutil.rmtree(self.runtime.service_dir(record.name), ignore_errors=True)
             self.registry.remove(record)
 
@@ -215,7 +314,7 @@ class Lifecycle:
         self.registry.add_event(record, NORMAL, "RoleAttached", f"role {role_name} passed by {record.deployer} "
                                 f"and assumed by {EAS_PRINCIPAL}")
 
-    def _mount(self, record: ServiceRecord, config: Mapping[str, Any]) -> None:
+    def _mount(self, record: ServiceRecord, config: Mapping[str, Any], mount_dir: Path) -> None:
         storage = config.get("storage", [])
         oss_mount = next((entry for entry in storage if "oss" in entry), None)
         for entry in storage:
@@ -226,90 +325,107 @@ class Lifecycle:
             return
         source = oss_mount["oss"]["path"]
         try:
-            mounted = mount_oss(self.runtime.store, source, self._mount_dir(record))
+            mounted = mount_oss(self.runtime.store, source, mount_dir)
         except MountError as error:
             raise DeployFailure("MountFailed", str(error)) from None
         self.registry.add_event(record, NORMAL, "Mounted", f"{source} mounted at {oss_mount['mount_path']} "
                                 f"({mounted.files} files, {mounted.size} bytes)")
 
-    def _check_requirements(self, record: ServiceRecord, config: Mapping[str, Any]) -> None:
+    def _check_requirements(self, record: ServiceRecord, config: Mapping[str, Any], mount_dir: Path) -> None:
         prepare = config["containers"][0].get("prepare", {})
         lines = list(prepare.get("pythonRequirements", []))
         if "pythonRequirementsPath" in prepare:
-            lines += read_requirements(self._local_path(record, config, prepare["pythonRequirementsPath"]))
+            lines += read_requirements(_local_path(config, mount_dir, prepare["pythonRequirementsPath"]))
         for warning in requirement_warnings(lines):
             self.registry.add_event(record, WARNING, "RequirementNotSatisfied", warning)
 
-    def _mount_dir(self, record: ServiceRecord) -> Path:
-        return self.runtime.service_dir(record.name) / "mnt" / "data"
+    def _new_deployment(self, record: ServiceRecord, config: dict[str, Any], policy: InstancePolicy) -> Deployment:
+        revision = secrets.token_hex(5)
+        directory = self.runtime.service_dir(record.name) / "revisions" / revision
+        directory.mkdir(parents=True)
+        (directory / "service.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        return Deployment(revision, config, policy, directory)
 
-    def _local_path(self, record: ServiceRecord, config: Mapping[str, Any], path: str) -> Path:
-        """Where a path of the container is on this machine: only the mounted directory exists here."""
-        oss_mount = next((entry for entry in config.get("storage", []) if "oss" in entry), None)
-        mount_path = oss_mount["mount_path"].rstrip("/") + "/" if oss_mount else None
-        if mount_path is None or not path.startswith(mount_path):
-            raise DeployFailure("PrepareFailed", f"pythonRequirementsPath {path} is not on the OSS mount: the "
-                                "local EAS has no other files in the container")
-        local = self._mount_dir(record) / path[len(mount_path):]
-        if not local.is_file():
-            raise DeployFailure("PrepareFailed", f"pythonRequirementsPath {path}: no such file in the mounted "
-                                "directory (pip install -r would fail)")
-        return local
-
-    def _start_instance(self, record: ServiceRecord, config: Mapping[str, Any]) -> Instance:
+    def _launcher(self, record: ServiceRecord, deployment: Deployment) -> Launch:
+        """How every instance of ``deployment`` starts: the same script and environment, its own port."""
         runtime = self.runtime
-        service_dir = runtime.service_dir(record.name)
-        (service_dir / "logs").mkdir(parents=True, exist_ok=True)
-        (service_dir / "home").mkdir(exist_ok=True)
-        (service_dir / "service.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        log_path = service_dir / "logs" / "service.log"
-        port = free_port()
+        home = runtime.service_dir(record.name) / "home"
+        home.mkdir(parents=True, exist_ok=True)
         try:
-            spec = ServiceSpec.load(service_dir / "service.json")
-            script = local_script(spec, self._mount_dir(record), port)
+            spec = ServiceSpec.load(deployment.directory / "service.json")
+            local_script(spec, deployment.mount_dir, 0)  # the bind address is checked before anything starts
         except InstanceError as error:
             raise DeployFailure("InstanceFailed", str(error)) from None
         credentials_file = runtime.issuer.credentials_file if runtime.issuer is not None else None
         if spec.has_role and runtime.issuer is not None:
             runtime.issuer.current()  # EAS writes the credentials file before the run command starts
-        env = instance_environment(spec, local_endpoints(spec, self.runtime.endpoints), service_dir / "home",
+        env = instance_environment(spec, local_endpoints(spec, runtime.endpoints), home,
                                    credentials_uri=runtime.credentials_uri, credentials_file=credentials_file)
-        offset = log_path.stat().st_size if log_path.exists() else 0
-        self.registry.add_event(record, NORMAL, "Starting", f"running containers[0].script on 127.0.0.1:{port}")
-        with open(log_path, "a", encoding="utf-8") as output:  # the process keeps its own descriptor
-            instance = Instance(script, env, port, log=output, cwd=service_dir)
-            try:
-                instance.start(ready_timeout=runtime.ready_timeout)
-            except InstanceError as error:
-                instance.stop(runtime.grace)
-                raise DeployFailure("InstanceFailed", f"{error}. Last lines of its output:\n"
-                                    f"{output_tail(log_path, offset)}") from None
-        return instance
 
-    def _stop_instance(self, record: ServiceRecord) -> None:
-        with self.registry.locked():
-            instance, record.instance = record.instance, None
-        if instance is not None:
-            instance.stop(self.runtime.grace)
+        def launch(instance: ServiceInstance) -> Instance:
+            script = local_script(spec, deployment.mount_dir, instance.port)
+            with open(instance.log_path, "a", encoding="utf-8") as output:  # the process keeps its own descriptor
+                process = Instance(script, env, instance.port, log=output, cwd=deployment.directory)
+                process.launch()
+            return process
 
-    def _watch(self, record: ServiceRecord, instance: Instance) -> None:
-        """Turn the service Failed if its instance exits while it is still the service's instance."""
-        process = instance.process
-        if process is None:
-            return
+        return launch
 
-        def wait() -> None:
-            code = process.wait()
-            with self.registry.locked():
-                if record.instance is not instance:
-                    return  # stopped on purpose
-                record.instance = None
-                message = (f"the instance exited with status {code}. Last lines of its output:\n"
-                           f"{output_tail(self.runtime.service_dir(record.name) / 'logs' / 'service.log', 0)}")
-                if self.registry.set_status(record, record.generation, FAILED, "InstanceExited", message):
-                    self.registry.add_event(record, WARNING, "InstanceExited", message)
+    # The instances.
 
-        threading.Thread(target=wait, name=f"local-eas-watch-{record.name}", daemon=True).start()
+    def _start_instance(self, record: ServiceRecord, deployment: Deployment) -> Supervisor:
+        assert deployment.launch is not None
+        suffix = "".join(secrets.choice(NAME_SUFFIX_ALPHABET) for _ in range(5))
+        name = f"{record.name}-{deployment.revision}-{suffix}"
+        logs = self.runtime.service_dir(record.name) / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        instance = ServiceInstance(name, deployment.revision, free_port(), logs / f"{name}.log")
+        supervisor = Supervisor(record.pool, instance, deployment.launch, deployment.policy,
+                                report=lambda type_, reason, message: self.registry.add_event(record, type_, reason,
+                                                                                               message),
+                                ready_timeout=self.runtime.ready_timeout)
+        with self._supervisors_guard:
+            self._supervisors[name] = supervisor
+        record.pool.add(instance)
+        self.registry.add_event(record, NORMAL, "Starting", f"instance {name}: running containers[0].script on "
+                                f"127.0.0.1:{instance.port}")
+        supervisor.start()
+        return supervisor
+
+    def _retire(self, record: ServiceRecord, instances: Sequence[ServiceInstance], drain: bool = True,
+                quiet: bool = False) -> None:
+        """Stop ``instances`` together, each as EAS stops an instance (:meth:`Supervisor.stop`), and drop them."""
+        with self._supervisors_guard:  # shutdown() and an operation may retire the same instances
+            found = [self._supervisors.pop(instance.name, None) for instance in instances]
+        supervisors = [supervisor for supervisor in found if supervisor is not None]
+        outcomes = _in_parallel(lambda supervisor: supervisor.stop(drain=drain), supervisors)
+        record.pool.remove(instances)
+        if not quiet:
+            for supervisor, outcome in zip(supervisors, outcomes):
+                self.registry.add_event(record, NORMAL, "InstanceStopped", f"instance {supervisor.instance.name} "
+                                        f"left the rotation and stopped: {outcome}")
+
+    def _remove_failed_instances(self, record: ServiceRecord) -> None:
+        """A new update first removes the instances that failed in the previous one (EAS does too)."""
+        failed = [instance for instance in record.pool.members() if instance.status == INSTANCE_FAILED]
+        if failed:
+            self._retire(record, failed, drain=False, quiet=True)
+            self.registry.add_event(record, NORMAL, "FailedInstancesRemoved", "removed the instances that failed "
+                                    f"to start in the previous deployment: {', '.join(i.name for i in failed)}")
+
+    def _report_failures(self, record: ServiceRecord, failures: Iterable[tuple[Supervisor, str]]) -> None:
+        for supervisor, why in failures:
+            self.registry.add_event(record, WARNING, "InstanceFailed", f"{why}. Last lines of its output:\n"
+                                    f"{supervisor.output_tail()}")
+
+    def _remove_unused_revisions(self, record: ServiceRecord) -> None:
+        """The code of deployments no instance runs any more (the latest one is kept)."""
+        revisions = self.runtime.service_dir(record.name) / "revisions"
+        latest = self._deployments.get((record.region, record.name))
+        used = {instance.revision for instance in record.pool.members()} | ({latest.revision} if latest else set())
+        for directory in revisions.iterdir() if revisions.is_dir() else ():
+            if directory.name not in used:
+                shutil.rmtree(directory, ignore_errors=True)
 
     def _spawn(self, what: str, record: ServiceRecord, generation: int,
                work: Callable[[ServiceRecord, int], None]) -> None:
@@ -334,13 +450,37 @@ class Lifecycle:
             return self._locks.setdefault((record.region, record.name), threading.Lock())
 
 
-def output_tail(path: Path, offset: int) -> str:
-    """The last lines the instance wrote since ``offset`` (bounded, for an event message)."""
+def _policy(config: Mapping[str, Any], default_grace: float) -> InstancePolicy:
     try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return "(no output)"
-    tail = "\n".join(text.rstrip().splitlines()[-OUTPUT_TAIL_LINES:])
-    return tail[-OUTPUT_TAIL_CHARS:] or "(no output)"
+        return InstancePolicy.of(config, default_grace)
+    except PolicyError as error:  # the API checked it already; a configuration changed since is still said
+        raise DeployFailure("InvalidConfiguration", str(error)) from None
+
+
+def _local_path(config: Mapping[str, Any], mount_dir: Path, path: str) -> Path:
+    """Where a path of the container is on this machine: only the mounted directory exists here."""
+    oss_mount = next((entry for entry in config.get("storage", []) if "oss" in entry), None)
+    mount_path = oss_mount["mount_path"].rstrip("/") + "/" if oss_mount else None
+    if mount_path is None or not path.startswith(mount_path):
+        raise DeployFailure("PrepareFailed", f"pythonRequirementsPath {path} is not on the OSS mount: the "
+                            "local EAS has no other files in the container")
+    local = mount_dir / path[len(mount_path):]
+    if not local.is_file():
+        raise DeployFailure("PrepareFailed", f"pythonRequirementsPath {path}: no such file in the mounted "
+                            "directory (pip install -r would fail)")
+    return local
+
+
+def _in_parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``work`` on every item at once, one thread each; the results in order."""
+    results: list[Any] = [None] * len(items)
+
+    def run(index: int, item: T) -> None:
+        results[index] = work(item)
+
+    threads = [threading.Thread(target=run, args=(index, item), daemon=True) for index, item in enumerate(items)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -44,7 +44,9 @@ class ControlPlane:
     (any other endpoint becomes a closed loopback port); ``issuer`` and ``credentials_uri`` are what an
     instance with a RAM role gets (the credentials file and ``ALIBABA_CLOUD_CREDENTIALS_URI``).
     ``run_commands`` are the only ``containers[].script`` it runs (the project's: anything else is refused),
-    and ``secret`` the run's secret that the deploying developer's credentials URI carries.
+    and ``secret`` the run's secret that the deploying developer's credentials URI carries. ``ready_timeout``
+    is how long a new instance may take to be ready before it counts as failed to start, and ``grace`` the
+    termination grace period of a service whose service.json sets none (EAS's default: 30 s).
     """
 
     def __init__(self, state_dir: Path, store: ObjectStore, accounts: Accounts, region: str = "cn-hangzhou", *,

@@ -1,9 +1,9 @@
 """The services of the local control plane, by (region, name): what DescribeService and the gateway read.
 
 A :class:`ServiceRecord` holds what EAS keeps about a service: its configuration, status, reason and
-message, events, access token, timestamps and the running instance. The API changes a record under the
-registry's lock and hands the slow work to :mod:`.lifecycle`; readers get consistent copies
-(:meth:`ServiceRecord.snapshot`), never a half-updated record.
+message, events, access token, timestamps and its instances (:class:`~.instances.InstancePool`). The API
+changes a record under the registry's lock and hands the slow work to :mod:`.lifecycle`; readers get
+consistent copies (:meth:`ServiceRecord.snapshot`), never a half-updated record.
 
 ``generation`` counts the operations asked of a service. Each operation remembers the generation it was
 started for and stops at its next step once a newer one was asked (a StopService during a deployment, an
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from ..instance import Instance
 from . import errors
+from .instances import InstancePool
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 NORMAL, WARNING = "Normal", "Warning"
@@ -69,16 +69,12 @@ class ServiceRecord:
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
     generation: int = 0
-    instance: Optional[Instance] = None
+    wanted_instances: int = 0  # TotalInstance: what the latest deployment asked for
+    pool: InstancePool = field(default_factory=InstancePool)  # shared by the snapshots: it has its own lock
 
     def snapshot(self) -> ServiceRecord:
         """A copy that later changes do not touch (the events list included)."""
         return replace(self, events=list(self.events), config=dict(self.config))
-
-    @property
-    def running_instances(self) -> int:
-        process = self.instance.process if self.instance is not None else None
-        return 1 if self.status == RUNNING and process is not None and process.poll() is None else 0
 
 
 class Registry:
