@@ -158,7 +158,8 @@ def example_values(service: dict[str, Any]) -> dict[str, str]:
 
 def replace_everywhere(project: Project, values: dict[str, str]) -> None:
     """Replace each value in service.json and ram/ (what a team does before its first cloud deploy)."""
-    for relative in ("service.json", *(f"ram/{path.name}" for path in (project.path / "ram").iterdir() if path.suffix in (".json", ".sql"))):
+    ram_files = [f"ram/{path.name}" for path in (project.path / "ram").iterdir() if path.suffix in (".json", ".sql")]
+    for relative in ("service.json", *ram_files):
         text = project.read(relative)
         for old, new in values.items():
             text = text.replace(old, new)
