@@ -269,7 +269,7 @@ def test_update_serves_the_new_code(cloud: LocalCloud, deployed: eas_models.Serv
     assert client.describe_service(REGION, NAME).body.status == "Updating"
     service = wait_until_settled(client, NAME)
     assert service.status == "Running", events_text(client, NAME)
-    assert json.loads(service.service_config)["metadata"]["rpc"] == {"keepalive": 30000}
+    assert json.loads(service.service_config)["metadata"]["rpc"] == {**SERVICE["metadata"]["rpc"], "keepalive": 30000}
     assert json.loads(service.service_config)["containers"] == SERVICE["containers"]  # merged, not replaced
     assert call(service, "/health").json() == {"status": "ok", "revision": "2"}
     assert process_gone(old_pid)

@@ -306,7 +306,7 @@ def test_readiness_check_gates_the_traffic(local: Local, tmp_path: Path) -> None
     """A declared readiness check decides: no traffic before it passes, none while it fails."""
     ready_file = tmp_path / "ready"
     config = service_config("gated", "v1", instances=1, readiness_check={
-        "http_get": {"path": "/ready", "port": PORT}, "initial_delay_seconds": 0, "period_seconds": 0.1,
+        "http_get": {"path": "/ready", "port": PORT}, "initial_delay_seconds": 0, "period_seconds": 1,
         "failure_threshold": 2})
     config["containers"][0]["env"].append({"name": "READY_FILE", "value": str(ready_file)})
     client = local.client
@@ -338,7 +338,8 @@ def test_a_failing_liveness_check_restarts_the_instance(local: Local, tmp_path: 
     alive_file = tmp_path / "alive"
     alive_file.touch()
     config = service_config("liveness", "v1", instances=1, liveness_check={
-        "http_get": {"path": "/ready"}, "initial_delay_seconds": 0, "period_seconds": 0.1, "failure_threshold": 2})
+        "http_get": {"path": "/ready", "port": PORT}, "initial_delay_seconds": 0, "period_seconds": 1,
+        "failure_threshold": 2})
     config["containers"][0]["env"].append({"name": "READY_FILE", "value": str(alive_file)})
     client = local.client
     client.create_service(eas_models.CreateServiceRequest(body=json.dumps(config)))
@@ -377,11 +378,11 @@ def test_the_autoscaler_minimum_is_held_and_scale_to_drains(local: Local) -> Non
 
 @pytest.mark.parametrize(("change", "status", "code", "named"), [
     ({"metadata": {"rolling_strategy": {"max_surge": "lots"}}}, 400, "InvalidParameter",
-     "metadata.rolling_strategy.max_surge 'lots' must be an integer or a percentage"),
+     "$.metadata.rolling_strategy.max_surge: 'lots'"),
     ({"metadata": {"rolling_strategy": {"max_surge": 0, "max_unavailable": "0%"}}}, 400, "InvalidParameter",
      "max_surge and max_unavailable are both 0"),
     ({"metadata": {"eas": {"termination_grace_period": -1}}}, 400, "InvalidParameter",
-     "metadata.eas.termination_grace_period -1 must be a number of at least 0"),
+     "$.metadata.eas.termination_grace_period: -1 is less than the minimum of 0"),
     ({"containers": [{"readiness_check": {"exec": {"command": ["true"]}}}]}, 501, "NotImplemented",
      "containers[0].readiness_check.exec"),
     ({"containers": [{"liveness_check": {"tcp_socket": {"port": 9000}}}]}, 501, "NotImplemented",
