@@ -63,7 +63,8 @@ KNOWN_PROBLEMS = (
     KnownProblem(
         "The run command did not start the service",
         re.compile(r"InstanceFailed|InstanceExited|exited with status|did not answer", re.IGNORECASE),
-        "containers[0].script failed or never answered GET /health on containers[0].port. Its last output is in "
+        "containers[0].script exited, or never got ready on containers[0].port (the port accepting connections, "
+        "or containers[0].readiness_check when declared). Its last output is in "
         "the event above; reproduce with `make dev` (the same command, the same mount, the same env) and "
         "`make check` (port and bind).",
     ),
