@@ -1,5 +1,4 @@
-{#- EAS's request timeout (s): the SQL route waits up to SQL_TIMEOUT_SECONDS (120 s), plus 30 s of requests around it -#}
-{%- set request_timeout_seconds = 150 if cookiecutter.maxcompute and cookiecutter.maxcompute_sql else 60 -%}
+{%- from "production.j2" import request_timeout_seconds with context -%}
 {%- set data_path = '/oss/objects?max_keys=5' if cookiecutter.oss else ('/maxcompute/tables' if cookiecutter.maxcompute else '/ready') -%}
 r"""Call this service from another service in the same VPC, through the gateway, with the service's token:
 
