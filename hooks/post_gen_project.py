@@ -47,7 +47,8 @@ ONLY_WITH = {
         "mount/app/routes/credentials.py",
         "tests/test_credentials.py",
         "tests/test_credentials_routes.py",
-        "ram",
+        "ram/README.md",
+        "ram/permission-policy.json",
         "examples/presigned_download.py",  # signs with the role's credentials
         "examples/write_maxcompute_rows.py",
     ],
@@ -57,6 +58,8 @@ ONLY_WITH = {
     # A custom role must be added to the MaxCompute project and granted there; the PAI default role acts
     # in the projects where the service's owner may.
     "maxcompute_custom_role": ["ram/maxcompute-project.sql"],
+    # The pipeline, its page and the CI role's policies (the CI role deploys; it is not the service's role).
+    "ci": [".github", "docs/ci.md", "docs/ci.zh-Hant.md", "docs/ci.zh-Hans.md", "ram/ci"],
 }
 # Written in three languages: README.md and every page of docs/ are English in the template, with
 # <name>.zh-Hant.md and <name>.zh-Hans.md beside them. The chosen language takes the English one's name, and the
@@ -189,6 +192,7 @@ def main() -> None:
         "custom_role": ANSWERS["role"] == "custom",
         "maxcompute_custom_role": bool(ANSWERS["maxcompute"]) and ANSWERS["role"] == "custom",
         "handlers": bool(ANSWERS["oss"]) or bool(ANSWERS["maxcompute"]),
+        "ci": ANSWERS["ci"] == "github",
     }
     for option, paths in ONLY_WITH.items():
         if not enabled[option]:
@@ -204,6 +208,9 @@ def main() -> None:
     guide_examples = project / "tests" / "guide_examples"
     if guide_examples.is_dir() and not any(guide_examples.iterdir()):
         guide_examples.rmdir()
+    ram = project / "ram"
+    if ram.is_dir() and not any(ram.iterdir()):  # neither the service's role nor the CI role
+        ram.rmdir()
     examples = project / "examples"
     if examples.is_dir() and not any(examples.glob("*.py")):  # only its README would be left
         remove(examples)

@@ -33,6 +33,7 @@ INSTANCES = re.compile(r"^\s*(?P<low>[0-9]{1,7})\s*(?:-\s*(?P<high>[0-9]{1,7})\s
 MAX_INSTANCES = 1000  # the console's limit for the maximum of horizontal auto scaling
 ROLES = ("custom", "pai-default", "none")
 DOCS_LANGUAGES = ("en", "zh-Hant", "zh-Hans")
+CI_CHOICES = ("github", "none")
 # Regions with EAS (shared/reference); the same list as cookiecutter.json's choices (a test keeps them equal).
 REGIONS = (
     "cn-hangzhou", "cn-shanghai", "cn-beijing", "cn-zhangjiakou", "cn-wulanchabu", "cn-shenzhen",
@@ -120,6 +121,8 @@ def check(answers: dict[str, Any]) -> list[str]:
     require("docs_language", answers["docs_language"] in DOCS_LANGUAGES,
             f"{answers['docs_language']!r} is not a language of the documentation",
             "one of " + ", ".join(DOCS_LANGUAGES), "zh-Hant")
+    require("ci", answers["ci"] in CI_CHOICES, f"{answers['ci']!r} is not a CI/CD choice",
+            "one of " + ", ".join(CI_CHOICES), "github")
     require("oss_bucket", matches(BUCKET_NAME)(answers["oss_bucket"]),
             f"{answers['oss_bucket']!r} is not a valid OSS bucket name",
             "3 to 63 lower-case letters, digits or -, starting and ending with a letter or digit", "my-eas-bucket")

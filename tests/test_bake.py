@@ -18,7 +18,7 @@ VARIANTS = ACCEPTED_COMBINATIONS + [
     {"region": "eu-central-1", "port": 1024, "instances": 3, "oss_data_prefix": ""},
     {"region": "us-east-1", "port": 65535, "project_name": "Fraud Scorer", "instance_type": "ml.gu7i.c8m30.1-gu30"},
 ]
-LEFTOVER_TEMPLATING = re.compile(r"\{\{|\{%|cookiecutter\.")
+LEFTOVER_TEMPLATING = re.compile(r"(?<!\$)\{\{|\{%|cookiecutter\.")  # ${{ … }} is GitHub's own
 
 
 def all_files(root: Path) -> list[Path]:
@@ -104,7 +104,7 @@ def test_disabled_options_leave_no_code_and_no_dependency(bake, answers):
     assert ({"ODPS_PROJECT", "ODPS_ENDPOINT"} <= env) == answers["maxcompute"]
     assert (baked.path / "mount/app/credentials.py").exists() == has_role
     assert ("alibabacloud-credentials==" in requirements) == has_role
-    assert (baked.path / "ram").exists() == has_role
+    assert (baked.path / "ram/README.md").exists() == has_role
     assert (baked.path / "ram/trust-policy.json").exists() == (answers["role"] == "custom")
     assert (baked.path / "ram/passrole-policy.json").exists() == (answers["role"] == "custom")
     examples = {"call_from_vpc.py"}
@@ -254,7 +254,7 @@ def test_every_dependency_of_the_kit_is_pinned_to_the_templates_pin():
 def test_the_bake_holds_the_service_and_no_file_of_the_kit(bake):
     baked = bake()
     top = sorted(path.name for path in baked.path.iterdir())
-    assert top == sorted([".cruft.json", ".gitignore", "Makefile", "README.md", "README.zh-Hans.md",
+    assert top == sorted([".cruft.json", ".github", ".gitignore", "Makefile", "README.md", "README.zh-Hans.md",
                           "README.zh-Hant.md", "docs", "examples", "mount", "pyproject.toml", "ram",
                           "requirements-dev.txt", "service.json", "tests"])
     assert sorted(path.name for path in (baked.path / "tests").iterdir() if path.is_dir()) == ["guide_examples"]

@@ -28,9 +28,9 @@ NAMES = {"en": "English", "zh-Hant": "繁體中文", "zh-Hans": "简体中文"}
 OPTION_SETS = [
     {},
     {"role": "pai-default", "workspace_id": "123456", "oss": False, "maxcompute_sql": True},
-    {"role": "none", "oss": False, "maxcompute": False},
+    {"role": "none", "oss": False, "maxcompute": False, "ci": "none"},
 ]
-OPTION_IDS = ["default", "pai-default-sql", "no-role"]
+OPTION_IDS = ["default", "pai-default-sql", "no-role-no-ci"]
 # What a newcomer reads first: about 150 lines a language, never more than this.
 README_LINE_LIMIT = 170
 # The commands of the projects baked before the dev kit; only the pages on updating such a project name them.

@@ -91,11 +91,12 @@ def test_a_region_outside_the_list_is_refused_by_cookiecutter(cookies):
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("region", "mars-north-1", "region: 'mars-north-1' is not a region with EAS"),
     ("docs_language", "fr", "docs_language: 'fr' is not a language of the documentation"),
+    ("ci", "gitlab", "ci: 'gitlab' is not a CI/CD choice"),
 ])
 def test_a_choice_that_bypasses_the_choice_list_is_refused_by_the_hook(tmp_path, capfd, field, value, message):
     """A replay file skips cookiecutter's choice check: the hook still holds the line."""
     answers = {key: value for key, value in DEFAULTS.items() if not key.startswith("_")}
-    answers.update(region="cn-hangzhou", docs_language="en", service="replayed", role="custom",
+    answers.update(region="cn-hangzhou", docs_language="en", ci="github", service="replayed", role="custom",
                    role_arn="acs:ram::1234567890123456:role/r", oss_bucket="replayed-bucket",
                    oss_code_prefix="eas/replayed/", odps_project="replayed_project")
     answers[field] = value

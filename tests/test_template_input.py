@@ -68,6 +68,7 @@ CHOICES = {
     "oss": st.booleans(),
     "maxcompute": st.booleans(),
     "maxcompute_sql": st.booleans(),
+    "ci": st.sampled_from(DEFAULTS["ci"]),
 }
 
 

@@ -1,0 +1,140 @@
+"""The CI/CD answer: the GitHub Actions workflow a bake gets, and the CI role's RAM policies beside it.
+
+The workflow is validated against SchemaStore's GitHub workflow schema, the copy that check-jsonschema vendors
+(``--builtin-schema``: nothing is downloaded), then read for what users rely on: when it runs, on which Python,
+and that the deploy job assumes a role through GitHub's OIDC token, never with a stored AccessKey, and prints no
+secret.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+WORKFLOW = ".github/workflows/ci.yml"
+CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
+PROVIDER_ARN = re.compile(r"^acs:ram::\d+:oidc-provider/[A-Za-z0-9.-]+$")
+# What would put a secret in the log: shell tracing, dumping the environment, or printing a credential.
+LEAKS = re.compile(r"set -x|\bprintenv\b|^\s*env\s*$|--show-token|\becho\b.*(SECRET|TOKEN|KEY)", re.MULTILINE)
+
+
+def validate(workflow: Path) -> subprocess.CompletedProcess:
+    # A proxy nobody listens on: were the check to fetch anything, it would fail.
+    offline = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "PATH": "/usr/bin:/bin"}
+    return subprocess.run([str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+                          capture_output=True, text=True, env=offline, timeout=120)
+
+
+def load(workflow: Path) -> dict[str, Any]:
+    # BaseLoader: every scalar a string, and `on` stays the key "on" (YAML 1.1 would make it True).
+    return yaml.load(workflow.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
+
+
+@pytest.mark.parametrize("answers", [{}, {"maxcompute_sql": True}, {"role": "none", "oss": False, "maxcompute": False}],
+                         ids=["default", "maxcompute_sql", "no-role"])
+def test_the_workflow_is_a_valid_github_workflow(bake, answers):
+    done = validate(bake(**answers).path / WORKFLOW)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_schema_check_fails_on_a_broken_workflow(bake, tmp_path):
+    broken = tmp_path / "ci.yml"
+    broken.write_text((bake().path / WORKFLOW).read_text().replace("runs-on:", "runs_on:"))
+    done = validate(broken)
+    assert done.returncode == 1 and "runs_on" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_workflow_tests_every_push_and_deploys_on_a_tag_or_by_hand(bake):
+    workflow = load(bake().path / WORKFLOW)
+    triggers = workflow["on"]
+    assert set(triggers) == {"push", "pull_request", "workflow_dispatch"}
+    assert triggers["push"]["branches"] == ["**"] and triggers["push"]["tags"] == ["v*"]
+    assert workflow["permissions"] == {"contents": "read"}
+
+    test = workflow["jobs"]["test"]
+    python = next(step for step in test["steps"] if step.get("uses", "").startswith("actions/setup-python@"))
+    assert python["with"]["python-version"] == "3.9" and python["with"]["cache"] == "pip"
+    assert python["with"]["cache-dependency-path"].split() == ["requirements-dev.txt", "mount/requirements.txt"]
+    assert [step["run"] for step in test["steps"] if "run" in step] == ["make lint", "make check", "make test"]
+
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["needs"] == "test"
+    assert deploy["if"] == "github.event_name == 'workflow_dispatch' || startsWith(github.ref, 'refs/tags/v')"
+    assert deploy["environment"] == "production"
+    assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
+    runs = [step["run"] for step in deploy["steps"] if "run" in step]
+    assert "EAS_TARGET=cloud make deploy" in runs
+
+
+def test_every_action_is_pinned_by_version_tag(bake):
+    workflow = load(bake().path / WORKFLOW)
+    used = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert used and all(re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+\.\d+\.\d+", action) for action in used), used
+
+
+def test_the_deploy_job_assumes_the_ci_role_with_oidc_and_never_prints_a_secret(bake):
+    text = (bake().path / WORKFLOW).read_text(encoding="utf-8")
+    deploy = load(bake().path / WORKFLOW)["jobs"]["deploy"]
+    (configure,) = [step for step in deploy["steps"] if step.get("uses", "").startswith(
+        "aliyun/configure-aliyun-credentials-action@")]
+    assert set(configure["with"]) >= {"role-to-assume", "oidc-provider-arn"}
+    assert "secrets." not in text and "ACCESS_KEY" not in text  # no stored AccessKey anywhere
+    assert all("env" not in step for step in deploy["steps"])
+    for step in deploy["steps"]:
+        assert not LEAKS.search(step.get("run", "")), step
+
+
+def test_the_leak_check_catches_what_it_looks_for():
+    for line in ("set -x", "env", "printenv", "make status ARGS=--show-token", 'echo "$ALIBABA_CLOUD_SECURITY_TOKEN"'):
+        assert LEAKS.search(line), line
+    for line in ("EAS_TARGET=cloud make deploy", "EAS_TARGET=cloud make status"):
+        assert not LEAKS.search(line), line
+
+
+@pytest.mark.parametrize("answers", [{}, {"role": "pai-default", "workspace_id": "123456"},
+                                     {"role": "none", "oss": False, "maxcompute": False}],
+                         ids=["custom", "pai-default", "none"])
+def test_the_ci_role_trusts_only_this_repository_and_may_do_only_what_a_deploy_does(bake, answers):
+    baked = bake(**answers)
+    trust = baked.json("ram/ci/trust-policy.json")
+    (statement,) = trust["Statement"]
+    assert trust["Version"] == "1" and statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
+    (provider,) = statement["Principal"]["Federated"]
+    assert PROVIDER_ARN.match(provider), provider
+    conditions = statement["Condition"]["StringEquals"]
+    assert conditions["oidc:iss"] == ["https://token.actions.githubusercontent.com"]
+    assert conditions["oidc:aud"] == ["sts.aliyuncs.com"]
+    (subject,) = conditions["oidc:sub"]
+    assert re.fullmatch(r"repo:[\w.-]+/[\w.-]+:environment:production", subject), subject
+
+    grants = {(action, resource) for statement in baked.json("ram/ci/permission-policy.json")["Statement"]
+              for action in statement["Action"] for resource in statement["Resource"]}
+    bucket, code = baked.context["oss_bucket"], baked.context["oss_code_prefix"]
+    assert {("eas:CreateService", "*"), ("eas:UpdateService", "*"), ("eas:DescribeService", "*")} <= grants
+    assert ("oss:ListObjects", f"acs:oss:*:*:{bucket}") in grants
+    assert ("oss:PutObject", f"acs:oss:*:*:{bucket}/{code}*") in grants
+    assert not [action for action, _ in grants if action.endswith("*")]
+    passed = {resource for action, resource in grants if action == "ram:PassRole"}
+    role = answers.get("role", "custom")
+    assert passed == ({baked.context["role_arn"]} if role == "custom" else set())
+    if role == "custom":  # the CI role lives in the service role's account
+        assert provider.split(":")[3] == baked.context["role_arn"].split(":")[3]
+
+
+def test_ci_none_bakes_no_pipeline_no_ci_role_and_no_page(bake):
+    baked = bake(ci="none", role="none", oss=False, maxcompute=False)
+    for relative in (".github", "ram", "docs/ci.md", "docs/ci.zh-Hant.md", "docs/ci.zh-Hans.md"):
+        assert not (baked.path / relative).exists(), relative
+    assert "docs/ci" not in baked.read("README.md")
+
+
+def test_a_service_without_a_role_still_gets_the_ci_role(bake):
+    baked = bake(role="none", oss=False, maxcompute=False)
+    assert sorted(path.name for path in (baked.path / "ram").iterdir()) == ["ci"]
+    assert "docs/ci.md" in baked.read("README.md")
