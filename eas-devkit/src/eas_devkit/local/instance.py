@@ -179,11 +179,11 @@ class Instance:
         self.stop()
         raise InstanceError(f"the service did not answer GET /health on port {self.port} within {timeout:.0f} s")
 
-    def stop(self, grace: float = GRACE_PERIOD_SECONDS) -> Optional[int]:
-        """SIGTERM the whole process group, SIGKILL what is left after the grace period."""
+    def stop(self, grace: float = GRACE_PERIOD_SECONDS, first: int = signal.SIGTERM) -> Optional[int]:
+        """SIGTERM (or ``first``) the whole process group, SIGKILL what is left after the grace period."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
-        _signal_group(self.process.pid, signal.SIGTERM)
+        _signal_group(self.process.pid, first)
         try:
             return self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
