@@ -76,7 +76,7 @@ class MountReloader:
                 restart = self.local_eas.restart_service()
             except OSError as problem:  # the run command could not even be started: keep watching all the same
                 restart = Restart(0, error=f"{type(problem).__name__}: {problem}")
-            self.say(status_line(what, restart, self.local_eas.instance_url))
+            self.say(status_line(what, restart, self.local_eas.instance_url, kept(self.local_eas)))
 
 
 def describe_changes(changes: Iterable[tuple[Change, str]], project: Path) -> str:
@@ -87,11 +87,18 @@ def describe_changes(changes: Iterable[tuple[Change, str]], project: Path) -> st
     return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
 
 
-def status_line(what: str, restart: Restart, url: str) -> str:
+def kept(local_eas: LocalEAS) -> tuple[str, ...]:
+    """What the service had on the local EAS before the restart and still has after it."""
+    spec = local_eas.spec
+    return tuple(name for name, present in (("instance credentials", spec.has_role), ("OSS objects", spec.bucket),
+                                            ("MaxCompute tables", "ODPS_PROJECT" in spec.env)) if present)
+
+
+def status_line(what: str, restart: Restart, url: str, kept: tuple[str, ...] = ()) -> str:
     """The one line a save prints (and, when the new code does not start, the lines of its error)."""
     if restart.ok:
         return (f"reload: {what} — the service restarted with the new code in {restart.seconds:.1f} s "
-                f"(pid {restart.pid}, {url}); credentials, OSS and MaxCompute data kept")
+                f"(pid {restart.pid}, {url})" + (f"; kept: {', '.join(kept)}" if kept else ""))
     lines = [f"reload: {what} — the new code does not start ({restart.error}): the service is DOWN at {url}, "
              "the local EAS keeps running; fix the error and save again"]
     if restart.output:
