@@ -21,7 +21,7 @@ from eas_devkit.testing import RunningEAS, finish_local_eas, start_local_eas
 
 ROUTE = "mount/app/routes/health.py"
 ANSWER = '{"status": "ok"}'
-SERVED_WITHIN = 15  # seconds; about 1 s on a laptop (docs/development.md), the rest is headroom for a busy CI
+SERVED_WITHIN = 15  # seconds; 0.7 s on an idle machine (docs/development.md), the rest is headroom for a busy CI
 
 
 @pytest.fixture

@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from .maxcompute.project_security import Caller
 
 STATE_FILE = "state.json"
-# A save restarts the service with gunicorn's quick shutdown (SIGQUIT): 0.8 s from save to the new code's
-# first answer, against 1.8 s after SIGTERM, whose gevent workers notice it only at their next 1 s tick. A
+# A save restarts the service with gunicorn's quick shutdown (SIGQUIT): 0.7 s from save to the new code's
+# first answer, against 1.6 s after SIGTERM, whose gevent workers notice it only at their next 1 s tick. A
 # request in flight at the save is cut; on EAS (and on Ctrl-C) the service still gets SIGTERM.
 RESTART_GRACE_SECONDS = 5
 
