@@ -370,16 +370,19 @@ class Ledger:
 
 
 def start_local_eas(state_dir: Path, *options: str, project: Path,
-                    environ: Optional[Mapping[str, str]] = None) -> RunningEAS:
+                    environ: Optional[Mapping[str, str]] = None, reload: bool = False) -> RunningEAS:
     """``eas-devkit local up`` for ``project`` in ``state_dir``, once its state.json is written; ``environ``
-    adds variables to the local EAS's own environment (not the service's: that is ``--env``)."""
+    adds variables to the local EAS's own environment (not the service's: that is ``--env``). A test's service
+    keeps the code it started with (``--no-reload``) unless ``reload``: an edit under mount/ during the run
+    does not restart it under the test."""
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / "local-eas.log"
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     env.update(environ or {})
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(
-            [*devkit_command(project), "local", "--state-dir", str(state_dir), "up", *options],
+            [*devkit_command(project), "local", "--state-dir", str(state_dir), "up", *options,
+             *([] if reload else ["--no-reload"])],
             cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     state_file = state_dir / "state.json"

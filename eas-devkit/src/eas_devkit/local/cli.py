@@ -1,7 +1,8 @@
 """eas-devkit local: the local stand-in for EAS and the cloud services the instance uses.
 
     up          start the credentials endpoint, OSS, MaxCompute, the EAS control plane and gateway, and the
-                service (what `make dev` runs); `make deploy` deploys to it
+                service (what `make dev` runs); `make deploy` deploys to it; a save under mount/ restarts
+                the service (--no-reload: not)
     demo        start everything, call the service, print what it answered, stop (or --keep running)
     exec        run a command inside the instance's environment, e.g. the guide's example scripts
     rotate      issue new instance credentials now (the service must not notice: it keeps its cached ones
@@ -68,10 +69,16 @@ def add_local_parser(commands: Any) -> argparse.ArgumentParser:
         command.add_argument("--no-credentials-uri", action="store_true",
                              help="inject only the credentials file, not ALIBABA_CLOUD_CREDENTIALS_URI (method 3)")
 
-    up = commands.add_parser("up", help="start everything and keep running until Ctrl-C (make dev)")
+    up = commands.add_parser("up", help="start everything and keep running until Ctrl-C (make dev)",
+                             description="Start the local EAS and the service, and keep running until Ctrl-C. "
+                                         "A file saved under mount/ restarts the service's process with the new "
+                                         "code (one status line says which files and how it went); the local "
+                                         "EAS keeps running: the same credentials, buckets and tables.")
     add_stack_options(up)
     up.add_argument("--quiet", action="store_true",
                     help="write the service's output to <state dir>/logs/, not the terminal")
+    up.add_argument("--no-reload", action="store_true",
+                    help="do not restart the service when a file under mount/ changes (make dev RELOAD=0)")
     up.set_defaults(run=run_up)
 
     demo = commands.add_parser("demo", help="start everything, call the service, show what it answered")
@@ -156,9 +163,17 @@ def run_up(args: argparse.Namespace) -> int:
     print("local EAS: starting the credentials endpoint, OSS and the service…", flush=True)
     state = local_eas.start()
     print_urls(state, local_eas.settings.state_file)
+    reloader = None
+    if not args.no_reload:
+        from .reload import MountReloader
+
+        reloader = MountReloader(local_eas, local_eas.mount_dir, say=lambda line: print(line, flush=True)).start()
+        print(f"A save under {local_eas.mount_dir} restarts the service (--no-reload: not).", flush=True)
     print("Ctrl-C stops everything.", flush=True)
     wait_for_signal()
     print("local EAS: stopping (SIGTERM to the service, then the local services)…", flush=True)
+    if reloader is not None:
+        reloader.stop()
     local_eas.stop()
     print("local EAS: stopped.", flush=True)
     return 0

@@ -198,11 +198,11 @@ class Instance:
         self.stop()
         raise InstanceError(f"the service did not answer GET /health on port {self.port} within {timeout:.0f} s")
 
-    def terminate(self) -> None:
-        """SIGTERM to the whole process group (the run command and its workers)."""
+    def terminate(self, sig: int = signal.SIGTERM) -> None:
+        """SIGTERM (or ``sig``) to the whole process group (the run command and its workers)."""
         if self.running():
             assert self.process is not None
-            _signal_group(self.process.pid, signal.SIGTERM)
+            _signal_group(self.process.pid, sig)
 
     def kill(self) -> None:
         """SIGKILL to the whole process group."""
@@ -218,11 +218,11 @@ class Instance:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self, grace: float = GRACE_PERIOD_SECONDS) -> Optional[int]:
-        """SIGTERM the whole process group, SIGKILL what is left after the grace period."""
+    def stop(self, grace: float = GRACE_PERIOD_SECONDS, first: int = signal.SIGTERM) -> Optional[int]:
+        """SIGTERM (or ``first``) the whole process group, SIGKILL what is left after the grace period."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
-        self.terminate()
+        self.terminate(first)
         status = self.wait(grace)
         if status is None:
             self.kill()
