@@ -12,11 +12,13 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 from cookiecutter.main import cookiecutter
+from odps import options as odps_options
 
 from eas_devkit.testing import ServiceFacts
 
@@ -81,3 +83,12 @@ def baked(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 def data_prefix() -> str:
     """The folder of the bucket the service's OSS handlers may use."""
     return CONTAINER_ENV.get("OSS_DATA_PREFIX", "")
+
+
+@pytest.fixture
+def quick_pyodps_retries() -> Iterator[None]:
+    """pyodps retries failed session creations with a delay; where errors are expected, delays are not."""
+    saved = odps_options.retry_times, odps_options.retry_delay
+    odps_options.retry_times, odps_options.retry_delay = 1, 0
+    yield
+    odps_options.retry_times, odps_options.retry_delay = saved

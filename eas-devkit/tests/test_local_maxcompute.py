@@ -135,13 +135,7 @@ class Local:
         return self.server.url + "/api"
 
 
-@pytest.fixture(autouse=True)
-def quick_pyodps_retries() -> Iterator[None]:
-    """pyodps retries failed session creations with a delay; errors are expected here, delays are not."""
-    saved = options.retry_times, options.retry_delay
-    options.retry_times, options.retry_delay = 1, 0
-    yield
-    options.retry_times, options.retry_delay = saved
+pytestmark = pytest.mark.usefixtures("quick_pyodps_retries")
 
 
 @pytest.fixture

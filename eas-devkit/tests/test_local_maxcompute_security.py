@@ -16,7 +16,7 @@ import pytest
 import requests
 from conftest import PROJECT as PROJECT_DIR
 from conftest import SERVICE_JSON
-from odps import ODPS, errors, options
+from odps import ODPS, errors
 from odps.accounts import StsAccount
 
 from eas_devkit.local.control_plane.accounts import Accounts
@@ -51,12 +51,7 @@ PROJECT = "demo_project"
 ARN = f"acs:odps:*:projects/{PROJECT}"
 
 
-@pytest.fixture(autouse=True)
-def quick_pyodps_retries() -> Iterator[None]:
-    saved = options.retry_times, options.retry_delay
-    options.retry_times, options.retry_delay = 1, 0
-    yield
-    options.retry_times, options.retry_delay = saved
+pytestmark = pytest.mark.usefixtures("quick_pyodps_retries")
 
 
 class Project:
