@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
+from ..service_config import selected_environment
 from . import doctor
 from .target import TARGETS, Service, Target, TargetError, resolve
 
@@ -31,7 +32,7 @@ TARGET_HELP = (f"The target is the environment variable EAS_TARGET ({' or '.join
 
 
 def run_check(args: argparse.Namespace) -> int:
-    report = doctor.check(args.project, check_target(args.target))
+    report = doctor.check(args.project, check_target(args.target), selected_environment())
     print(report.as_json() if args.format == "json" else report.as_text())
     return 1 if report.errors else 0
 
