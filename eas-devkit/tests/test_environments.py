@@ -3,15 +3,19 @@ the deploy commands and the local EAS (``eas_devkit.service_config`` has the mer
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from conftest import PROJECT, SERVICE_JSON
 from project_copies import Project, copy_of
 
+from eas_devkit.cli import main
 from eas_devkit.service_config import ServiceConfigError, load_service_config, merge
 from eas_devkit.testing import RunningEAS, devkit_command, finish_local_eas, start_local_eas
 
@@ -77,14 +81,16 @@ def test_each_error_names_the_file_and_the_rule(project):
     assert load_service_config(project.path, {"EAS_ENV": ""}).text == project.read("service.json")  # empty: none
 
 
-def test_a_bad_environment_stops_the_commands_with_one_line_and_no_traceback(project):
+def test_a_bad_environment_stops_the_commands_with_one_line(project):
+    """Before anything is sent (no local EAS runs here), each command says what is wrong, exit status 1."""
     for command in (["deploy"], ["status"], ["events"], ["delete", "--yes"]):
-        result = subprocess.run([*devkit_command(project.path), *command], env={**os.environ, "EAS_ENV": "nope"},
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 1, result.stderr
-        assert result.stderr.startswith(f"{command[0]}: EAS_ENV=nope: environments/nope.json does not exist "
-                                        "(environments here: prod, staging)"), result.stderr
-        assert "Traceback" not in result.stderr
+        stderr = io.StringIO()
+        with mock.patch.dict(os.environ, {"EAS_ENV": "nope"}), contextlib.redirect_stderr(stderr):
+            returncode = main(["--project", str(project.path), *command])
+        assert returncode == 1
+        assert stderr.getvalue() == (f"{command[0]}: EAS_ENV=nope: environments/nope.json does not exist "
+                                     "(environments here: prod, staging) — set EAS_ENV to one of them, unset it for "
+                                     "service.json alone, or create environments/nope.json\n")
 
 
 # The check reads the merged document and points at the file to fix
@@ -135,6 +141,9 @@ def test_every_environment_file_is_checked_whichever_is_selected(project):
                     f'"name": "{NAME}_same"')
     checked.finding("WARN", "environments/other.json", "changes role_arn", "EAS_ENV=other make check")
     assert checked.returncode == 1
+    selected = project.check(env={"EAS_ENV": "broken"})  # reported once, and nothing checked as if it merged
+    selected.finding("ERROR", "environments/broken.json:1:2", "is not valid JSON")
+    assert selected.lines[-1].endswith("; environment broken: not merged)"), selected.stdout
     project.remove("environments/Prod.json")
     project.remove("environments/broken.json")
     assert project.check().returncode == 0
@@ -153,12 +162,14 @@ def staging_eas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEAS
     finish_local_eas(running)
 
 
+@pytest.mark.xdist_group("environments")  # one local EAS for both
 def test_the_local_eas_runs_the_environment_it_was_started_with(staging_eas):
     assert staging_eas.state["service"] == f"{NAME}_staging"
     assert staging_eas.state["env"]["OSS_TIMEOUT_SECONDS"] == "5"
     assert "environment staging (service.json + environments/staging.json)" in staging_eas.log_path.read_text()
 
 
+@pytest.mark.xdist_group("environments")
 def test_an_environment_deploys_next_to_the_base_and_the_commands_act_on_it(staging_eas):
     def run(*args: str, environment: str = "") -> subprocess.CompletedProcess:
         return subprocess.run([*devkit_command(staging_eas.project), *args], capture_output=True, text=True,

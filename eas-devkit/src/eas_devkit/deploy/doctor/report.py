@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
-from ...service_config import SERVICE_JSON, ServiceConfig, environment_file
+from ...service_config import ServiceConfig
 from .findings import ERROR, WARN, Finding
 from .project import LOCAL, Project
 from .rules import RULES
@@ -39,7 +39,8 @@ class Report:
 
         examined = f"{', '.join(self.examined)}; " if self.examined else ""
         counts = f"{count(self.errors, 'error')}, {count(self.warnings, 'warning')}"
-        merged = f"; environment {self.environment}: {' + '.join(self.sources)}" if self.environment else ""
+        merged = f"; environment {self.environment}: {' + '.join(self.sources) or 'not merged'}" \
+            if self.environment else ""
         return f"check: {counts} ({examined}target {self.target}{merged})"
 
     def as_text(self) -> str:
@@ -69,8 +70,7 @@ def check(root: Path, target: str = LOCAL, environment: Optional[str] = None) ->
     config = project.config
     if config is not None:
         findings = [_relocated(finding, config) for finding in findings]
-    return Report(findings, [area for area in AREAS if area in areas], target,
-                  config.sources if config else ((SERVICE_JSON, environment_file(environment)) if environment else ()),
+    return Report(findings, [area for area in AREAS if area in areas], target, config.sources if config else (),
                   environment)
 
 

@@ -34,6 +34,8 @@ def environments_merge(project: Project) -> Iterator[Finding]:
                         "digits, _ and -, at most 32)", f"rename the file, e.g. {_suggested(name)}.json: "
                         f"{VARIABLE} selects it by its name")
             continue
+        if name == project.environment:
+            continue  # the selected one is read as service.json: the files rule reports its problems
         try:
             load_environment(project.root, name)
         except ServiceConfigError as problem:
