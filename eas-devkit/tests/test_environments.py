@@ -117,10 +117,14 @@ def test_an_overridden_variable_is_reported_at_its_place_in_the_environment_file
 
 
 def test_the_generated_environments_pass_the_check(project):
+    warnings = {}
     for environment in ("", "staging", "prod"):
         checked = project.check(env={"EAS_ENV": environment})
         checked.assert_clean()
         assert not [line for line in checked.lines if line.startswith("WARN environments/")], checked.stdout
+        warnings[environment] = [line.split(":")[0] for line in checked.lines if line.startswith("WARN ")]
+    # The template's example bucket and project are still known as such under another service name.
+    assert warnings["staging"] == warnings["prod"] == warnings[""] != []
     prod = load_service_config(project.path, {"EAS_ENV": "prod"}).config
     assert prod["metadata"]["name"] == f"{NAME}_prod" and prod["metadata"]["instance"] == 2
 

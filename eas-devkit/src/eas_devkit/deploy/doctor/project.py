@@ -156,6 +156,17 @@ class Project:
         data = self.json_file(SERVICE_JSON).data
         return data if isinstance(data, dict) else None
 
+    @cached_property
+    def base_service(self) -> Optional[dict[str, Any]]:
+        """``service.json`` itself, without an environment's overrides (whose name the template's answers derive
+        from): ``service`` when no environment is selected."""
+        if self.environment is None:
+            return self.service
+        try:
+            return load_environment(self.root, None).config
+        except ServiceConfigError:
+            return None
+
     def section(self, *keys: str) -> Optional[dict[str, Any]]:
         """The object at ``service.json``'s ``keys`` (``section("metadata", "rpc")``), None unless it is one."""
         node: Any = self.service

@@ -14,6 +14,7 @@ from .project import LOCAL, Project
 from .rules import RULES
 from .rules.files import service_json_matches_the_schema
 
+SERVICE_JSON_PATH = re.compile(r"service\.json (\$[^\s,;:)]*)")
 AREAS = ("service.json", "ram/", "mount/", "examples/")  # what the summary says was examined, in this order
 
 
@@ -75,8 +76,10 @@ def check(root: Path, target: str = LOCAL, environment: Optional[str] = None) ->
 
 
 def _relocated(finding: Finding, config: ServiceConfig) -> Finding:
-    match = re.match(r"^service\.json (\$\S*)$", finding.where)
-    if match is None:
-        return finding
-    relative, path = config.source_of(match[1])
-    return replace(finding, where=f"{relative} {path}")
+    """The finding with each ``service.json $.path`` it names (where it is, and in its text) in the file that set
+    that path."""
+    def relocate(match: re.Match[str]) -> str:
+        return " ".join(config.source_of(match[1]))
+
+    return replace(finding, **{name: SERVICE_JSON_PATH.sub(relocate, getattr(finding, name))
+                               for name in ("where", "what", "fix")})
