@@ -40,7 +40,7 @@ VARIABLE = "EAS_ENV"
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MERGED_BY_INDEX = (("containers",),)  # where a list merges item by item (rule 2)
 
-Path_ = tuple[Any, ...]  # a JSON path as keys and indices: ("containers", 0, "env")
+JsonPath = tuple[Any, ...]  # a JSON path as keys and indices: ("containers", 0, "env")
 
 
 class ServiceConfigError(ValueError):
@@ -159,15 +159,15 @@ def _read_object(project: Path, relative: str) -> tuple[str, dict[str, Any]]:
     return text, data
 
 
-def _merge(base: Any, patch: Any, at: Path_, patch_at: Path_, overridden: dict[str, str], source: str) -> Any:
+def _merge(base: Any, patch: Any, at: JsonPath, patch_at: JsonPath, overridden: dict[str, str], source: str) -> Any:
     """Rules 1-5; ``overridden`` records each merged path the patch set, with its own path in ``source``."""
     if base is not None and (isinstance(base, dict) != isinstance(patch, dict)
                              or isinstance(base, list) != isinstance(patch, list)):
-        raise ServiceConfigError(f"{source} {json_path(*patch_at)}", f"is a JSON {_kind(patch)} where "
-                                 f"{SERVICE_JSON} has a{'n' if _kind(base)[0] in 'aeiou' else ''} {_kind(base)}: an "
-                                 "override keeps the kind of what it overrides (objects merge key by key, lists "
-                                 "replace or merge by index or name)", f"write a {_kind(base)}, or null first to "
-                                 "delete the key")
+        kind = _kind(base)
+        raise ServiceConfigError(f"{source} {json_path(*patch_at)}", f"is a JSON {_kind(patch)} where {SERVICE_JSON} "
+                                 f"has {_a(kind)}: an override keeps the kind of what it overrides (objects merge key "
+                                 "by key, lists replace or merge by index or name)", f"write {_a(kind)} there ({{}} "
+                                 "or [] when nothing changes; null deletes the key)")
     if isinstance(patch, dict):
         merged = dict(base) if isinstance(base, dict) else {}
         for key, value in patch.items():
@@ -188,7 +188,7 @@ def _merge(base: Any, patch: Any, at: Path_, patch_at: Path_, overridden: dict[s
     return patch
 
 
-def _merge_by_index(base: list[Any], patch: list[Any], at: Path_, patch_at: Path_, overridden: dict[str, str],
+def _merge_by_index(base: list[Any], patch: list[Any], at: JsonPath, patch_at: JsonPath, overridden: dict[str, str],
                     source: str) -> list[Any]:
     merged = list(base)
     for index, item in enumerate(patch):
@@ -203,7 +203,7 @@ def _merge_by_index(base: list[Any], patch: list[Any], at: Path_, patch_at: Path
     return merged
 
 
-def _merge_by_name(base: list[dict[str, Any]], patch: list[dict[str, Any]], at: Path_, patch_at: Path_,
+def _merge_by_name(base: list[dict[str, Any]], patch: list[dict[str, Any]], at: JsonPath, patch_at: JsonPath,
                    overridden: dict[str, str], source: str) -> list[Any]:
     entries: list[tuple[str, Optional[dict[str, Any]], Optional[int]]] = [(each["name"], each, None) for each in base]
     for patch_index, entry in enumerate(patch):
@@ -222,6 +222,10 @@ def _merge_by_name(base: list[dict[str, Any]], patch: list[dict[str, Any]], at: 
 
 def _named(items: list[Any]) -> bool:
     return all(isinstance(item, dict) and isinstance(item.get("name"), str) for item in items)
+
+
+def _a(kind: str) -> str:
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def _kind(value: Any) -> str:
