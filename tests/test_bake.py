@@ -255,7 +255,7 @@ def test_the_bake_holds_the_service_and_no_file_of_the_kit(bake):
     baked = bake()
     top = sorted(path.name for path in baked.path.iterdir())
     assert top == sorted([".cruft.json", ".github", ".gitignore", "Makefile", "README.md", "README.zh-Hans.md",
-                          "README.zh-Hant.md", "docs", "examples", "mount", "pyproject.toml", "ram",
+                          "README.zh-Hant.md", "docs", "environments", "examples", "mount", "pyproject.toml", "ram",
                           "requirements-dev.txt", "service.json", "tests"])
     assert sorted(path.name for path in (baked.path / "tests").iterdir() if path.is_dir()) == ["guide_examples"]
     assert not any(baked.path.rglob("*.schema.json"))

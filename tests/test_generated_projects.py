@@ -139,6 +139,20 @@ def test_make_deploy_status_and_delete_on_the_local_eas_of_make_dev(bake):
         dev.wait(timeout=60)
 
 
+def test_make_check_of_an_environment_checks_the_merged_configuration(bake):
+    """`make check EAS_ENV=prod`: the variable of make's command line reaches the check, which merges
+    environments/prod.json into service.json; a name no file has stops it, listing the environments."""
+    baked = bake()
+    prod = subprocess.run(["make", "--no-print-directory", "check", "EAS_ENV=prod"], cwd=baked.path,
+                          env={**os.environ, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)},
+                          capture_output=True, text=True, timeout=300)
+    assert prod.returncode == 0, prod.stdout + prod.stderr
+    assert prod.stdout.splitlines()[-1].endswith("; environment prod: service.json + environments/prod.json)")
+    unknown = baked.make("check", EAS_ENV="qa")  # from make's environment this time, `EAS_ENV=qa make check`
+    assert "check] Error 1" in unknown.stderr, unknown.stderr
+    assert "environments/qa.json does not exist (environments here: prod, staging)" in unknown.stdout
+
+
 @pytest.mark.parametrize("copy", ["list_oss_objects.py", "list_maxcompute_tables.py"])
 def test_the_guide_example_copies_are_unchanged(bake, copy):
     """The bake's copies of the guide's two examples are the guide's code (tests/guide/), character for

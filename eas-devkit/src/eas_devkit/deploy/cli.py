@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
+from ..service_config import selected_environment
 from . import doctor
 from .target import TARGETS, Service, Target, TargetError, resolve
 
@@ -27,11 +28,13 @@ TARGET_HELP = (f"The target is the environment variable EAS_TARGET ({' or '.join
                "is the local EAS of `make dev` (start it first); cloud is PAI-EAS of the service's region with your "
                "own credentials (DefaultCredentialsProvider: environment AccessKey, aliyun CLI profile unless "
                "ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true, ...); "
-               "EAS_ENDPOINT and OSS_UPLOAD_ENDPOINT override its endpoints.")
+               "EAS_ENDPOINT and OSS_UPLOAD_ENDPOINT override its endpoints. EAS_ENV=NAME merges "
+               "environments/NAME.json into service.json (another service name, instance count, role, bucket…): "
+               "check, deploy, status, events and delete then work on that environment's service.")
 
 
 def run_check(args: argparse.Namespace) -> int:
-    report = doctor.check(args.project, check_target(args.target))
+    report = doctor.check(args.project, check_target(args.target), selected_environment())
     print(report.as_json() if args.format == "json" else report.as_text())
     return 1 if report.errors else 0
 

@@ -61,9 +61,10 @@ def _steady(text: str) -> str:
 
 def deploy(project: Path, service: Service, target: Target, console: Console, *, skip_check: bool = False,
            timeout: float = 900, interval: Optional[float] = None) -> int:
-    console.print(f"Deploying {service.name} to the {target.describe()}")
+    console.print(f"Deploying {service.name}{f' ({service.sources})' if service.environment else ''} to the "
+                  f"{target.describe()}")
     if not skip_check:
-        report = doctor.check(project, target.name)
+        report = doctor.check(project, target.name, service.environment)
         for finding in report.findings:
             console.print("\n".join(finding.lines()))
         console.print(f"[1/5] {report.summary()}")

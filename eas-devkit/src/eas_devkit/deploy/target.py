@@ -30,6 +30,7 @@ from typing import Any, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 from ..local import STATE_DIR
+from ..service_config import SERVICE_JSON, ServiceConfigError, load_service_config
 
 TARGETS = ("local", "cloud")
 
@@ -40,20 +41,24 @@ class TargetError(ValueError):
 
 @dataclass(frozen=True)
 class Service:
-    """What the deploy needs from ``service.json``."""
+    """What the deploy needs from ``service.json``, merged with the environment ``EAS_ENV`` selects."""
 
     name: str
     region: str
     config_text: str  # sent as it is: the body of CreateService / UpdateService
     code_bucket: str
     code_prefix: str  # ends with "/"
+    environment: Optional[str] = None
+    sources: str = SERVICE_JSON  # "service.json", or "environment staging (service.json + …)"
 
     @classmethod
-    def load(cls, project: Path) -> Service:
-        path = project / "service.json"
+    def load(cls, project: Path, environ: Mapping[str, str] = os.environ) -> Service:
         try:
-            text = path.read_text(encoding="utf-8")
-            config = json.loads(text)
+            loaded = load_service_config(project, environ)
+        except ServiceConfigError as problem:
+            raise TargetError(str(problem)) from None
+        path, config = " + ".join(loaded.sources), loaded.config
+        try:
             name = config["metadata"]["name"]
             env = {item["name"]: item["value"] for item in config["containers"][0].get("env", [])}
             mount = next(entry for entry in config.get("storage", []) if "oss" in entry)
@@ -63,7 +68,8 @@ class Service:
                               "run `make check`") from None
         if "REGION" not in env:
             raise TargetError(f"{path}: containers[0].env has no REGION; the deploy needs the service's region")
-        return cls(name, env["REGION"], text, bucket, prefix.rstrip("/") + "/" if prefix else "")
+        return cls(name, env["REGION"], loaded.text, bucket, prefix.rstrip("/") + "/" if prefix else "",
+                   loaded.environment, loaded.describe())
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from ..service_config import SERVICE_JSON, load_service_config
 from . import STATE_DIR
 from .control_plane.cli import add_ram_parser
 from .faults import KINDS, summary
@@ -113,8 +114,9 @@ def add_local_parser(commands: Any) -> argparse.ArgumentParser:
 
 def service_odps_project(args: argparse.Namespace) -> Optional[str]:
     """The MaxCompute project of service.json's env, if the service has one (load-table's default)."""
-    service_json = args.project / "service.json"
-    return ServiceSpec.load(service_json).env.get("ODPS_PROJECT") if service_json.is_file() else None
+    if not (args.project / SERVICE_JSON).is_file():
+        return None
+    return ServiceSpec.of(load_service_config(args.project).config).env.get("ODPS_PROJECT")
 
 
 def state_dir_of(args: argparse.Namespace) -> Path:
@@ -160,7 +162,8 @@ def run_up(args: argparse.Namespace) -> int:
     from .stack import LocalEAS
 
     local_eas = LocalEAS(settings_from(args, log_to_console=not args.quiet))
-    print("local EAS: starting the credentials endpoint, OSS and the service…", flush=True)
+    print(f"local EAS: starting the credentials endpoint, OSS and {local_eas.spec.name} of "
+          f"{local_eas.config.describe()}…", flush=True)
     state = local_eas.start()
     print_urls(state, local_eas.settings.state_file)
     reloader = None

@@ -53,7 +53,10 @@ class ServiceSpec:
 
     @classmethod
     def load(cls, path: Path, env_overrides: Optional[Mapping[str, str]] = None) -> ServiceSpec:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        return cls.of(json.loads(path.read_text(encoding="utf-8")), env_overrides)
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any], env_overrides: Optional[Mapping[str, str]] = None) -> ServiceSpec:
         container = config["containers"][0]
         if "script" not in container:
             raise InstanceError("containers[0].script is missing: the local EAS runs the run command (script)")

@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Optional
 
 from werkzeug.wrappers import Request, Response
 
+from ..service_config import ServiceConfig, every_config, load_service_config
 from . import run_secret
 from .control_plane.accounts import ACCOUNTS_FILE, MAIN_ACCOUNT, Accounts, parse_role_arn
 from .control_plane.deployer import as_issued
@@ -82,6 +83,7 @@ class Settings:
 @dataclass
 class LocalEAS:
     settings: Settings
+    config: ServiceConfig = field(init=False)  # service.json, merged with the environment of EAS_ENV
     spec: ServiceSpec = field(init=False)
     issuer: CredentialIssuer = field(init=False)
     store: ObjectStore = field(init=False)
@@ -98,7 +100,8 @@ class LocalEAS:
     _state: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.spec = ServiceSpec.load(self.settings.project / "service.json", self.settings.env_overrides)
+        self.config = load_service_config(self.settings.project)
+        self.spec = ServiceSpec.of(self.config.config, self.settings.env_overrides)
         state_dir = self.settings.state_dir
         self.issuer = CredentialIssuer(
             lifetime=self.settings.credentials_lifetime,
@@ -128,7 +131,7 @@ class LocalEAS:
             credentials_uri = credentials.url + CREDENTIALS_PATH
             credentials_file = self.issuer.credentials_file
             self.plane = ControlPlane(
-                state_dir, self.store, self.accounts, self.spec.region, run_commands={self.spec.script},
+                state_dir, self.store, self.accounts, self.spec.region, run_commands=self.run_commands(),
                 secret=self.secret, endpoints=local_urls, issuer=self.issuer,
                 credentials_uri=credentials_uri if self.settings.inject_credentials_uri else None,
             )
@@ -172,6 +175,14 @@ class LocalEAS:
         except BaseException:
             self.stop()
             raise
+
+    def run_commands(self) -> set[str]:
+        """The run commands of service.json and of every environment (the one running too, with its --env): a
+        deploy of any of them may run here."""
+        containers = [container for config in every_config(self.settings.project)
+                      if isinstance(config.config.get("containers"), list) for container in config.config["containers"]]
+        return {self.spec.script} | {container["script"] for container in containers
+                                     if isinstance(container, dict) and isinstance(container.get("script"), str)}
 
     def role_authorizer(self) -> Authorize:
         """How the local services decide a request signed with the instance's credentials: by the role's

@@ -7,7 +7,8 @@ Policy questions ("may this role call X on Y?") are answered by the same RAM eva
 (``eas_devkit.local.ram``), so the doctor and ``make dev`` agree on what a policy allows.
 
 The doctor reads files only: ``service.json`` (not the process environment: ``EAS_TARGET`` and loopback
-endpoints given to the local EAS change nothing here), ``ram/``, ``mount/`` and ``examples/`` (Python files are
+endpoints given to the local EAS change nothing here; the caller passes the environment ``EAS_ENV`` selects,
+whose ``environments/<name>.json`` is merged in), ``ram/``, ``mount/`` and ``examples/`` (Python files are
 read with ``ast``, never run), and checks ``service.json`` against the kit's JSON Schema of the EAS service
 configuration. It never opens a socket. The target (``local``, the local EAS, or ``cloud``, PAI-EAS) only changes
 how the template's example values are judged: fine locally, refused for the cloud.

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ...service_config import json_path
+
 ERROR, WARN = "ERROR", "WARN"
 
 
@@ -36,11 +38,6 @@ def error(where: str, what: str, fix: str, snippet: Any = None) -> Finding:
 
 def warn(where: str, what: str, fix: str, snippet: Any = None) -> Finding:
     return Finding(WARN, where, what, fix, snippet)
-
-
-def json_path(*parts: Any) -> str:
-    """``json_path("containers", 0, "port")`` → ``$.containers[0].port`` (jsonschema's notation)."""
-    return "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
 
 
 def at(relative: str, *parts: Any) -> str:

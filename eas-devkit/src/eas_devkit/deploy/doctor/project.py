@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ...local.ram import Policy, PolicyError
+from ...service_config import SERVICE_JSON, ServiceConfig, ServiceConfigError, load_environment
 from .findings import Finding, at, error
 from .literals import Literal, class_literals, module_literals
 
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from .gunicorn import Gunicorn
     from .needs import Need
 
-SERVICE_JSON = "service.json"
 TRUST_POLICY = "ram/trust-policy.json"
 PERMISSION_POLICY = "ram/permission-policy.json"
 PASSROLE_POLICY = "ram/passrole-policy.json"
@@ -72,12 +72,16 @@ class Project:
     """The files of a generated project, read once each, never raising on missing or malformed content.
 
     ``target`` is what the check is for (``local`` or ``cloud``): a rule may judge a value differently for
-    each (an example account ID is fine for the local EAS, not for PAI-EAS).
+    each (an example account ID is fine for the local EAS, not for PAI-EAS). With ``environment`` (``EAS_ENV``),
+    ``service.json`` reads as the merged document (``eas_devkit.service_config``), and ``config`` says which
+    file set what.
     """
 
-    def __init__(self, root: Path, target: str = LOCAL) -> None:
+    def __init__(self, root: Path, target: str = LOCAL, environment: Optional[str] = None) -> None:
         self.root = root
         self.target = target
+        self.environment = environment
+        self.config: Optional[ServiceConfig] = None  # the merged configuration, once read
         self.examined: set[str] = set()  # relative paths the rules looked at (for the summary)
         self._json: dict[str, JsonFile] = {}
         self._policies: dict[str, tuple[Optional[Policy], Optional[Finding]]] = {}
@@ -107,6 +111,12 @@ class Project:
     def _read_json(self, relative: str) -> JsonFile:
         if not self.exists(relative):
             return JsonFile(relative, exists=False)
+        if relative == SERVICE_JSON and self.environment is not None:
+            try:
+                self.config = load_environment(self.root, self.environment)
+            except ServiceConfigError as problem:
+                return JsonFile(relative, True, problem=error(problem.where, problem.what, problem.fix))
+            return JsonFile(relative, True, data=self.config.config)
         try:
             text = (self.root / relative).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as problem:
@@ -145,6 +155,17 @@ class Project:
     def service(self) -> Optional[dict[str, Any]]:
         data = self.json_file(SERVICE_JSON).data
         return data if isinstance(data, dict) else None
+
+    @cached_property
+    def base_service(self) -> Optional[dict[str, Any]]:
+        """``service.json`` itself, without an environment's overrides (whose name the template's answers derive
+        from): ``service`` when no environment is selected."""
+        if self.environment is None:
+            return self.service
+        try:
+            return load_environment(self.root, None).config
+        except ServiceConfigError:
+            return None
 
     def section(self, *keys: str) -> Optional[dict[str, Any]]:
         """The object at ``service.json``'s ``keys`` (``section("metadata", "rpc")``), None unless it is one."""

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ...service_config import load_service_config
 from ..credentials import mask_key_id
 from ..ram import Policy, PolicyError
 
@@ -243,7 +244,7 @@ def trust_allows(trust: Mapping[str, Any], service: str) -> bool:
 
 def write_project_accounts(path: Path, project_dir: Path, user: str = DEPLOYER) -> None:
     """The RAM set-up of ``ram/README.md`` for the project's role, as an accounts file."""
-    config = json.loads((project_dir / "service.json").read_text(encoding="utf-8"))
+    config = load_service_config(project_dir).config  # the role of the environment of EAS_ENV
     parsed = parse_role_arn(config.get("role_arn", ""))
     roles, policies = {}, []
     trust, passrole = project_dir / "ram" / "trust-policy.json", project_dir / "ram" / "passrole-policy.json"

@@ -18,6 +18,7 @@ Rule = Callable[[Project], Iterable[Finding]]
 
 RULE_MODULES = (
     "files",  # every file is there and parses; service.json matches the schema
+    "environments",  # every environments/<name>.json merges into service.json, as a service of its own
     "role",  # the RAM role: trust policy, role_arn, PassRole, the PAI default role's reach
     "endpoints",  # OSS and MaxCompute endpoints, OSS mounts
     "runtime",  # port, env, requirements

@@ -42,7 +42,7 @@ def placeholders_are_replaced_for_the_cloud(project: Project) -> Iterator[Findin
     if service is None:
         return
     strings = list(_strings(service, ()))
-    known = _template_examples(service)
+    known = _template_examples(service) + _template_examples(project.base_service or {})  # an environment's too
     found: dict[str, tuple[Placeholder, list[str]]] = {}
     for path, text in strings:
         for placeholder in known:
