@@ -194,6 +194,42 @@ def test_the_log_keeps_lines_whole_and_in_order_and_the_last_one_without_newline
     assert not path.exists() and instance_log.count(instance_log.previous(path)) == len(texts)
 
 
+def test_a_restarted_instance_keeps_its_previous_log(deployment):
+    """SIGTERM to the gunicorn of the instance: it exits, the local EAS restarts it in place (as EAS restarts
+    an exited container), and --previous shows what the process before the restart printed."""
+    eas = control_plane(deployment)
+    [name] = instance_names(deployment)
+    from alibabacloud_eas20210701 import models
+
+    request = models.ListServiceInstancesRequest()
+    port = eas.client.list_service_instances(eas.target.region, NAME, request).body.instances[0].instance_port
+    os.kill(gunicorn_master(port), signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while not [item for item in eas.instances() if item.restarts == 1 and item.ready] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    previous = succeeded(deployment.run("logs", "--instance", name, "--previous"))
+    current = succeeded(deployment.run("logs", "--instance", name))
+
+    assert "Handling signal: term" in previous and "prepare: pip install" in previous
+    assert "Handling signal: term" not in current and "Listening at: http://127.0.0.1:" in current
+
+
+def gunicorn_master(port: int) -> int:
+    """The pid of the gunicorn that binds 127.0.0.1:<port> (its workers' parent)."""
+    found = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+            parent = int((cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if f"127.0.0.1:{port}".encode() in words and any(b"gunicorn" in word for word in words):
+            found[int(cmdline.parent.name)] = parent
+    masters = [pid for pid, parent in found.items() if parent not in found]
+    assert len(masters) == 1, found
+    return masters[0]
+
+
 def test_a_crashing_run_command_fails_the_deploy_and_logs_show_its_own_error(deployment):
     config = deployment.project / "mount" / "gunicorn.conf.py"
     good = config.read_text(encoding="utf-8")
