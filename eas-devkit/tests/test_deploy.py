@@ -293,6 +293,8 @@ def test_delete_needs_yes_without_a_terminal_then_removes_the_service(deployment
     assert f"{NAME} deleted in" in succeeded(deleted)
     assert "deleted (" not in deleted.stderr, "gone is said once, with the time it took"
     assert "not deployed" in failed(deployment.run("status"))
+    logs = deployment.run("logs")
+    assert f"{NAME}: not deployed on the local EAS" in failed(logs) and logs.stdout == ""
     assert deployment.gateway("/health", "any").status_code == 404
 
 

@@ -9,6 +9,8 @@ not printed yet; when an instance restarted meanwhile, the rest of its previous 
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,10 +100,13 @@ def show_logs(service: Service, target: Target, console: Console, *, instance: O
         print(f"{service.name}: not deployed on the {target.describe()}", file=console.err)
         return 1
     tail = LogTail(eas, console, since=since, previous=previous, instance=instance)
-    if not follow:
-        tail.poll(tail.instances())
-        return 0
-    follow_logs(tail, interval or poll_interval(target))
+    try:
+        if follow:
+            follow_logs(tail, interval or poll_interval(target))
+        else:
+            tail.poll(tail.instances())
+    except BrokenPipeError:  # `make logs | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python exits
     return 0
 
 

@@ -29,8 +29,10 @@ name, its status and ``Filter``, a part of its name, IP or instance type).
 DescribeServiceLog returns the lines of the instances' logs (:mod:`.instance_log`), oldest first, filtered by
 ``InstanceName``, ``StartTime``/``EndTime`` (UTC, ``2006-01-02 15:04:05``; a line's time is when the local
 EAS received it; EndTime includes its whole second), ``Keyword`` (a substring), ``Ip`` (every instance is
-127.0.0.1) and ``ContainerName`` (each instance has one container, ``worker0``); ``Previous=true`` returns
-the log of the instance's process before its last restart. Our reading, not documented by EAS: pages are
+127.0.0.1) and ``ContainerName`` (each instance has one container, ``worker0``; another name is a 501
+``NotImplemented``); ``Previous=true`` returns the log of the instance's process before its last restart, and
+for an ``InstanceName`` that never restarted is a 400 ``InvalidParameter`` naming ``Previous`` ([inferred]: the
+closest to Kubernetes' "previous terminated container not found"). Our reading, not documented by EAS: pages are
 oldest first, and without ``InstanceName`` the lines of every instance are merged by time. ``PageSize`` is
 at most 500 (EAS's default) here.
 """

@@ -113,6 +113,9 @@ def _pump(read_fd: int, path: Path) -> None:
         for line in _lines(pipe):
             log.write(_stamp(time.time()) + line + b"\n")
             log.flush()
+    with _pumps_guard:  # written out: nothing to wait for
+        if _pumps.get(path) is threading.current_thread():
+            del _pumps[path]
 
 
 def _lines(pipe: IO[bytes]) -> Iterator[bytes]:
