@@ -21,9 +21,10 @@ service's status and events:
    and :func:`~eas_devkit.local.instance.instance_environment`: loopback bind on a port of its own, the mount
    directory, the local endpoints, and for a service with a role the credentials URI and file), its output,
    stamped line by line, in ``<state_dir>/services/<name>/logs/<instance>.log`` (:mod:`.instance_log`),
-   watched by a :mod:`.supervisor`. They replace the
-   instances already there by the rolling update of :mod:`.rollout`: new instances get traffic once ready,
-   old ones leave the rotation, finish their requests and are stopped.
+   watched by a :mod:`.supervisor`. They replace the instances already there by the rolling update of
+   :mod:`.rollout`: new instances get traffic once ready, old ones leave the rotation, finish their requests
+   and are stopped. A run command that binds no port runs too (a one-shot script, which exits: its instance
+   fails to start, with its output in its log, as on EAS).
 
 A step that fails turns the service Failed with a Warning event, as on EAS; the instances already there are
 not touched, so after a failed update they keep serving. A new instance that fails to start pauses the
