@@ -178,6 +178,26 @@ def test_describe_service_log_refuses_bad_parameters_naming_them(deployment, arg
     assert named.format(name=name) in refused.value.message
 
 
+def test_keyword_ip_and_container_filter_as_eas_does(deployment):
+    from alibabacloud_eas20210701 import models
+    from alibabacloud_tea_openapi.exceptions import ServerException
+
+    eas = control_plane(deployment)
+    [name] = instance_names(deployment)
+
+    def lines(**query: str) -> list[str]:
+        request = models.DescribeServiceLogRequest(instance_name=name, **query)
+        return eas.client.describe_service_log(eas.target.region, NAME, request).body.logs
+
+    everything = lines()
+    assert lines(keyword="prepare:") == [line for line in everything if "prepare:" in line] != []
+    assert lines(ip="127.0.0.1", container_name="worker0") == everything
+    assert lines(ip="10.0.0.1") == []
+    with pytest.raises(ServerException) as refused:
+        lines(container_name="sidecar")
+    assert refused.value.code == "NotImplemented" and "ContainerName 'sidecar'" in refused.value.message
+
+
 def test_the_log_keeps_lines_whole_and_in_order_and_the_last_one_without_newline(tmp_path):
     path = tmp_path / "instance.log"
     long_line = "x" * (instance_log.MAX_LINE_BYTES + 10)
