@@ -82,11 +82,25 @@ def test_logs_print_the_services_own_lines_json_included(deployment):
     assert result.stderr == ""  # one instance: no header
 
 
-def test_since_a_time_to_come_shows_nothing_and_a_past_one_shows_the_lines(deployment):
+def in_process(deployment: Deployment, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+               *args: str) -> tuple[int, str, str]:
+    """``eas-devkit logs …`` run in this process (no interpreter to start): exit status, stdout, stderr."""
+    from eas_devkit.cli import main
+
+    monkeypatch.setenv("EAS_TARGET", "local")
+    monkeypatch.setenv("EAS_LOCAL_STATE_DIR", deployment.eas.state["state_dir"])
+    capsys.readouterr()
+    status = main(["--project", str(deployment.project), *args])
+    shown = capsys.readouterr()
+    deployment.outputs.append(shown.out + shown.err)
+    return status, shown.out, shown.err
+
+
+def test_since_a_time_to_come_shows_nothing_and_a_past_one_shows_the_lines(deployment, monkeypatch, capsys):
     everything = succeeded(deployment.run("logs"))
 
-    assert succeeded(deployment.run("logs", "--since", "2099-01-01T00:00:00Z")) == ""
-    assert succeeded(deployment.run("logs", "--since", "1h")) == everything
+    assert in_process(deployment, monkeypatch, capsys, "logs", "--since", "2099-01-01T00:00:00Z") == (0, "", "")
+    assert in_process(deployment, monkeypatch, capsys, "logs", "--since", "1h") == (0, everything, "")
 
 
 def test_since_takes_a_duration_or_a_utc_time_and_names_the_forms_otherwise(capsys):
@@ -104,13 +118,14 @@ def test_since_takes_a_duration_or_a_utc_time_and_names_the_forms_otherwise(caps
            "2024-05-21T10:39:29Z" in capsys.readouterr().err
 
 
-def test_instance_picks_one_and_an_unknown_one_is_named(deployment):
+def test_instance_picks_one_and_an_unknown_one_is_named(deployment, monkeypatch, capsys):
     [name] = instance_names(deployment)
+    everything = in_process(deployment, monkeypatch, capsys, "logs")
 
-    assert succeeded(deployment.run("logs", "--instance", name)) == succeeded(deployment.run("logs"))
-    unknown = deployment.run("logs", "--instance", f"{NAME}-0000000000-zzzzz")
-    assert failed(unknown) and f"{NAME}-0000000000-zzzzz is not an instance of {NAME}" in unknown.stderr
-    assert unknown.stdout == ""
+    assert in_process(deployment, monkeypatch, capsys, "logs", "--instance", name) == everything
+    status, out, err = in_process(deployment, monkeypatch, capsys, "logs", "--instance", f"{NAME}-0000000000-zzzzz")
+    assert status == 1 and out == ""
+    assert err == f"logs: --instance {NAME}-0000000000-zzzzz: not an instance of {NAME} (`make status` lists them)\n"
 
 
 def test_follow_prints_a_line_written_after_it_started_and_ctrl_c_ends_it(deployment):

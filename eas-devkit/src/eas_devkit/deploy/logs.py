@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .commands import Console, poll_interval
-from .eas import EasControlPlane, EasError, InstanceStatus
-from .target import Service, Target
-
-NOT_FOUND_CODE = "InvalidInstance.NotFound"
+from .eas import EasControlPlane, InstanceStatus
+from .target import Service, Target, TargetError
 
 
 @dataclass
@@ -56,8 +54,8 @@ class LogTail:
             return items
         chosen = [item for item in items if item.name == self.only]
         if not chosen and not self._followed:
-            raise EasError("ListServiceInstances", NOT_FOUND_CODE, f"{self.only} is not an instance of "
-                           f"{self.eas.name}; `make status` lists them")
+            raise TargetError(f"--instance {self.only}: not an instance of {self.eas.name} (`make status` lists "
+                              "them)")
         return chosen
 
     def poll(self, items: list[InstanceStatus]) -> None:
