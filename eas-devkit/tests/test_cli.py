@@ -51,7 +51,7 @@ def test_the_command_and_python_m_show_every_command(tmp_path):
     assert installed.returncode == module.returncode == 0, installed.stderr + module.stderr
     assert installed.stdout == module.stdout
     assert installed.stdout.startswith("usage: eas-devkit [-h] [--version] [--project DIR] COMMAND ...")
-    for command in ("local", "check", "deploy", "status", "events", "delete", "bench"):
+    for command in ("local", "check", "deploy", "status", "events", "logs", "run-script", "delete", "bench"):
         assert f"\n    {command} " in installed.stdout, command
 
 
@@ -65,7 +65,7 @@ def test_the_version_is_the_packages(tmp_path):
 
 def test_the_command_tree_is_the_documented_one():
     assert sorted(path[0] for path in COMMANDS if len(path) == 1) == sorted(
-        ["local", "check", "deploy", "status", "events", "delete", "bench"])
+        ["local", "check", "deploy", "status", "events", "logs", "run-script", "delete", "bench"])
     assert sorted(path[1] for path in COMMANDS if len(path) == 2 and path[0] == "local") == sorted(
         ["up", "demo", "exec", "rotate", "outage", "fault", "ram", "load-table", "maxcompute-auth"])
 

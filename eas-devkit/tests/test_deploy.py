@@ -12,21 +12,20 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import pytest
 import requests
 from conftest import PROJECT, SERVICE_JSON
+from deployments import Deployment, copy_project, failed, succeeded
 
 from eas_devkit.hermetic import hermetic_environment
-from eas_devkit.testing import RunningEAS, devkit_command, finish_local_eas, start_local_eas
+from eas_devkit.local.control_plane import instance_log
+from eas_devkit.testing import devkit_command, finish_local_eas, start_local_eas
 
 # The tests build on each other, in file order, on one module-wide deployment: one xdist worker runs them all.
 pytestmark = pytest.mark.xdist_group("deploy")
@@ -40,54 +39,6 @@ TRUST_WITHOUT_EAS = {"Statement": [{"Action": "sts:AssumeRole", "Effect": "Allow
                      "Version": "1"}
 GUIDE_ASSUME_ROLE_ERROR = ("unable to render, error: failed to assume role for user, reason: You are not authorized "
                           "to do this action. You should be authorized by RAM.")
-
-
-@dataclass
-class Deployment:
-    project: Path
-    eas: RunningEAS
-    outputs: list[str]  # everything every command printed, for the secret search
-
-    def run(self, *args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess:
-        environment = {**os.environ, "EAS_TARGET": "local", "EAS_LOCAL_STATE_DIR": self.eas.state["state_dir"],
-                       **(env or {})}
-        result = subprocess.run([*devkit_command(self.project), *args], env=environment, capture_output=True,
-                                text=True, timeout=300)
-        self.outputs.append(result.stdout + result.stderr)
-        return result
-
-    def local_eas(self, *args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run([*devkit_command(self.project), "local", "--state-dir", self.eas.state["state_dir"],
-                                 *args], capture_output=True, text=True, timeout=60)
-        self.outputs.append(result.stdout + result.stderr)
-        return result
-
-    def deploy(self, *args: str) -> subprocess.CompletedProcess:
-        return self.run("deploy", *args)
-
-    def gateway(self, path: str, token: Optional[str]) -> requests.Response:
-        headers = {"Authorization": token} if token is not None else {}
-        return requests.get(f"{self.eas.state['gateway_url']}/api/predict/{NAME}{path}", headers=headers, timeout=30)
-
-
-def copy_project(destination: Path) -> Path:
-    """What a deploy reads: service.json, ram/ and mount/ (no caches)."""
-    destination.mkdir(parents=True)
-    shutil.copy2(PROJECT / "service.json", destination / "service.json")
-    for directory in ("ram", "mount"):
-        shutil.copytree(PROJECT / directory, destination / directory,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return destination
-
-
-def succeeded(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def failed(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 1, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +108,7 @@ def test_every_request_through_the_gateway_gets_one_log_line(deployment):
 
 def request_statuses(logs: Path, ids: dict[str, str]) -> dict[str, list[int]]:
     """The status of each request record in the instances' logs, by the name of its request id in ``ids``."""
-    lines = [line for log in sorted(logs.glob("*.log")) for line in log.read_text(encoding="utf-8").splitlines()]
+    lines = [line.text for log in sorted(logs.glob("*.log")) for line in instance_log.read(log)]
     records = [json.loads(line) for line in lines if '"app.request"' in line]
     return {name: [r["status"] for r in records if r["request_id"] == request_id] for name, request_id in ids.items()}
 
@@ -342,6 +293,8 @@ def test_delete_needs_yes_without_a_terminal_then_removes_the_service(deployment
     assert f"{NAME} deleted in" in succeeded(deleted)
     assert "deleted (" not in deleted.stderr, "gone is said once, with the time it took"
     assert "not deployed" in failed(deployment.run("status"))
+    logs = deployment.run("logs")
+    assert f"{NAME}: not deployed on the local EAS" in failed(logs) and logs.stdout == ""
     assert deployment.gateway("/health", "any").status_code == 404
 
 
@@ -362,11 +315,7 @@ def test_a_deploy_with_check_errors_stops_before_uploading(deployment, tmp_path)
 
 
 def test_no_command_ever_printed_a_secret(deployment):
-    issued = [requests.get(deployment.eas.state["deployer_credentials_uri"], timeout=5).json()]
-    if deployment.eas.state.get("credentials_uri"):
-        issued.append(deployment.eas.current_credentials())
-    secrets = [value for credentials in issued for value in (credentials["AccessKeySecret"],
-                                                              credentials["SecurityToken"])]
+    secrets = deployment.issued_secrets()
     everything = "\n".join(deployment.outputs) + deployment.eas.output()
 
     assert len(deployment.outputs) > 10

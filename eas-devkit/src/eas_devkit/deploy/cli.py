@@ -4,6 +4,8 @@
     eas-devkit deploy  [--skip-check] [--timeout SECONDS]
     eas-devkit status  [--show-token | --export]
     eas-devkit events  [--type Normal|Warning] [--since TIME]
+    eas-devkit logs    [--since DURATION|TIME] [--follow] [--instance NAME] [--previous]
+    eas-devkit run-script mount/PATH.py [--keep] [--timeout SECONDS]
     eas-devkit delete  [--yes] [--timeout SECONDS]
 
 ``EAS_TARGET=local`` (the default) deploys to the local EAS of ``make dev``; ``EAS_TARGET=cloud`` to PAI-EAS
@@ -14,8 +16,11 @@ with the developer's own credentials (see ``target.py``). Exit status: 0 when th
 from __future__ import annotations
 
 import argparse
+import calendar
 import os
+import re
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
@@ -63,6 +68,23 @@ def run_events(args: argparse.Namespace) -> int:
     return commands.show_events(service, target, commands.Console(), event_type=args.type, since=args.since)
 
 
+def run_logs(args: argparse.Namespace) -> int:
+    from . import commands, logs
+
+    service, target = _service_and_target(args.project)
+    return logs.show_logs(service, target, commands.Console(), instance=args.instance, since=args.since,
+                          previous=args.previous, follow=args.follow)
+
+
+def run_run_script(args: argparse.Namespace) -> int:
+    from . import commands, run_script
+
+    relative = run_script.script_path(args.project, args.script)  # before anything is looked for
+    service, target = _service_and_target(args.project)
+    return run_script.run_script(args.project, service, target, commands.Console(), relative, keep=args.keep,
+                                 timeout=args.timeout)
+
+
 def run_delete(args: argparse.Namespace) -> int:
     from . import commands
 
@@ -101,11 +123,33 @@ def positive_seconds(value: str) -> float:
     return seconds
 
 
+DURATION = re.compile(r"(\d+)([smhd])")
+SECONDS_PER = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+EAS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # DescribeServiceLog's StartTime, UTC (Go's 2006-01-02 15:04:05)
+SINCE_FORMS = "a duration such as 30s, 10m, 2h or 1d, or a UTC time such as 2024-05-21T10:39:29Z or " \
+              "'2024-05-21 10:39:29'"
+
+
+def since_time(value: str, now: Optional[float] = None) -> str:
+    """``--since``: a duration back from now, or a UTC time; the UTC time DescribeServiceLog takes."""
+    duration = DURATION.fullmatch(value.strip())
+    if duration:
+        when = (time.time() if now is None else now) - int(duration[1]) * SECONDS_PER[duration[2]]
+        return time.strftime(EAS_TIME_FORMAT, time.gmtime(when))
+    for form in ("%Y-%m-%dT%H:%M:%SZ", EAS_TIME_FORMAT):
+        try:
+            return time.strftime(EAS_TIME_FORMAT, time.gmtime(calendar.timegm(time.strptime(value.strip(), form))))
+        except ValueError:
+            continue
+    raise argparse.ArgumentTypeError(f"{value!r} is not {SINCE_FORMS}")
+
+
 ERRORS = (TargetError, TimeoutError, RuntimeError)  # EasError and UploadError are RuntimeErrors
 
 
 def add_deploy_commands(commands: Any) -> None:
-    """Register check, deploy, status, events and delete on the kit's command line (``eas_devkit.cli``)."""
+    """Register check, deploy, status, events, logs, run-script and delete on the kit's command line
+    (``eas_devkit.cli``)."""
 
     def command(name: str, help_: str, description: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_, description=description, epilog=TARGET_HELP)
@@ -158,6 +202,37 @@ def add_deploy_commands(commands: Any) -> None:
     events.add_argument("--type", choices=("Normal", "Warning"), help="only events of this type")
     events.add_argument("--since", metavar="TIME", help="only events from this time, e.g. 2024-05-21T10:39:29Z")
     events.set_defaults(run=run_events)
+
+    logs = command("logs", "the instances' logs: what the service printed (DescribeServiceLog)",
+                   "Print the log lines of the service's instances (DescribeServiceLog, every page), oldest first, "
+                   "exactly as the service wrote them: JSON lines stay JSON, so `make logs | jq` works. Every "
+                   "instance ListServiceInstances lists, unless --instance; with several, a `==> <instance> <==` "
+                   "line on stderr says whose lines follow. Exit status 1 if the service is not deployed.")
+    logs.add_argument("--since", type=since_time, metavar="DURATION|TIME",
+                      help=f"only lines from then on: {SINCE_FORMS}")
+    logs.add_argument("--follow", "-f", action="store_true",
+                      help="keep printing new lines (polling every 0.5 s locally, 3 s in the cloud), instances that "
+                           "start meanwhile included, until Ctrl-C")
+    logs.add_argument("--instance", metavar="NAME", help="only this instance (`make status` lists them)")
+    logs.add_argument("--previous", action="store_true",
+                      help="the log of each instance's container before its last restart (why it restarted)")
+    logs.set_defaults(run=run_logs)
+
+    script = command(
+        "run-script", "run a script of mount/ once on EAS and show its output (then delete its service)",
+        "Run `python /mnt/data/<PATH>` once, as the guide *Configure the EAS RAM role* runs its examples: 1. "
+        "upload mount/; 2. create (or update) a service of its own, derived from service.json (same image, env, "
+        "storage, role and resources; one instance, no autoscaler; named <service>_<script>); 3. print the "
+        "script's output (the `logs` code) until it has run; 4. delete that service, unless --keep: EAS runs "
+        "services, not jobs, so it restarts an exited run command and keeps billing the instance. Exit status "
+        "1 when the script failed (a non-zero exit status the local EAS reports, or a Python traceback in its "
+        "output) or did not finish in time.")
+    script.add_argument("script", metavar="PATH", help="a .py file under mount/, e.g. mount/list_oss_objects.py")
+    script.add_argument("--keep", action="store_true",
+                        help="keep the script's service afterwards (EAS restarts the script and bills the instance)")
+    script.add_argument("--timeout", type=positive_seconds, default=600, metavar="SECONDS",
+                        help="how long to wait for the script to have run (default 600)")
+    script.set_defaults(run=run_run_script)
 
     delete = command("delete", "delete the service (DeleteService) and wait until it is gone",
                      "Delete the service and wait until DescribeService no longer finds it. The code stays in OSS.")

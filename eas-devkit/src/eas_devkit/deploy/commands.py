@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO, Any, Optional
 
 from . import doctor
 from .eas import RUNNING, EasControlPlane, EasError, Event, ServiceStatus
@@ -74,33 +74,45 @@ def deploy(project: Path, service: Service, target: Target, console: Console, *,
     else:
         console.print("[1/5] check skipped (--skip-check): EAS itself will say what is wrong")
     provider = target.credentials_provider()
-    bucket = open_bucket(target, service, provider)
-    destination = f"oss://{service.code_bucket}/{service.code_prefix}"
-    console.print(f"[2/5] uploading {project / 'mount'}/ to {destination}")
-    uploaded = sync_mount(bucket, project / "mount", service.code_prefix, progress=console.err)
-    console.print(f"      {uploaded.summary(destination)}")
-
+    upload(project, service, target, provider, console, "[2/5]")
     eas = EasControlPlane(target, service.name, provider)
-    before = eas.describe()
-    earlier_warnings = len(eas.events("Warning")) if before is not None else 0
-    if before is None:
-        console.print(f"[3/5] CreateService {service.name}")
-        eas.create(service.config_text)
-    else:
-        console.print(f"[3/5] UpdateService {service.name} (it exists: {before.status})")
-        eas.update(service.config_text)
-    status = wait_until_settled(eas, console, before, timeout, interval or _poll_interval(target))
+    before, earlier_warnings = create_or_update(eas, service, console, "[3/5]")
+    status = wait_until_settled(eas, console, before, timeout, interval or poll_interval(target))
     if status.status != RUNNING:
         console.print(f"[4/5] {service.name} is {status.status}: {status.reason} {status.message}".rstrip())
         if before is not None and status.running:
             console.print(f"      {status.running} of {status.total} instances still serve (EAS pauses a rolling "
                           "update that fails and keeps the old instances); `make status` lists them")
         print_warnings(eas, console, skip=earlier_warnings)
+        print_log_hints(eas, console)
         return 1
     console.print(f"[4/5] {service.name} is Running ({status.running}/{status.total} instances)")
     console.print(f"[5/5] endpoint  {status.endpoint}")
     console.print(f"      token     {TOKEN_HIDDEN}")
     return 0
+
+
+def upload(project: Path, service: Service, target: Target, provider: Any, console: Console, step: str) -> None:
+    """Make the service's OSS code path hold what mount/ holds."""
+    bucket = open_bucket(target, service, provider)
+    destination = f"oss://{service.code_bucket}/{service.code_prefix}"
+    console.print(f"{step} uploading {project / 'mount'}/ to {destination}")
+    uploaded = sync_mount(bucket, project / "mount", service.code_prefix, progress=console.err)
+    console.print(f"      {uploaded.summary(destination)}")
+
+
+def create_or_update(eas: EasControlPlane, service: Service, console: Console,
+                     step: str) -> tuple[Optional[ServiceStatus], int]:
+    """CreateService, or UpdateService when it exists: its status before, and how many Warning events it had."""
+    before = eas.describe()
+    earlier_warnings = len(eas.events("Warning")) if before is not None else 0
+    if before is None:
+        console.print(f"{step} CreateService {service.name}")
+        eas.create(service.config_text)
+    else:
+        console.print(f"{step} UpdateService {service.name} (it exists: {before.status})")
+        eas.update(service.config_text)
+    return before, earlier_warnings
 
 
 def wait_until_settled(eas: EasControlPlane, console: Console, before: Optional[ServiceStatus], timeout: float,
@@ -135,6 +147,19 @@ def print_warnings(eas: EasControlPlane, console: Console, skip: int = 0) -> Non
         console.print("No Warning events: see `make events` for everything EAS recorded.")
     for event in warnings:
         print_event(event, console)
+
+
+def print_log_hints(eas: EasControlPlane, console: Console) -> None:
+    """For each instance that failed or restarted, the command that shows its own output."""
+    try:
+        instances = eas.instances()
+    except EasError:
+        return
+    for item in instances:
+        if item.status != RUNNING or item.ready < item.total or item.restarts:
+            previous = " --previous" if item.restarts else ""
+            console.print(f"Its output: make logs ARGS='--instance {item.name}{previous}' "
+                          f"({item.name} is {item.status}, restarts {item.restarts})")
 
 
 def print_event(event: Event, console: Console) -> None:
@@ -220,10 +245,10 @@ def delete(service: Service, target: Target, console: Console, *, timeout: float
         if status is not None:  # gone is said once, below, with the time it took
             console.live(f"      {status.status} ({time.monotonic() - started:.0f} s)")
 
-    eas.wait(lambda status: status is None, show, interval or _poll_interval(target), timeout)
+    eas.wait(lambda status: status is None, show, interval or poll_interval(target), timeout)
     console.print(f"{service.name} deleted in {time.monotonic() - started:.1f} s (the code stays in OSS)")
     return 0
 
 
-def _poll_interval(target: Target) -> float:
+def poll_interval(target: Target) -> float:
     return 0.5 if target.name == "local" else 3.0  # the PAI SDK polls EAS every 3 s

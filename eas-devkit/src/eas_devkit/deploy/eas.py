@@ -27,6 +27,7 @@ RUNNING, FAILED, STOPPED, DELETE_FAILED = "Running", "Failed", "Stopped", "Delet
 FINAL_STATUSES = frozenset({RUNNING, FAILED, STOPPED, DELETE_FAILED})  # where the PAI SDK stops polling too
 EVENT_PAGE_SIZE = 100
 INSTANCE_PAGE_SIZE = 100
+LOG_PAGE_SIZE = 500  # DescribeServiceLog's default
 
 
 class EasError(RuntimeError):
@@ -150,6 +151,28 @@ class EasControlPlane:
                 yield Event(event.time or "", event.type or "", event.reason or "", event.message or "")
             if page >= int(body.total_page_num or 1):
                 return
+            page += 1
+
+    def logs(self, instance: str, since: Optional[str] = None, previous: bool = False, skip: int = 0,
+             page_size: int = LOG_PAGE_SIZE) -> tuple[list[str], int]:
+        """The lines of one instance's log after its first ``skip`` ones (every page from the one holding
+        line ``skip``), and how many lines it has in all (TotalCount). ``since``: a UTC time such as
+        2024-05-21 10:39:29; ``previous``: the log of its container before the last restart.
+
+        Our reading, not documented by EAS (DescribeServiceLog): the pages are oldest first, so line
+        ``skip`` is on page ``skip // page_size + 1`` and the lines after it are the newer ones."""
+        page, offset = skip // page_size + 1, skip % page_size
+        lines: list[str] = []
+        while True:
+            request = eas_models.DescribeServiceLogRequest(instance_name=instance, start_time=since,
+                                                           previous=previous or None, page_num=page,
+                                                           page_size=page_size)
+            body = self._call("DescribeServiceLog", self.client.describe_service_log, self.target.region,
+                              self.name, request).body
+            lines += (body.logs or [])[offset:]
+            offset = 0
+            if not body.logs or page >= int(body.total_page_num or 1):
+                return lines, int(body.total_count or 0)
             page += 1
 
     def wait(self, until: Callable[[Optional[ServiceStatus]], bool], on_poll: Callable[[Optional[ServiceStatus]], None],

@@ -74,6 +74,11 @@ class ServiceSpec:
         )
 
     @property
+    def binds_port(self) -> bool:
+        """Whether the run command binds ``0.0.0.0:<containers[0].port>``, where EAS reaches the service."""
+        return f"0.0.0.0:{self.port}" in self.script
+
+    @property
     def bucket(self) -> Optional[str]:
         return self.env.get("OSS_BUCKET")
 
@@ -90,10 +95,11 @@ def checked_overrides(overrides: Mapping[str, str]) -> dict[str, str]:
     return dict(overrides)
 
 
-def local_script(spec: ServiceSpec, mount_dir: Path, port: int) -> str:
-    """The run command with the mount and the bind address moved to this machine."""
+def local_script(spec: ServiceSpec, mount_dir: Path, port: int, require_bind: bool = True) -> str:
+    """The run command with the mount and the bind address moved to this machine. Without ``require_bind``
+    (the local EAS control plane), a command that binds nothing runs too, as on EAS: a one-shot script."""
     bind = f"0.0.0.0:{spec.port}"
-    if bind not in spec.script:
+    if not spec.binds_port and require_bind:
         raise InstanceError(f"the run command does not bind {bind} (containers[0].port): the local EAS, like the "
                             f"EAS gateway, can only reach the service on the port service.json declares")
     script = spec.script.replace(bind, f"127.0.0.1:{port}")

@@ -132,7 +132,7 @@ class LocalEAS:
             credentials_file = self.issuer.credentials_file
             self.plane = ControlPlane(
                 state_dir, self.store, self.accounts, self.spec.region, run_commands=self.run_commands(),
-                secret=self.secret, endpoints=local_urls, issuer=self.issuer,
+                scripts_dir=self.mount_dir, secret=self.secret, endpoints=local_urls, issuer=self.issuer,
                 credentials_uri=credentials_uri if self.settings.inject_credentials_uri else None,
             )
             eas = self.plane.start()

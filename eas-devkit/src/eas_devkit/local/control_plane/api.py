@@ -7,6 +7,7 @@
     DELETE /api/v2/services/<region>/<name>          DeleteService
     GET    /api/v2/services/<region>/<name>/events   DescribeServiceEvent
     GET    /api/v2/services/<region>/<name>/instances ListServiceInstances
+    GET    /api/v2/services/<region>/<name>/logs      DescribeServiceLog
     PUT    /api/v2/services/<region>/<name>/start    StartService
     PUT    /api/v2/services/<region>/<name>/stop     StopService
 
@@ -17,11 +18,23 @@ the kit's ``schemas/service.schema.json`` before anything happens: a violation i
 naming the JSON path; so are the instance settings :mod:`.policy` reads (counts, rolling strategy, health
 checks), and a setting EAS takes but the local EAS does not emulate is a 501 ``NotImplemented``. The local
 EAS runs its ``containers[].script`` as the developer, on this machine: only the run commands it was started
-with (the project's) are accepted, anything else is ``InvalidParameter``. An update merges the body into the
+with (the project's) are accepted, and ``python /mnt/data/<path>.py`` for a script that is in the project's
+``mount/`` when the request comes (a one-shot script, as the guide *Configure the EAS RAM role* deploys its
+examples); anything else is ``InvalidParameter``. An update merges the body into the
 configuration as a JSON merge patch (RFC 7386: objects merge, ``null`` removes, anything else replaces)
 unless ``UpdateType=replace``. Response bodies carry the keys the SDK's ``from_map`` reads (``Service`` for
 DescribeService and ListServices, ``Instance`` for ListServiceInstances, whose filters are the instance
 name, its status and ``Filter``, a part of its name, IP or instance type).
+
+DescribeServiceLog returns the lines of the instances' logs (:mod:`.instance_log`), oldest first, filtered by
+``InstanceName``, ``StartTime``/``EndTime`` (UTC, ``2006-01-02 15:04:05``; a line's time is when the local
+EAS received it; EndTime includes its whole second), ``Keyword`` (a substring), ``Ip`` (every instance is
+127.0.0.1) and ``ContainerName`` (each instance has one container, ``worker0``; another name is a 501
+``NotImplemented``); ``Previous=true`` returns the log of the instance's process before its last restart, and
+for an ``InstanceName`` that never restarted is a 400 ``InvalidParameter`` naming ``Previous`` ([inferred]: the
+closest to Kubernetes' "previous terminated container not found"). Our reading, not documented by EAS: pages are
+oldest first, and without ``InstanceName`` the lines of every instance are merged by time. ``PageSize`` is
+at most 500 (EAS's default) here.
 """
 
 from __future__ import annotations
@@ -29,9 +42,11 @@ from __future__ import annotations
 import calendar
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import quote
 
@@ -40,7 +55,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import errors
+from . import errors, instance_log
 from .accounts import AccessKey
 from .errors import ApiError, json_response, new_request_id
 from .instances import PENDING, ServiceInstance
@@ -72,6 +87,12 @@ LOOPBACK = "127.0.0.1"
 UNEMULATED_INSTANCE_FILTERS = frozenset({"HostIP", "InstanceIP", "InstanceType", "IsSpot", "ResourceType", "Role",
                                          "Sort", "MemberType", "ListMethod"})
 DEFAULT_PAGE_SIZE = 100
+LOG_PAGE_SIZE = 500  # DescribeServiceLog's default PageSize, and the most the local EAS returns
+GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "true", "True", "TRUE"), True),
+            **dict.fromkeys(("0", "f", "F", "false", "False", "FALSE"), False)}
+CONTAINER_NAME = "worker0"  # the container of an instance, as EAS names the first one
+# A one-shot script of the project's mount/: `python /mnt/data/<path>.py`, nothing a shell would interpret.
+MOUNT_SCRIPT = re.compile(r"python /mnt/data/((?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*\.py)")
 SERVICE = "/api/v2/services/<region>/<name>"
 
 
@@ -80,7 +101,7 @@ class ControlPlaneApi:
 
     def __init__(self, registry: Registry, lifecycle: Lifecycle, verifier: Verifier[AccessKey], region: str,
                  schema: Mapping[str, Any], endpoint_of: Callable[[str], str], account_id: Callable[[], str],
-                 run_commands: Collection[str]) -> None:
+                 run_commands: Collection[str], scripts_dir: Optional[Path] = None) -> None:
         self.registry = registry
         self.lifecycle = lifecycle
         self.verifier = verifier
@@ -89,6 +110,7 @@ class ControlPlaneApi:
         self.endpoint_of = endpoint_of  # service name -> its URL on the local gateway
         self.account_id = account_id
         self.run_commands = frozenset(run_commands)
+        self.scripts_dir = scripts_dir  # the project's mount/, where a one-shot script must be
         self.url_map = Map([
             Rule("/api/v2/services", endpoint="create", methods=["POST"]),
             Rule("/api/v2/services", endpoint="list", methods=["GET"]),
@@ -97,6 +119,7 @@ class ControlPlaneApi:
             Rule(SERVICE, endpoint="delete", methods=["DELETE"]),
             Rule(SERVICE + "/events", endpoint="events", methods=["GET"]),
             Rule(SERVICE + "/instances", endpoint="instances", methods=["GET"]),
+            Rule(SERVICE + "/logs", endpoint="logs", methods=["GET"]),
             Rule(SERVICE + "/start", endpoint="start", methods=["PUT"]),
             Rule(SERVICE + "/stop", endpoint="stop", methods=["PUT"]),
         ], strict_slashes=False)
@@ -209,6 +232,44 @@ class ControlPlaneApi:
                               for item in instances[(page - 1) * size: page * size]],
                 "PageNumber": page, "PageSize": size, "TotalCount": len(instances)}
 
+    def _logs(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
+        record = self.registry.snapshot(*self._key(region, name))
+        args = request.args
+        container = args.get("ContainerName")
+        if container and container != CONTAINER_NAME:
+            raise errors.not_implemented(f"DescribeServiceLog of ContainerName {container!r} (each local instance "
+                                         f"runs one container, {CONTAINER_NAME})")
+        start, end = _time_arg(args, "StartTime"), _time_arg(args, "EndTime")
+        page, size = _page(args, "PageNum"), _page(args, "PageSize", LOG_PAGE_SIZE)
+        if size > LOG_PAGE_SIZE:
+            raise errors.invalid_parameter(f"PageSize {size} is more than {LOG_PAGE_SIZE}, the most lines a page "
+                                           "of the local EAS holds")
+        previous = _bool_arg(args, "Previous")
+        instances = record.pool.views()
+        wanted = args.get("InstanceName")
+        if wanted:
+            instances = [instance for instance in instances if instance.name == wanted]
+            if not instances:
+                raise errors.invalid_parameter(f"InstanceName {wanted!r} is not an instance of service {name} "
+                                               "(ListServiceInstances lists them)")
+        if args.get("Ip") and args["Ip"] != LOOPBACK:
+            instances = []
+        paths = []
+        for instance in instances:
+            if instance.process is None or not instance.process.running():
+                instance_log.drain(instance.log_path, timeout=0.5)  # what an exited process printed last
+            path = instance_log.previous(instance.log_path) if previous else instance.log_path
+            if previous and wanted and not path.exists():
+                raise errors.invalid_parameter(f"Previous: instance {wanted} has not restarted, so it has no "
+                                               "previous log")
+            paths.append(path)
+        keyword = args.get("Keyword") or ""
+        lines = [line.text for line in instance_log.merged(paths)
+                 if keyword in line.text and (start is None or line.time >= start)
+                 and (end is None or line.time < end + 1)]
+        return {"Logs": lines[(page - 1) * size: page * size], "PageNum": page, "TotalCount": len(lines),
+                "TotalPageNum": max(1, -(-len(lines) // size))}
+
     def _start(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
         record, generation = self._begin(region, name, STARTING, "StartService", caller,
                                          refused=lambda status: status not in (STOPPED, FAILED))
@@ -244,7 +305,8 @@ class ControlPlaneApi:
         if error is not None:
             raise errors.invalid_parameter(f"service config {json_path(error.absolute_path)}: {error.message}")
         for index, container in enumerate(config["containers"]):
-            if container.get("script") not in self.run_commands:
+            script = container.get("script")
+            if script not in self.run_commands and not self._is_mount_script(script):
                 raise errors.foreign_run_command(f"$.containers[{index}].script")
         try:
             InstancePolicy.of(config)
@@ -253,6 +315,15 @@ class ControlPlaneApi:
                 raise errors.not_implemented(f"service config {error}") from None
             raise errors.invalid_parameter(f"service config {error}") from None
         return config
+
+    def _is_mount_script(self, command: Any) -> bool:
+        """``python /mnt/data/<path>.py`` for a file that is in the project's mount/ now."""
+        match = MOUNT_SCRIPT.fullmatch(command) if isinstance(command, str) else None
+        if match is None or self.scripts_dir is None:
+            return False
+        root = self.scripts_dir.resolve()
+        path = (root / match[1]).resolve()
+        return path.is_file() and root in path.parents
 
     def _service(self, record: ServiceRecord) -> dict[str, Any]:
         """A service as the SDK's ``Service`` model reads it."""
@@ -351,4 +422,13 @@ def _time_arg(args: Mapping[str, str], name: str) -> Optional[float]:
             return float(calendar.timegm(time.strptime(value, form)))
         except ValueError:
             continue
-    raise errors.invalid_parameter(f"{name} {value!r} is not a time such as 2024-05-21T10:39:29Z")
+    raise errors.invalid_parameter(f"{name} {value!r} is not a UTC time such as 2024-05-21 10:39:29 (the form "
+                                   "2024-05-21T10:39:29Z is taken too)")
+
+
+def _bool_arg(args: Mapping[str, str], name: str) -> bool:
+    """What Go's strconv.ParseBool takes (the SDK sends Python's ``True``)."""
+    value = args.get(name, "false")
+    if value not in GO_BOOLS:
+        raise errors.invalid_parameter(f"{name} {value!r} is not true or false")
+    return GO_BOOLS[value]

@@ -104,8 +104,10 @@ def invalid_status(name: str, status: str, operation: str) -> ApiError:  # [infe
 
 def foreign_run_command(path: str) -> ApiError:
     return ApiError(400, "InvalidParameter", f"service config {path}: the local EAS runs only the run command of the "
-                    "project it was started for (containers[0].script of its service.json); this one differs. "
-                    "Deploy that project's service.json, or restart `make dev` after changing its run command.")
+                    "project it was started for (containers[0].script of its service.json), or "
+                    "`python /mnt/data/<path>.py` for a script in that project's mount/ (no other words, no shell "
+                    "characters); this one is neither. Deploy that project's service.json, or restart `make dev` "
+                    "after changing its run command.")
 
 
 def openapi_host_refusal(request: Request, message: str) -> Response:

@@ -13,15 +13,18 @@ service's status and events:
    deployment's own directory, ``<state_dir>/services/<name>/revisions/<revision>/mnt/data/`` (:mod:`.mount`),
    so the instances of the previous deployment keep their code while the new ones start; an empty path fails
    (``MountFailed``). The third-party library list is compared with this environment: each difference is a
-   Warning ``RequirementNotSatisfied``, never a failure (the local EAS installs nothing); a
+   Warning ``RequirementNotSatisfied``, never a failure (the local EAS installs nothing), and a ``prepare:``
+   line at the top of each instance's log, where EAS's ``pip install`` writes its output; a
    ``pythonRequirementsPath`` that is not there fails (``PrepareFailed``), as pip would.
 3. **Instances** (status Starting). As many instances as service.json asks for (:mod:`.policy`), each
    running ``containers[0].script`` as the local EAS runs it (:func:`eas_devkit.local.instance.local_script`
    and :func:`~eas_devkit.local.instance.instance_environment`: loopback bind on a port of its own, the mount
-   directory, the local endpoints, and for a service with a role the credentials URI and file), its output in
-   ``<state_dir>/services/<name>/logs/<instance>.log``, watched by a :mod:`.supervisor`. They replace the
-   instances already there by the rolling update of :mod:`.rollout`: new instances get traffic once ready,
-   old ones leave the rotation, finish their requests and are stopped.
+   directory, the local endpoints, and for a service with a role the credentials URI and file), its output,
+   stamped line by line, in ``<state_dir>/services/<name>/logs/<instance>.log`` (:mod:`.instance_log`),
+   watched by a :mod:`.supervisor`. They replace the instances already there by the rolling update of
+   :mod:`.rollout`: new instances get traffic once ready, old ones leave the rotation, finish their requests
+   and are stopped. A run command that binds no port runs too (a one-shot script, which exits: its instance
+   fails to start, with its output in its log, as on EAS).
 
 A step that fails turns the service Failed with a Warning event, as on EAS; the instances already there are
 not touched, so after a failed update they keep serving. A new instance that fails to start pauses the
@@ -64,6 +67,7 @@ from ..instance import (
     local_script,
 )
 from ..oss import ObjectStore
+from . import instance_log
 from .accounts import EAS_PRINCIPAL, Accounts, parse_role_arn
 from .instances import FAILED as INSTANCE_FAILED
 from .instances import ServiceInstance
@@ -128,6 +132,8 @@ class Deployment:
     policy: InstancePolicy
     directory: Path  # <state_dir>/services/<name>/revisions/<revision>/
     launch: Optional[Launch] = None  # set once the run command is known to be runnable
+    prepare_log: list[str] = field(default_factory=list)  # what the prepare step printed, atop each instance's log
+    not_ready_hint: str = ""  # why an instance may never be ready, added to the message saying it is not
 
     @property
     def mount_dir(self) -> Path:
@@ -226,7 +232,7 @@ class Lifecycle:
                 return None
             deployment = self._new_deployment(record, config, policy)
             self._mount(record, config, deployment.mount_dir)
-            self._check_requirements(record, config, deployment.mount_dir)
+            deployment.prepare_log = self._check_requirements(record, config, deployment.mount_dir)
             if not self._step(record, generation, STARTING if creating else None):
                 return None
             deployment.launch = self._launcher(record, deployment)
@@ -331,13 +337,26 @@ class Lifecycle:
         self.registry.add_event(record, NORMAL, "Mounted", f"{source} mounted at {oss_mount['mount_path']} "
                                 f"({mounted.files} files, {mounted.size} bytes)")
 
-    def _check_requirements(self, record: ServiceRecord, config: Mapping[str, Any], mount_dir: Path) -> None:
+    def _check_requirements(self, record: ServiceRecord, config: Mapping[str, Any], mount_dir: Path) -> list[str]:
+        """Warn about each requirement this environment does not satisfy; the lines the prepare step writes
+        at the top of each instance's log, where EAS's pip install writes its output."""
         prepare = config["containers"][0].get("prepare", {})
-        lines = list(prepare.get("pythonRequirements", []))
+        inline = list(prepare.get("pythonRequirements", []))
+        commands = [f"pip install {' '.join(inline)}"] if inline else []
+        lines = list(inline)
         if "pythonRequirementsPath" in prepare:
             lines += read_requirements(_local_path(config, mount_dir, prepare["pythonRequirementsPath"]))
-        for warning in requirement_warnings(lines):
+            commands.append(f"pip install -r {prepare['pythonRequirementsPath']}")
+        warnings = requirement_warnings(lines)
+        for warning in warnings:
             self.registry.add_event(record, WARNING, "RequirementNotSatisfied", warning)
+        if not commands:
+            return []
+        return [*(f"prepare: {command}" for command in commands),
+                "prepare: (the local EAS checks these requirements against its own environment; it installs "
+                "nothing)",
+                *(f"prepare: not satisfied: {warning}" for warning in warnings),
+                f"prepare: {len(warnings) or 'no'} requirement{'' if len(warnings) == 1 else 's'} not satisfied"]
 
     def _new_deployment(self, record: ServiceRecord, config: dict[str, Any], policy: InstancePolicy) -> Deployment:
         revision = secrets.token_hex(5)
@@ -353,9 +372,11 @@ class Lifecycle:
         home.mkdir(parents=True, exist_ok=True)
         try:
             spec = ServiceSpec.load(deployment.directory / "service.json")
-            local_script(spec, deployment.mount_dir, 0)  # the bind address is checked before anything starts
         except InstanceError as error:
             raise DeployFailure("InstanceFailed", str(error)) from None
+        if not spec.binds_port:
+            deployment.not_ready_hint = (f"; the run command does not bind 0.0.0.0:{spec.port} (containers[0].port), "
+                                         "where EAS reaches a service (a one-shot script binds nothing: it exits)")
         credentials_file = runtime.issuer.credentials_file if runtime.issuer is not None else None
         if spec.has_role and runtime.issuer is not None:
             runtime.issuer.current()  # EAS writes the credentials file before the run command starts
@@ -363,8 +384,8 @@ class Lifecycle:
                                    credentials_uri=runtime.credentials_uri, credentials_file=credentials_file)
 
         def launch(instance: ServiceInstance) -> Instance:
-            script = local_script(spec, deployment.mount_dir, instance.port)
-            with open(instance.log_path, "a", encoding="utf-8") as output:  # the process keeps its own descriptor
+            script = local_script(spec, deployment.mount_dir, instance.port, require_bind=False)
+            with instance_log.capture(instance.log_path) as output:  # the process keeps its own descriptor
                 process = Instance(script, env, instance.port, log=output, cwd=deployment.directory)
                 process.launch()
             return process
@@ -380,10 +401,12 @@ class Lifecycle:
         logs = self.runtime.service_dir(record.name) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         instance = ServiceInstance(name, deployment.revision, free_port(), logs / f"{name}.log")
+        if deployment.prepare_log:
+            instance_log.write(instance.log_path, "\n".join(deployment.prepare_log))
         supervisor = Supervisor(record.pool, instance, deployment.launch, deployment.policy,
                                 report=lambda type_, reason, message: self.registry.add_event(record, type_, reason,
                                                                                                message),
-                                ready_timeout=self.runtime.ready_timeout)
+                                ready_timeout=self.runtime.ready_timeout, not_ready_hint=deployment.not_ready_hint)
         with self._supervisors_guard:
             self._supervisors[name] = supervisor
         record.pool.add(instance)

@@ -44,13 +44,15 @@ class ControlPlane:
     (any other endpoint becomes a closed loopback port); ``issuer`` and ``credentials_uri`` are what an
     instance with a RAM role gets (the credentials file and ``ALIBABA_CLOUD_CREDENTIALS_URI``).
     ``run_commands`` are the only ``containers[].script`` it runs (the project's: anything else is refused),
-    and ``secret`` the run's secret that the deploying developer's credentials URI carries. ``ready_timeout``
-    is how long a new instance may take to be ready before it counts as failed to start, and ``grace`` the
+    besides ``python /mnt/data/<file>.py`` for a file under ``scripts_dir`` (the project's mount/), and
+    ``secret`` the run's secret that the deploying developer's credentials URI carries. ``ready_timeout`` is
+    how long a new instance may take to be ready before it counts as failed to start, and ``grace`` the
     termination grace period of a service whose service.json sets none (EAS's default: 30 s).
     """
 
     def __init__(self, state_dir: Path, store: ObjectStore, accounts: Accounts, region: str = "cn-hangzhou", *,
                  run_commands: Collection[str], secret: str, endpoints: Optional[Mapping[str, str]] = None,
+                 scripts_dir: Optional[Path] = None,
                  issuer: Optional[CredentialIssuer] = None,
                  credentials_uri: Optional[str] = None, schema_path: Path = SERVICE_SCHEMA,
                  ready_timeout: float = 60, grace: float = GRACE_PERIOD_SECONDS,
@@ -69,7 +71,8 @@ class ControlPlane:
         gateway_url = self._gateway.url
         self.api = ControlPlaneApi(self.registry, self.lifecycle, Verifier(accounts.lookup), region, schema,
                                    endpoint_of=lambda name: f"{gateway_url}/api/predict/{name}",
-                                   account_id=lambda: accounts.account_id, run_commands=run_commands)
+                                   account_id=lambda: accounts.account_id, run_commands=run_commands,
+                                   scripts_dir=scripts_dir)
         self._api = LoopbackServer(self.api, port=api_port, name="eas-control-plane", refuse_host=openapi_host_refusal)
         self._secret = secret
         self.deployer = DeployerCredentials(accounts, secret)

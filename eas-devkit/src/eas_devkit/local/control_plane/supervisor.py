@@ -12,7 +12,8 @@
   rotation until it passes again. A process that exits, or a liveness check that fails ``failure_threshold``
   times, gets the instance restarted in place (same name, ``RestartCount`` + 1), at once the first time, then
   after 1, 2, 4 … 30 s while it keeps failing (Kubernetes' back-off, shortened). A Warning event says so, with
-  the last lines of the output.
+  the last lines of the output; the restarted process writes a new log and the last one becomes the
+  instance's previous log (:mod:`.instance_log`).
 * **Stop** (:meth:`Supervisor.stop`). The instance is taken out of rotation (Terminating), the gateway's
   requests in flight on it may finish, then SIGTERM, and SIGKILL when the termination grace period
   (``metadata.eas.termination_grace_period``) is over; the grace period counts from the moment it left the
@@ -25,19 +26,16 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Optional
 
 from ..instance import Instance
-from . import probes
+from . import instance_log, probes
 from .instances import FAILED, RUNNING, TERMINATING, InstancePool, ServiceInstance
 from .policy import InstancePolicy, Probe
 from .registry import NORMAL, WARNING
 
 TICK_SECONDS = 0.05  # how often a process's exit and the default TCP check are looked at
 MAX_BACKOFF_SECONDS = 30.0
-OUTPUT_TAIL_LINES = 20
-OUTPUT_TAIL_CHARS = 4000
 
 Launch = Callable[[ServiceInstance], Instance]  # starts the run command of an instance, returns its process
 Report = Callable[[str, str, str], None]  # (event type, reason, message) -> a service event
@@ -51,19 +49,20 @@ class Supervisor:
     """Starts, checks, restarts and stops the process of one :class:`ServiceInstance` in ``pool``."""
 
     def __init__(self, pool: InstancePool, instance: ServiceInstance, launch: Launch, policy: InstancePolicy,
-                 report: Report, ready_timeout: float) -> None:
+                 report: Report, ready_timeout: float, not_ready_hint: str = "") -> None:
         self.pool = pool
         self.instance = instance
         self.policy = policy
         self._launch_process = launch
         self._report = report
         self._ready_timeout = ready_timeout
+        self._not_ready_hint = not_ready_hint  # appended to "did not accept connections / pass within"
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # a restart never launches a process once stop() began
         self._started = threading.Event()
         self._failure: Optional[str] = None
         self.failure_reason = ""  # why the first start failed: InstanceExited, InstanceNotReady, StartupCheckFailed
-        self._log_offset = 0
+        self._log_start = 0  # the first line of the current process's output in the instance's log
         self._liveness_from = 0.0  # when liveness checks may begin (after the startup check)
         self._thread = threading.Thread(target=self._watch, name=f"local-eas-{instance.name}", daemon=True)
 
@@ -103,7 +102,8 @@ class Supervisor:
         return outcome
 
     def output_tail(self) -> str:
-        return output_tail(self.instance.log_path, self._log_offset)
+        """The last lines the current (or last) process printed."""
+        return instance_log.tail(self.instance.log_path, self._log_start)
 
     # The watch, in its own thread.
 
@@ -142,8 +142,7 @@ class Supervisor:
         with self._lock:
             if self._stopping.is_set():
                 raise _Stopped
-            log_path = self.instance.log_path
-            self._log_offset = log_path.stat().st_size if log_path.exists() else 0
+            self._log_start = instance_log.count(self.instance.log_path)  # after the prepare step's lines
             process = self._launch_process(self.instance)
             self.pool.update(self.instance, process=process, status=RUNNING, reason="RUNNING", ready=False,
                              started=time.time())
@@ -158,6 +157,7 @@ class Supervisor:
             if self._stopping.is_set():
                 raise _Stopped
             self.pool.update(self.instance, restarts=self.instance.restarts + 1)
+            instance_log.rotate(self.instance.log_path)  # what Previous=true returns
         self._launch()
 
     def _until_ready(self, first: bool) -> Optional[tuple[str, str]]:
@@ -179,7 +179,7 @@ class Supervisor:
                     return "InstanceExited", exited
                 if deadline is not None and time.monotonic() > deadline:
                     return "InstanceNotReady", (f"port {self.instance.port} did not accept connections within "
-                                                f"{self._ready_timeout:g} s")
+                                                f"{self._ready_timeout:g} s{self._not_ready_hint}")
                 self._sleep(TICK_SECONDS)
         else:
             outcome = self._probe_until_decided(readiness, began, deadline, keep_trying=True)
@@ -204,7 +204,7 @@ class Supervisor:
             now = time.monotonic()
             if deadline is not None and now > deadline:
                 return "InstanceNotReady", (f"{probe.field} ({probe.describe()}) did not pass within "
-                                            f"{self._ready_timeout:g} s")
+                                            f"{self._ready_timeout:g} s{self._not_ready_hint}")
             if now >= due:
                 due = now + probe.period
                 if probes.passes(probe, self.instance.port):
@@ -276,14 +276,3 @@ class Supervisor:
         if self._stopping.wait(seconds):
             raise _Stopped
 
-
-def output_tail(path: Path, offset: int) -> str:
-    """The last lines written to ``path`` since ``offset`` (bounded, for an event message)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return "(no output)"
-    tail = "\n".join(text.rstrip().splitlines()[-OUTPUT_TAIL_LINES:])
-    return tail[-OUTPUT_TAIL_CHARS:] or "(no output)"
