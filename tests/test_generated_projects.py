@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -9,10 +10,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ACCEPTED_COMBINATIONS, TEMPLATE, combination_id
+from conftest import ACCEPTED_COMBINATIONS, TEMPLATE, Baked, combination_id
 
 # Every combination whose Python code differs runs its whole suite: with and without the OSS handlers,
 # with and without the MaxCompute handlers, with and without a role (credentials code), and the SQL route
@@ -106,9 +108,9 @@ def test_demo_shows_credentials_and_objects_then_stops(bake):
     assert "stopped everything" in out
 
 
-def test_make_deploy_status_and_delete_on_the_local_eas_of_make_dev(bake):
-    """The default bake's deploy loop as the README tells it: `make dev` in one terminal, deploy from another."""
-    baked = bake()
+@contextlib.contextmanager
+def make_dev(baked: Baked) -> Iterator[None]:
+    """`make dev` in a terminal of its own, until the block ends (then Ctrl-C's SIGTERM)."""
     environment = {**os.environ, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)}
     log = baked.path.parent / "make-dev.log"  # a file, not a pipe: nobody reads it while the test runs
     with log.open("w") as sink:
@@ -120,7 +122,18 @@ def test_make_deploy_status_and_delete_on_the_local_eas_of_make_dev(bake):
         while not state.exists() and dev.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
         assert state.exists(), log.read_text() if dev.poll() is not None else "make dev did not start in 90 s"
+        yield
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        dev.wait(timeout=60)
 
+
+def test_the_deploy_loop_and_day_two_commands_on_the_local_eas_of_make_dev(bake):
+    """The default bake's deploy loop as the README tells it: `make dev` in one terminal, then from another
+    deploy, call with the printed token, read the logs, run the guide's example as the run command, deploy a
+    second environment, delete."""
+    baked = bake()
+    with make_dev(baked):
         deployed = baked.make("deploy", timeout=300)
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         assert "is Running (1/1 instances)" in deployed.stdout, deployed.stdout
@@ -130,13 +143,34 @@ def test_make_deploy_status_and_delete_on_the_local_eas_of_make_dev(bake):
         health = subprocess.run(["curl", "-s", "-H", f"Authorization: {call['token']}", call["url"]],
                                 capture_output=True, text=True, timeout=30)
         assert json.loads(health.stdout) == {"status": "ok"}
-
         assert "Running" in baked.make("status").stdout
+
+        # The request just made is in the instance's log, as one JSON line that jq could read.
+        logs = baked.make("logs")
+        assert logs.returncode == 0, logs.stdout + logs.stderr
+        requests = [json.loads(line) for line in logs.stdout.splitlines() if line.startswith("{")]
+        assert any(entry.get("path") == "/health" and entry.get("status") == 200 for entry in requests), logs.stdout
+        assert baked.make("logs", ARGS="--since 2099-01-01T00:00:00Z").stdout == ""
+        assert call["token"] not in logs.stdout + logs.stderr
+
+        # The guide's example, deployed the guide's way (`python /mnt/data/list_oss_objects.py`), its output
+        # read from the logs; its service is deleted afterwards and the service of `make deploy` keeps running.
+        script = baked.make("run-script", SCRIPT="mount/list_oss_objects.py", timeout=300)
+        assert script.returncode == 0, script.stdout + script.stderr
+        assert "data/hello.txt" in script.stdout and "my_eas_service_list_oss_objects deleted in" in script.stdout
+
+        # A second environment: a service of its own beside the first, with its own status, logs and delete.
+        staging = baked.make("deploy", EAS_ENV="staging", timeout=300)
+        assert staging.returncode == 0, staging.stdout + staging.stderr
+        assert "my_eas_service_staging is Running" in staging.stdout, staging.stdout
+        assert baked.make("logs", EAS_ENV="staging").returncode == 0
+        gone = baked.make("delete", EAS_ENV="staging", ARGS="--yes")
+        assert gone.returncode == 0 and "my_eas_service_staging deleted in" in gone.stdout, gone.stdout + gone.stderr
+        assert "my_eas_service: Running" in baked.make("status").stdout
+
         deleted = baked.make("delete", ARGS="--yes")
         assert deleted.returncode == 0 and "deleted in" in deleted.stdout, deleted.stdout + deleted.stderr
-    finally:
-        os.killpg(dev.pid, signal.SIGTERM)
-        dev.wait(timeout=60)
+        assert baked.make("logs").returncode != 0
 
 
 def test_make_check_of_an_environment_checks_the_merged_configuration(bake):

@@ -356,7 +356,8 @@ class Lifecycle:
                 "prepare: (the local EAS checks these requirements against its own environment; it installs "
                 "nothing)",
                 *(f"prepare: not satisfied: {warning}" for warning in warnings),
-                f"prepare: {len(warnings) or 'no'} requirement{'' if len(warnings) == 1 else 's'} not satisfied"]
+                f"prepare: {len(warnings)} of {len(lines)} requirement{'' if len(lines) == 1 else 's'} not satisfied"
+                if warnings else f"prepare: every requirement satisfied ({len(lines)})"]
 
     def _new_deployment(self, record: ServiceRecord, config: dict[str, Any], policy: InstancePolicy) -> Deployment:
         revision = secrets.token_hex(5)
