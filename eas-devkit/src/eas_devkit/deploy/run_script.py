@@ -80,7 +80,7 @@ def run_script(project: Path, service: Service, target: Target, console: Console
     finally:
         if keep:
             console.print(f"[4/4] kept {derived.name} (--keep): EAS restarts its exited run command and bills the "
-                          "instance; `eas-devkit delete` in a project with that name, or the console, deletes it")
+                          "instance; the same run-script without --keep runs it once more and deletes it")
         else:
             console.print(f"[4/4] deleting {derived.name}: EAS runs services, not jobs (it would restart the script "
                           "and bill the instance)")
