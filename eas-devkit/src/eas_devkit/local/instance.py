@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -201,7 +200,7 @@ class Instance:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:
                         return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+            except OSError:  # refused, reset, URLError; and on Python 3.9 socket.timeout, not yet a TimeoutError
                 pass
             time.sleep(0.1)
         self.stop()
