@@ -225,8 +225,8 @@ class Authenticator:
     def _check_scope(self, scope: str, date_time: str) -> None:
         date, region, product, _ = scope.split("/")
         if region != self.region:
-            raise OssError(403, "SignatureDoesNotMatch", f"Invalid signing region in Authorization: "
-                           f"{region!r}, this bucket is in {self.region!r}.")
+            raise OssError(400, "InvalidArgument", "Invalid signing region in Authorization header.",
+                           ec="0002-00000226", Region=region, BucketRegion=self.region)
         if product != PRODUCT or date != date_time[:8]:
             raise OssError(403, "SignatureDoesNotMatch", "Invalid credential scope: it must be "
                            "<yyyymmdd of x-oss-date>/<region>/oss/aliyun_v4_request.")
