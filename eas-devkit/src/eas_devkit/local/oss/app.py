@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_tz
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Optional
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlsplit
 
 from werkzeug.exceptions import ClientDisconnected
@@ -81,27 +81,44 @@ RESPONSE_OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
 }
+TRAFFIC_LIMIT = "x-oss-traffic-limit"
 # Sub-resources this app understands; any other one oss2 signs is an operation it does not implement.
 SUPPORTED_SUBRESOURCES = frozenset(
     ["uploadId", "partNumber", "uploads", "objectMeta", "delete", "continuation-token", "security-token",
-     "acl", "tagging", "append", "position", "bucketInfo", "location", "live", *RESPONSE_OVERRIDES])
+     "acl", "tagging", "append", "position", "bucketInfo", "location", "live", TRAFFIC_LIMIT, *RESPONSE_OVERRIDES])
 # The standard headers an upload may set, stored and sent back on GET and HEAD.
 STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
 OBJECT_ACLS = frozenset(["default", "private", "public-read", "public-read-write"])
 MAX_TAGS = 10
 
-# The x-oss-* request headers each operation implements. Any other x-oss-* header (storage class, server-side
-# encryption, callback, traffic limit, request payer...) is refused with 501 naming it, never ignored.
+# The x-oss-* request headers each operation implements. A header of an OSS feature that the operation does not
+# implement here (server-side encryption, callback, request payer, symlink target...) is refused with 501 naming
+# it, never ignored. An x-oss-* name that is no OSS feature (x-oss-user) is signed and ignored, as OSS does.
 SIGNING_HEADERS = frozenset(["x-oss-date", "x-oss-security-token", "x-oss-content-sha256"])
-READ_HEADERS = frozenset(["x-oss-range-behavior"])
+READ_HEADERS = frozenset(["x-oss-range-behavior", TRAFFIC_LIMIT])
 ACL_HEADERS = frozenset(["x-oss-object-acl"])
 WRITE_HEADERS = frozenset(["x-oss-forbid-overwrite", "x-oss-object-acl", "x-oss-tagging", "x-oss-storage-class"])
+UPLOAD_HEADERS = WRITE_HEADERS | {TRAFFIC_LIMIT}
+PART_HEADERS = frozenset([TRAFFIC_LIMIT])
 COPY_SOURCE_HEADERS = frozenset(["x-oss-copy-source", "x-oss-copy-source-if-match", "x-oss-copy-source-if-none-match",
                                  "x-oss-copy-source-if-modified-since", "x-oss-copy-source-if-unmodified-since"])
 COPY_HEADERS = WRITE_HEADERS | COPY_SOURCE_HEADERS | {"x-oss-metadata-directive", "x-oss-tagging-directive"}
 PART_COPY_HEADERS = COPY_SOURCE_HEADERS | {"x-oss-copy-source-range"}
 COMPLETE_HEADERS = frozenset(["x-oss-forbid-overwrite", "x-oss-complete-all"])
 BUCKET_HEADERS = frozenset(["x-oss-acl", "x-oss-storage-class"])
+# The request headers of OSS features (oss2 2.19.1's, and OSS's API reference), by name and by prefix.
+OSS_FEATURE_HEADERS = frozenset([
+    "x-oss-access-point-name", "x-oss-acl", "x-oss-allow-same-action-overlap", "x-oss-async-process",
+    "x-oss-complete-all", "x-oss-forbid-overwrite", "x-oss-metadata-directive", "x-oss-object-acl",
+    "x-oss-process", "x-oss-range-behavior", "x-oss-request-payer", "x-oss-request-route", "x-oss-request-token",
+    "x-oss-storage-class", "x-oss-symlink-target", "x-oss-tagging", "x-oss-tagging-directive",
+    "x-oss-target-redundancy-type", "x-oss-traffic-limit", "x-oss-version-id", "x-oss-worm-id",
+    "x-oss-write-get-object-response", "x-oss-expires", "x-oss-resource-group-id", "x-oss-hash-ctx",
+    "x-oss-md5-ctx", "x-oss-object-type", "x-oss-restore", "x-oss-delete-marker", "x-oss-redundancy-transition-taskid",
+])
+OSS_FEATURE_PREFIXES = ("x-oss-server-side-", "x-oss-callback", "x-oss-copy-source", "x-oss-sse-",
+                        "x-oss-bucket-", "x-oss-object-worm-")
+MIN_TRAFFIC_LIMIT, MAX_TRAFFIC_LIMIT = 100 * 1024 * 8, 100 * 1024 * 1024 * 8  # bit/s, as OSS bounds it
 
 _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", re.DOTALL)
 
@@ -200,7 +217,7 @@ class OssApp:
         if authentication is None:
             raise access_denied()
         operation = self._route(request.method, target, params, headers)
-        _refuse_unsupported_headers(headers, operation)
+        _refuse_unsupported_headers(headers, params, operation)
         call = _Call(request, target, params, authentication.access_key_id)
         if not operation.authorized_per_key:
             self._authorize(call, operation.action, target)
@@ -249,7 +266,7 @@ class OssApp:
             raise _method_not_allowed(method, "Object tagging")
         if subresource == "append":
             if method == "POST":
-                return _Operation("oss:PutObject", self._append_object, headers=WRITE_HEADERS)
+                return _Operation("oss:PutObject", self._append_object, headers=UPLOAD_HEADERS)
             raise _method_not_allowed(method, "Appendable object")
         if method == "GET" and multipart:
             return _Operation("oss:ListParts", self._list_parts)
@@ -261,10 +278,10 @@ class OssApp:
             if (multipart or "partNumber" in params) and copying:
                 return _Operation("oss:PutObject", self._upload_part_copy, headers=PART_COPY_HEADERS)
             if multipart or "partNumber" in params:
-                return _Operation("oss:PutObject", self._upload_part)
+                return _Operation("oss:PutObject", self._upload_part, headers=PART_HEADERS)
             if copying:
                 return _Operation("oss:PutObject", self._copy_object, headers=COPY_HEADERS)
-            return _Operation("oss:PutObject", self._put_object, headers=WRITE_HEADERS)
+            return _Operation("oss:PutObject", self._put_object, headers=UPLOAD_HEADERS)
         if method == "POST":
             if "uploads" in params:
                 return _Operation("oss:PutObject", self._initiate_multipart, headers=WRITE_HEADERS)
@@ -327,7 +344,7 @@ class OssApp:
         except BaseException:
             handle.close()
             raise
-        return Response(_FileSlice(handle, start, end - start), status=status, headers=headers)
+        return Response(_FileSlice(handle, start, end - start, _throttle(call)), status=status, headers=headers)
 
     def _head_object(self, call: _Call) -> Response:
         info = self.store.head_object(call.target.bucket, call.target.key)
@@ -345,7 +362,8 @@ class OssApp:
         request = call.request
         _check_storage_class(request)
         info = self.store.put_object(
-            call.target.bucket, call.target.key, _RequestBody(request.stream), size=_body_size(request),
+            call.target.bucket, call.target.key, _RequestBody(request.stream, _throttle(call)),
+            size=_body_size(request),
             content_type=request.headers.get("Content-Type") or None, metadata=_stored_headers(request),
             content_md5=request.headers.get("Content-MD5"), forbid_overwrite=_forbids_overwrite(request),
             acl=_request_acl(request), tags=_request_tags(request))
@@ -403,7 +421,8 @@ class OssApp:
         position = _int_param(call.params, "position", None, 0, None)
         _check_storage_class(request)
         info = self.store.append_object(
-            call.target.bucket, call.target.key, position, _RequestBody(request.stream), size=_body_size(request),
+            call.target.bucket, call.target.key, position, _RequestBody(request.stream, _throttle(call)),
+            size=_body_size(request),
             content_type=request.headers.get("Content-Type") or None, metadata=_stored_headers(request),
             content_md5=request.headers.get("Content-MD5"), acl=_request_acl(request), tags=_request_tags(request))
         return _empty(200, {"ETag": _quoted(info.etag), "x-oss-hash-crc64ecma": str(info.crc64),
@@ -649,7 +668,7 @@ class OssApp:
         request = call.request
         part_number = _int_param(call.params, "partNumber", None, 1, None)
         part = self.store.upload_part(call.target.bucket, call.target.key, _upload_id(call.params), part_number,
-                                      _RequestBody(request.stream), size=_body_size(request),
+                                      _RequestBody(request.stream, _throttle(call)), size=_body_size(request),
                                       content_md5=request.headers.get("Content-MD5"))
         return _empty(200, {"ETag": _quoted(part.etag), "x-oss-hash-crc64ecma": str(part.crc64)})
 
@@ -779,14 +798,17 @@ def _stored_headers(request: Request) -> dict[str, str]:
 def _subresources(params: Mapping[str, str]) -> set[str]:
     """The signed sub-resources of a request (operations), apart from the response-* overrides."""
     return {name for name in params if name in V1_SUBRESOURCES and name not in RESPONSE_OVERRIDES
-            and name not in ("security-token", "continuation-token")}
+            and name not in ("security-token", "continuation-token", TRAFFIC_LIMIT)}
 
 
-def _refuse_unsupported_headers(headers: Mapping[str, str], operation: _Operation) -> None:
+def _refuse_unsupported_headers(headers: Mapping[str, str], params: Mapping[str, str],
+                                operation: _Operation) -> None:
     """501 for an ``x-oss-*`` request header the operation does not implement: never accept and ignore it."""
+    if TRAFFIC_LIMIT in params and TRAFFIC_LIMIT not in operation.headers:
+        raise unsupported_header(TRAFFIC_LIMIT)
     for name in sorted(headers):
-        if name.startswith("x-oss-") and not name.startswith("x-oss-meta-") and name not in SIGNING_HEADERS \
-                and name not in operation.headers:
+        feature = name in OSS_FEATURE_HEADERS or name.startswith(OSS_FEATURE_PREFIXES)
+        if feature and name not in operation.headers:
             raise unsupported_header(name)
 
 
@@ -839,17 +861,47 @@ def _copy_conditions(request: Request) -> Callable[[ObjectInfo], None]:
     return check
 
 
+class _Throttle:
+    """``x-oss-traffic-limit``: at most so many bits a second, by sleeping once ahead of that pace."""
+
+    def __init__(self, bits_per_second: int) -> None:
+        self._bytes_per_second = bits_per_second / 8
+        self._started = time.monotonic()
+        self._moved = 0
+
+    def pace(self, count: int) -> None:
+        self._moved += count
+        ahead = self._moved / self._bytes_per_second - (time.monotonic() - self._started)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+def _throttle(call: _Call) -> Optional[_Throttle]:
+    """The request's traffic limit (header, or query parameter of a presigned URL), or None."""
+    raw = call.request.headers.get(TRAFFIC_LIMIT) or call.params.get(TRAFFIC_LIMIT)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not MIN_TRAFFIC_LIMIT <= int(raw) <= MAX_TRAFFIC_LIMIT:
+        raise invalid_argument(TRAFFIC_LIMIT, raw, f"{TRAFFIC_LIMIT} must be between {MIN_TRAFFIC_LIMIT} and "
+                               f"{MAX_TRAFFIC_LIMIT} bit/s.")
+    return _Throttle(int(raw))
+
+
 class _RequestBody:
     """The request stream, with a client that went away mid-body reported as ``IncompleteBody``."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, throttle: Optional[_Throttle] = None) -> None:
         self._stream = stream
+        self._throttle = throttle
 
     def read(self, size: int = -1) -> bytes:
         try:
-            return self._stream.read(size)
+            chunk = self._stream.read(size)
         except (ClientDisconnected, OSError):
             raise OssError(400, "IncompleteBody", "The request body ended before it was complete.") from None
+        if self._throttle is not None:
+            self._throttle.pace(len(chunk))
+        return chunk
 
 
 def _read_small_body(request: Request, required_md5: bool) -> bytes:
@@ -979,10 +1031,11 @@ def _choose_range(header: str | None, size: int, standard: bool) -> tuple[int, i
 class _FileSlice:
     """``length`` bytes of an open blob from ``start``, 64 KiB at a time; closes the file when done."""
 
-    def __init__(self, handle: BinaryIO, start: int, length: int) -> None:
+    def __init__(self, handle: BinaryIO, start: int, length: int, throttle: Optional[_Throttle] = None) -> None:
         self._handle = handle
         self._start = start
         self._length = length
+        self._throttle = throttle
 
     def __iter__(self) -> Iterator[bytes]:
         self._handle.seek(self._start)
@@ -992,6 +1045,8 @@ class _FileSlice:
             if not chunk:
                 return
             remaining -= len(chunk)
+            if self._throttle is not None:
+                self._throttle.pace(len(chunk))
             yield chunk
 
     def close(self) -> None:

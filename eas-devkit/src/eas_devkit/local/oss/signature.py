@@ -326,9 +326,11 @@ def _parse_v4_fields(text: str) -> dict[str, str]:
 def _split_credential(credential: str) -> tuple[str, str]:
     """``<ak>/<date>/<region>/<product>/aliyun_v4_request`` -> (ak, scope)."""
     parts = credential.split("/")
+    if len(parts) == 5 and parts[0] and parts[1] and not parts[2]:
+        raise invalid_argument("Credential", credential, "The signing region in credential is invalid.")
     if len(parts) != 5 or not parts[0] or parts[4] != V4_TERMINATOR or not all(parts[1:4]):
-        raise invalid_argument("Credential", credential, "The credential must be "
-                               "<AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request.")
+        # OSS's words; the expected form is <AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request
+        raise invalid_argument("Credential", credential, "Invalid credential in Authorization header.")
     return parts[0], "/".join(parts[1:])
 
 

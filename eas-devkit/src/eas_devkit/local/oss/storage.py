@@ -500,7 +500,9 @@ class ObjectStore:
             self._refuse_overwrite(bucket, key)
         # The ACL and tags wait with the upload's headers, under names no stored header can have.
         pending = {**(metadata or {}), _PENDING_ACL: acl, _PENDING_TAGS: json.dumps(dict(tags or {}))}
-        upload = MultipartUpload(upload_id=secrets.token_hex(16).upper(), bucket=bucket, key=key,
+        # Time-ordered, like OSS's: listing by upload id lists one key's uploads in the order they began.
+        upload_id = f"{time.time_ns():016X}{secrets.token_hex(8).upper()}"
+        upload = MultipartUpload(upload_id=upload_id, bucket=bucket, key=key,
                                  initiated=time.time(), content_type=content_type or DEFAULT_CONTENT_TYPE,
                                  metadata=pending)
         with self._lock:
@@ -565,10 +567,10 @@ class ObjectStore:
 
     def list_uploads(self, bucket: str, prefix: str = "", key_marker: str = "", upload_id_marker: str = "",
                      delimiter: str = "", max_uploads: int = 1000) -> UploadPage:
-        """Unfinished multipart uploads in key order (then by initiation), after the markers."""
+        """Unfinished multipart uploads in key order, then upload id order, after the markers."""
         self._require_bucket(bucket)
         with self._lock:
-            rows = self._db.execute("SELECT * FROM uploads WHERE bucket = ? ORDER BY key, initiated, upload_id",
+            rows = self._db.execute("SELECT * FROM uploads WHERE bucket = ? ORDER BY key, upload_id",
                                     (bucket,)).fetchall()
         prefix_bytes, marker, delimiter_bytes = (s.encode("utf-8") for s in (prefix, key_marker, delimiter))
         uploads: list[MultipartUpload] = []
