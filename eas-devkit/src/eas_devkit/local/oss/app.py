@@ -120,6 +120,8 @@ OSS_FEATURE_PREFIXES = ("x-oss-server-side-", "x-oss-callback", "x-oss-copy-sour
                         "x-oss-bucket-", "x-oss-object-worm-")
 MIN_TRAFFIC_LIMIT, MAX_TRAFFIC_LIMIT = 100 * 1024 * 8, 100 * 1024 * 1024 * 8  # bit/s, as OSS bounds it
 
+_TAG_TEXT = re.compile(r"[\w +\-=.:/]*")
+_STAND_IN = 0x10FF00  # private-use code points standing for control characters while XML is parsed
 _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", re.DOTALL)
 
 
@@ -424,7 +426,8 @@ class OssApp:
             call.target.bucket, call.target.key, position, _RequestBody(request.stream, _throttle(call)),
             size=_body_size(request),
             content_type=request.headers.get("Content-Type") or None, metadata=_stored_headers(request),
-            content_md5=request.headers.get("Content-MD5"), acl=_request_acl(request), tags=_request_tags(request))
+            content_md5=request.headers.get("Content-MD5"), acl=_request_acl(request),
+            tags=_request_tags(request) if position == 0 else None)  # later appends ignore tagging, as OSS does
         return _empty(200, {"ETag": _quoted(info.etag), "x-oss-hash-crc64ecma": str(info.crc64),
                             "x-oss-next-append-position": str(info.size)})
 
@@ -622,12 +625,8 @@ class OssApp:
         return _xml(root)
 
     def _delete_objects(self, call: _Call) -> Response:
-        body = _read_small_body(call.request, required_md5=True)
-        try:
-            root = ET.fromstring(body)
-        except ET.ParseError:
-            raise malformed_xml() from None
-        keys = [node.text or "" for node in root.findall("Object/Key")]
+        root, restore = _parse_keys_xml(_read_small_body(call.request, required_md5=True))
+        keys = [restore(node.text or "") for node in root.findall("Object/Key")]
         if root.tag != "Delete" or not keys or len(keys) > MAX_DELETE_KEYS or len(keys) != len(root.findall("Object")):
             raise malformed_xml()
         quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
@@ -828,7 +827,10 @@ def _request_acl(request: Request) -> str:
 
 def _request_tags(request: Request) -> dict[str, str]:
     """``x-oss-tagging: k1=v1&k2=v2`` (URL query form)."""
-    return _checked_tags(dict(parse_qsl(request.headers.get("x-oss-tagging", ""), keep_blank_values=True)))
+    pairs = parse_qsl(request.headers.get("x-oss-tagging", ""), keep_blank_values=True)
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise invalid_argument("x-oss-tagging", request.headers["x-oss-tagging"], "A tag key appears twice.")
+    return _checked_tags(dict(pairs))
 
 
 def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
@@ -837,7 +839,37 @@ def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
     for name, value in tags.items():
         if not 1 <= len(name) <= 128 or len(value) > 256:
             raise invalid_argument("Tagging", name, "A tag key must be 1 to 128 characters, a value at most 256.")
+        if not _TAG_TEXT.fullmatch(name) or not _TAG_TEXT.fullmatch(value):
+            raise invalid_argument("Tagging", name, "Tag keys and values may hold letters, digits, spaces and "
+                                   "+ - = . _ : / only.")
     return tags
+
+
+def _parse_keys_xml(body: bytes) -> tuple[ET.Element, Callable[[str], str]]:
+    """Parse a DeleteMultipleObjects body, and how to read its keys back.
+
+    oss2 writes keys raw, and a key may hold control characters XML 1.0 cannot carry (a form feed): OSS accepts
+    them, so they are swapped for private-use stand-ins before parsing and swapped back in each key.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise malformed_xml() from None
+    controls = {char for char in text if ord(char) < 0x20 and char not in "\t\n\r"}
+    if controls and any(_STAND_IN <= ord(char) < _STAND_IN + 0x20 for char in text):
+        raise malformed_xml()
+    for char in controls:
+        text = text.replace(char, chr(_STAND_IN + ord(char)))
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        raise malformed_xml() from None
+
+    def restore(key: str) -> str:
+        return "".join(chr(ord(char) - _STAND_IN) if _STAND_IN <= ord(char) < _STAND_IN + 0x20 else char
+                       for char in key) if controls else key
+
+    return root, restore
 
 
 def _copy_conditions(request: Request) -> Callable[[ObjectInfo], None]:
