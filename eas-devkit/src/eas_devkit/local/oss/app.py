@@ -91,33 +91,20 @@ STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "C
 OBJECT_ACLS = frozenset(["default", "private", "public-read", "public-read-write"])
 MAX_TAGS = 10
 
-# The x-oss-* request headers each operation implements. A header of an OSS feature that the operation does not
-# implement here (server-side encryption, callback, request payer, symlink target...) is refused with 501 naming
-# it, never ignored. An x-oss-* name that is no OSS feature (x-oss-user) is signed and ignored, as OSS does.
-SIGNING_HEADERS = frozenset(["x-oss-date", "x-oss-security-token", "x-oss-content-sha256"])
-READ_HEADERS = frozenset(["x-oss-range-behavior", TRAFFIC_LIMIT])
-ACL_HEADERS = frozenset(["x-oss-object-acl"])
-WRITE_HEADERS = frozenset(["x-oss-forbid-overwrite", "x-oss-object-acl", "x-oss-tagging", "x-oss-storage-class"])
-UPLOAD_HEADERS = WRITE_HEADERS | {TRAFFIC_LIMIT}
-PART_HEADERS = frozenset([TRAFFIC_LIMIT])
-COPY_SOURCE_HEADERS = frozenset(["x-oss-copy-source", "x-oss-copy-source-if-match", "x-oss-copy-source-if-none-match",
-                                 "x-oss-copy-source-if-modified-since", "x-oss-copy-source-if-unmodified-since"])
-COPY_HEADERS = WRITE_HEADERS | COPY_SOURCE_HEADERS | {"x-oss-metadata-directive", "x-oss-tagging-directive"}
-PART_COPY_HEADERS = COPY_SOURCE_HEADERS | {"x-oss-copy-source-range"}
-COMPLETE_HEADERS = frozenset(["x-oss-forbid-overwrite", "x-oss-complete-all"])
-BUCKET_HEADERS = frozenset(["x-oss-acl", "x-oss-storage-class"])
-# The request headers of OSS features (oss2 2.19.1's, and OSS's API reference), by name and by prefix.
-OSS_FEATURE_HEADERS = frozenset([
-    "x-oss-access-point-name", "x-oss-acl", "x-oss-allow-same-action-overlap", "x-oss-async-process",
-    "x-oss-complete-all", "x-oss-forbid-overwrite", "x-oss-metadata-directive", "x-oss-object-acl",
-    "x-oss-process", "x-oss-range-behavior", "x-oss-request-payer", "x-oss-request-route", "x-oss-request-token",
-    "x-oss-storage-class", "x-oss-symlink-target", "x-oss-tagging", "x-oss-tagging-directive",
-    "x-oss-target-redundancy-type", "x-oss-traffic-limit", "x-oss-version-id", "x-oss-worm-id",
-    "x-oss-write-get-object-response", "x-oss-expires", "x-oss-resource-group-id", "x-oss-hash-ctx",
-    "x-oss-md5-ctx", "x-oss-object-type", "x-oss-restore", "x-oss-delete-marker", "x-oss-redundancy-transition-taskid",
+# Request headers of OSS features the local OSS does not implement: refused with 501 naming them wherever they
+# come, never ignored (server-side encryption, upload callbacks, requester pays, symlinks, image processing,
+# WORM, access points...). The headers it implements take effect where OSS applies them and are ignored where
+# OSS ignores them (oss2 sends a resumable upload's x-oss-object-acl along with ListParts); an x-oss-* name that
+# is no OSS feature (x-oss-user) is signed and ignored, as OSS does.
+UNIMPLEMENTED_HEADERS = frozenset([
+    "x-oss-access-point-name", "x-oss-allow-same-action-overlap", "x-oss-async-process", "x-oss-process",
+    "x-oss-request-payer", "x-oss-symlink-target", "x-oss-version-id", "x-oss-worm-id",
+    "x-oss-write-get-object-response", "x-oss-resource-group-id", "x-oss-hash-ctx", "x-oss-md5-ctx",
+    "x-oss-target-redundancy-type", "x-oss-redundancy-transition-taskid",
 ])
-OSS_FEATURE_PREFIXES = ("x-oss-server-side-", "x-oss-callback", "x-oss-copy-source", "x-oss-sse-",
-                        "x-oss-bucket-", "x-oss-object-worm-")
+UNIMPLEMENTED_PREFIXES = ("x-oss-server-side-", "x-oss-callback", "x-oss-sse-", "x-oss-object-worm-")
+# Implemented headers that OSS also applies to an operation the local OSS does not apply them to.
+COPY_REFUSED = frozenset([TRAFFIC_LIMIT])
 MIN_TRAFFIC_LIMIT, MAX_TRAFFIC_LIMIT = 100 * 1024 * 8, 100 * 1024 * 1024 * 8  # bit/s, as OSS bounds it
 
 _TAG_TEXT = re.compile(r"[\w +\-=.:/]*")
@@ -171,7 +158,7 @@ class _Operation:
     action: str
     handler: Handler
     authorized_per_key: bool = False  # DeleteMultipleObjects asks once per key
-    headers: frozenset[str] = frozenset()  # the x-oss-* request headers it implements, beyond SIGNING_HEADERS
+    refused: frozenset[str] = frozenset()  # headers OSS applies here that the local OSS does not
 
 
 class OssApp:
@@ -256,7 +243,7 @@ class OssApp:
             if method == "GET":
                 return _Operation("oss:GetObjectAcl", self._get_object_acl)
             if method == "PUT":
-                return _Operation("oss:PutObjectAcl", self._put_object_acl, headers=ACL_HEADERS)
+                return _Operation("oss:PutObjectAcl", self._put_object_acl)
             raise _method_not_allowed(method, "Object ACL")
         if subresource == "tagging":
             if method == "GET":
@@ -268,27 +255,27 @@ class OssApp:
             raise _method_not_allowed(method, "Object tagging")
         if subresource == "append":
             if method == "POST":
-                return _Operation("oss:PutObject", self._append_object, headers=UPLOAD_HEADERS)
+                return _Operation("oss:PutObject", self._append_object)
             raise _method_not_allowed(method, "Appendable object")
         if method == "GET" and multipart:
             return _Operation("oss:ListParts", self._list_parts)
         if method == "GET":
-            return _Operation("oss:GetObject", self._get_object, headers=READ_HEADERS)
+            return _Operation("oss:GetObject", self._get_object)
         if method == "HEAD":
-            return _Operation("oss:GetObject", self._head_object, headers=READ_HEADERS)
+            return _Operation("oss:GetObject", self._head_object)
         if method == "PUT":
             if (multipart or "partNumber" in params) and copying:
-                return _Operation("oss:PutObject", self._upload_part_copy, headers=PART_COPY_HEADERS)
+                return _Operation("oss:PutObject", self._upload_part_copy, refused=COPY_REFUSED)
             if multipart or "partNumber" in params:
-                return _Operation("oss:PutObject", self._upload_part, headers=PART_HEADERS)
+                return _Operation("oss:PutObject", self._upload_part)
             if copying:
-                return _Operation("oss:PutObject", self._copy_object, headers=COPY_HEADERS)
-            return _Operation("oss:PutObject", self._put_object, headers=UPLOAD_HEADERS)
+                return _Operation("oss:PutObject", self._copy_object, refused=COPY_REFUSED)
+            return _Operation("oss:PutObject", self._put_object)
         if method == "POST":
             if "uploads" in params:
-                return _Operation("oss:PutObject", self._initiate_multipart, headers=WRITE_HEADERS)
+                return _Operation("oss:PutObject", self._initiate_multipart)
             if multipart:
-                return _Operation("oss:PutObject", self._complete_multipart, headers=COMPLETE_HEADERS)
+                return _Operation("oss:PutObject", self._complete_multipart)
             raise not_implemented("POST on an object without ?uploads, ?uploadId or ?append")
         if method == "DELETE" and multipart:
             return _Operation("oss:AbortMultipartUpload", self._abort_multipart)
@@ -315,7 +302,7 @@ class OssApp:
         if method == "POST" and "delete" in params:
             return _Operation("oss:DeleteObject", self._delete_objects, authorized_per_key=True)
         if method == "PUT" and not present:
-            return _Operation("oss:PutBucket", self._put_bucket, headers=BUCKET_HEADERS)
+            return _Operation("oss:PutBucket", self._put_bucket)
         if method == "DELETE" and not present:
             return _Operation("oss:DeleteBucket", self._delete_bucket)
         if method in ("PUT", "POST", "DELETE", "HEAD"):
@@ -697,7 +684,9 @@ class OssApp:
         else:
             parts = _parse_complete_body(_read_small_body(request, required_md5=False))
         info = self.store.complete_multipart(call.target.bucket, call.target.key, upload_id, parts,
-                                             forbid_overwrite=_forbids_overwrite(request))
+                                             forbid_overwrite=_forbids_overwrite(request),
+                                             acl=_request_acl(request) if "x-oss-object-acl" in request.headers
+                                             else None)
         encode = call.url_encoder()
         root = ET.Element("CompleteMultipartUploadResult")
         if encode is not None:
@@ -802,12 +791,11 @@ def _subresources(params: Mapping[str, str]) -> set[str]:
 
 def _refuse_unsupported_headers(headers: Mapping[str, str], params: Mapping[str, str],
                                 operation: _Operation) -> None:
-    """501 for an ``x-oss-*`` request header the operation does not implement: never accept and ignore it."""
-    if TRAFFIC_LIMIT in params and TRAFFIC_LIMIT not in operation.headers:
+    """501 for an ``x-oss-*`` request header of a feature the local OSS lacks: never accept and ignore it."""
+    if TRAFFIC_LIMIT in params and TRAFFIC_LIMIT in operation.refused:
         raise unsupported_header(TRAFFIC_LIMIT)
     for name in sorted(headers):
-        feature = name in OSS_FEATURE_HEADERS or name.startswith(OSS_FEATURE_PREFIXES)
-        if feature and name not in operation.headers:
+        if name in UNIMPLEMENTED_HEADERS or name.startswith(UNIMPLEMENTED_PREFIXES) or name in operation.refused:
             raise unsupported_header(name)
 
 

@@ -600,7 +600,8 @@ class ObjectStore:
         return UploadPage(uploads, prefixes, False, "", "")
 
     def complete_multipart(self, bucket: str, key: str, upload_id: str,
-                           parts: Sequence[tuple[int, str]] | None, forbid_overwrite: bool = False) -> ObjectInfo:
+                           parts: Sequence[tuple[int, str]] | None, forbid_overwrite: bool = False,
+                           acl: str | None = None) -> ObjectInfo:
         """Assemble the object from ``(part number, ETag)`` pairs, or from every part when None.
 
         The object's ETag is OSS's multipart form: the MD5 of the concatenated part MD5s, then ``-<count>``.
@@ -619,7 +620,8 @@ class ObjectStore:
         assembled = self._concatenate(bucket, upload_id, chosen)
         digest = hashlib.md5(b"".join(bytes.fromhex(part.etag) for part in chosen))
         metadata = dict(upload.metadata)
-        acl, tags = metadata.pop(_PENDING_ACL, "default"), json.loads(metadata.pop(_PENDING_TAGS, "{}"))
+        pending_acl, tags = metadata.pop(_PENDING_ACL, "default"), json.loads(metadata.pop(_PENDING_TAGS, "{}"))
+        acl = pending_acl if acl is None else acl  # x-oss-object-acl at completion wins
         info = ObjectInfo(bucket=bucket, key=key, size=assembled.size,
                           etag=f"{digest.hexdigest().upper()}-{len(chosen)}", crc64=assembled.crc64,
                           last_modified=time.time(), content_type=upload.content_type,
