@@ -617,6 +617,19 @@ def test_object_acl_and_tagging(bucket: oss2.Bucket) -> None:
         bucket.put_object(unique("acl"), b"x", headers={"x-oss-object-acl": "everyone"})
 
 
+def test_text_is_gzipped_when_the_client_accepts_it(bucket: oss2.Bucket) -> None:
+    key = unique("text") + ".txt"
+    content = b"some text " * 400
+    bucket.put_object(key, content, headers={"Content-Type": "text/plain"})
+    result = bucket.get_object(key, headers={"Accept-Encoding": "gzip"})
+    assert result.headers["Content-Encoding"] == "gzip" and result.content_length is None
+    assert result.read() == content
+    plain = bucket.get_object(key)  # oss2 asks for no encoding by default
+    assert "Content-Encoding" not in plain.headers and plain.content_length == len(content)
+    ranged = bucket.get_object(key, byte_range=(0, 9), headers={"Accept-Encoding": "gzip"})
+    assert ranged.read() == content[:10] and "Content-Encoding" not in ranged.headers
+
+
 def test_traffic_limit_paces_the_transfer(bucket: oss2.Bucket) -> None:
     key = unique("paced")
     bucket.put_object(key, b"x" * 150 * 1024)

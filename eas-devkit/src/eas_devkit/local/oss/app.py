@@ -22,6 +22,7 @@ import logging
 import re
 import time
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_tz
@@ -105,6 +106,9 @@ UNIMPLEMENTED_HEADERS = frozenset([
 UNIMPLEMENTED_PREFIXES = ("x-oss-server-side-", "x-oss-callback", "x-oss-sse-", "x-oss-object-worm-")
 # Implemented headers that OSS also applies to an operation the local OSS does not apply them to.
 COPY_REFUSED = frozenset([TRAFFIC_LIMIT])
+COMPRESSED_TYPES = frozenset(["application/json", "application/xml", "application/javascript",
+                              "application/x-javascript", "application/xhtml+xml"])
+MIN_COMPRESSED_SIZE = 1024
 MIN_TRAFFIC_LIMIT, MAX_TRAFFIC_LIMIT = 100 * 1024 * 8, 100 * 1024 * 1024 * 8  # bit/s, as OSS bounds it
 
 _TAG_TEXT = re.compile(r"[\w +\-=.:/]*")
@@ -326,14 +330,20 @@ class OssApp:
             if chosen is not None:
                 status, (start, end) = 206, chosen
                 headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.size}"
-            headers["Content-Length"] = str(end - start)
+            body: Iterable[bytes] = _FileSlice(handle, start, end - start, _throttle(call))
+            if chosen is None and _compresses(call.request, info):
+                body = _GzipBody(body)  # streamed, so chunked: no Content-Length, as OSS sends it
+                headers["Content-Encoding"] = "gzip"
+                headers.pop("Content-MD5", None)
+            else:
+                headers["Content-Length"] = str(end - start)
             for param, header in RESPONSE_OVERRIDES.items():
                 if call.params.get(param):
                     headers[header] = call.params[param]
         except BaseException:
             handle.close()
             raise
-        return Response(_FileSlice(handle, start, end - start, _throttle(call)), status=status, headers=headers)
+        return Response(body, status=status, headers=headers)
 
     def _head_object(self, call: _Call) -> Response:
         info = self.store.head_object(call.target.bucket, call.target.key)
@@ -1006,6 +1016,34 @@ def _check_conditions(request: Request, info: ObjectInfo) -> Response | None:
     if not_modified:
         return _empty(304, {"ETag": _quoted(info.etag), "Last-Modified": _http_date(info.last_modified)})
     return None
+
+
+def _compresses(request: Request, info: ObjectInfo) -> bool:
+    """OSS gzips a whole-object GET of a text-like object of at least 1 KB when the client accepts gzip."""
+    accepts = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    media_type = info.content_type.split(";", 1)[0].strip().lower()
+    textual = media_type.startswith("text/") or media_type in COMPRESSED_TYPES
+    return accepts and textual and info.size >= MIN_COMPRESSED_SIZE and "Content-Encoding" not in info.metadata
+
+
+class _GzipBody:
+    """Gzip a body of chunks on the fly; closes the source when done."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: the gzip container
+        for chunk in self._chunks:
+            compressed = compressor.compress(chunk)
+            if compressed:
+                yield compressed
+        yield compressor.flush()
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def _etag_matches(header: str, etag: str) -> bool:
