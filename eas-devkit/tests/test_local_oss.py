@@ -464,14 +464,22 @@ def test_a_put_without_length_or_chunking_is_refused(oss: LocalOss, bucket: oss2
         connection.close()
 
 
-def test_unsupported_operations_answer_not_implemented(bucket: oss2.Bucket) -> None:
-    key = unique("symlink")
-    bucket.put_object(key, b"x")
+def test_symlinks_read_as_their_target(bucket: oss2.Bucket) -> None:
+    key, link = unique("target") + "/ü x", unique("link")
+    bucket.put_object(key, b"hello")
+    bucket.put_symlink(key, link, headers={"x-oss-meta-kind": "link"})
+    assert bucket.get_symlink(link).target_key == key
+    assert bucket.get_object(link).read() == b"hello"
+    head = bucket.head_object(link)
+    assert (head.content_length, head.headers["x-oss-meta-kind"]) == (5, "link")
+    assert head.etag == hashlib.md5(b"hello").hexdigest().upper()
     with pytest.raises(oss2.exceptions.ServerError) as excinfo:
-        bucket.put_symlink(key, key + "-link")
-    assert (excinfo.value.status, excinfo.value.code) == (501, "NotImplemented")
-    assert "symlink" in excinfo.value.message
-    assert not bucket.object_exists(key + "-link")
+        bucket.get_symlink(key)
+    assert excinfo.value.code == "NotSymlink"
+    bucket.delete_object(key)
+    with pytest.raises(oss2.exceptions.ServerError) as excinfo:
+        bucket.get_object(link)
+    assert (excinfo.value.status, excinfo.value.code) == (404, "SymlinkTargetNotExist")
 
 
 @pytest.mark.parametrize(("headers", "named"), [

@@ -86,7 +86,8 @@ TRAFFIC_LIMIT = "x-oss-traffic-limit"
 # Sub-resources this app understands; any other one oss2 signs is an operation it does not implement.
 SUPPORTED_SUBRESOURCES = frozenset(
     ["uploadId", "partNumber", "uploads", "objectMeta", "delete", "continuation-token", "security-token",
-     "acl", "tagging", "append", "position", "bucketInfo", "location", "live", TRAFFIC_LIMIT, *RESPONSE_OVERRIDES])
+     "acl", "tagging", "append", "position", "bucketInfo", "location", "live", "symlink", TRAFFIC_LIMIT,
+     *RESPONSE_OVERRIDES])
 # The standard headers an upload may set, stored and sent back on GET and HEAD.
 STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
 OBJECT_ACLS = frozenset(["default", "private", "public-read", "public-read-write"])
@@ -99,7 +100,7 @@ MAX_TAGS = 10
 # is no OSS feature (x-oss-user) is signed and ignored, as OSS does.
 UNIMPLEMENTED_HEADERS = frozenset([
     "x-oss-access-point-name", "x-oss-allow-same-action-overlap", "x-oss-async-process", "x-oss-process",
-    "x-oss-request-payer", "x-oss-symlink-target", "x-oss-version-id", "x-oss-worm-id",
+    "x-oss-request-payer", "x-oss-version-id", "x-oss-worm-id",
     "x-oss-write-get-object-response", "x-oss-resource-group-id", "x-oss-hash-ctx", "x-oss-md5-ctx",
     "x-oss-target-redundancy-type", "x-oss-redundancy-transition-taskid",
 ])
@@ -240,7 +241,7 @@ class OssApp:
     def _route_object(self, method: str, params: Mapping[str, str], headers: Mapping[str, str]) -> _Operation:
         multipart = "uploadId" in params
         copying = "x-oss-copy-source" in headers
-        subresource = next((name for name in ("acl", "tagging", "append") if name in params), None)
+        subresource = next((name for name in ("acl", "tagging", "append", "symlink") if name in params), None)
         if subresource is not None and (multipart or copying or "uploads" in params):
             raise not_implemented(f"The {subresource!r} sub-resource with another operation")
         if subresource == "acl":
@@ -257,6 +258,12 @@ class OssApp:
             if method == "DELETE":
                 return _Operation("oss:DeleteObjectTagging", self._delete_object_tagging)
             raise _method_not_allowed(method, "Object tagging")
+        if subresource == "symlink":
+            if method == "GET":
+                return _Operation("oss:GetObject", self._get_symlink)
+            if method == "PUT":
+                return _Operation("oss:PutObject", self._put_symlink)
+            raise _method_not_allowed(method, "Symlink")
         if subresource == "append":
             if method == "POST":
                 return _Operation("oss:PutObject", self._append_object)
@@ -346,7 +353,7 @@ class OssApp:
         return Response(body, status=status, headers=headers)
 
     def _head_object(self, call: _Call) -> Response:
-        info = self.store.head_object(call.target.bucket, call.target.key)
+        info = self.store.head_object(call.target.bucket, call.target.key, follow=True)
         if "objectMeta" in call.params:  # GetObjectMeta: the basic metadata only
             headers = {"ETag": _quoted(info.etag), "Last-Modified": _http_date(info.last_modified)}
         else:
@@ -427,6 +434,30 @@ class OssApp:
             tags=_request_tags(request) if position == 0 else None)  # later appends ignore tagging, as OSS does
         return _empty(200, {"ETag": _quoted(info.etag), "x-oss-hash-crc64ecma": str(info.crc64),
                             "x-oss-next-append-position": str(info.size)})
+
+    def _put_symlink(self, call: _Call) -> Response:
+        request = call.request
+        raw = request.headers.get("x-oss-symlink-target", "")
+        try:
+            target = unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            target = ""
+        if not target:
+            raise invalid_argument("x-oss-symlink-target", raw, "x-oss-symlink-target must name the target key, "
+                                   "URL-encoded.")
+        _check_storage_class(request)
+        info = self.store.put_symlink(call.target.bucket, call.target.key, target,
+                                      content_type=request.headers.get("Content-Type") or None,
+                                      metadata=_stored_headers(request), acl=_request_acl(request),
+                                      tags=_request_tags(request), forbid_overwrite=_forbids_overwrite(request))
+        return _empty(200, {"ETag": _quoted(info.etag)})
+
+    def _get_symlink(self, call: _Call) -> Response:
+        info = self.store.head_object(call.target.bucket, call.target.key)
+        if info.object_type != "Symlink":
+            raise OssError(400, "NotSymlink", "The specified object is not a symlink.", Key=call.target.key)
+        return _empty(200, {"x-oss-symlink-target": quote(info.symlink_target, safe=""), "ETag": _quoted(info.etag),
+                            "Last-Modified": _http_date(info.last_modified), **info.metadata})
 
     def _get_object_acl(self, call: _Call) -> Response:
         info = self.store.head_object(call.target.bucket, call.target.key)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -95,9 +96,9 @@ CREATE TABLE IF NOT EXISTS parts (
 """
 
 # Columns added after the first release, with their defaults: an older index gains them at open.
-_ADDED_OBJECT_COLUMNS = {"acl": "'default'", "tags": "'{}'"}
+_ADDED_OBJECT_COLUMNS = {"acl": "'default'", "tags": "'{}'", "symlink_target": "''"}
 _OBJECT_COLUMNS = ("bucket, key, size, etag, crc64, last_modified, content_type, metadata, object_type, blob, acl, "
-                   "tags")
+                   "tags, symlink_target")
 _PENDING_ACL, _PENDING_TAGS = " acl", " tags"  # a header name has no space
 _PART_COLUMNS = "part_number, size, etag, crc64, last_modified, blob"
 
@@ -120,6 +121,7 @@ class ObjectInfo:
     blob: str = field(repr=False)
     acl: str = "default"  # default | private | public-read | public-read-write
     tags: Mapping[str, str] = field(default_factory=dict)
+    symlink_target: str = ""  # the target key of a "Symlink" object
 
     @property
     def content_md5(self) -> str | None:
@@ -417,15 +419,44 @@ class ObjectStore:
         return self.put_object(bucket, key, io.BytesIO(data), size=len(data), content_type=content_type,
                                metadata=metadata)
 
-    def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        with self._lock:
-            return self._object_row(bucket, key)
-
-    def open_object(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
-        """The object's metadata and its body opened for reading; the caller closes the file."""
+    def head_object(self, bucket: str, key: str, follow: bool = False) -> ObjectInfo:
+        """The object's metadata; with ``follow``, a symlink's is its target's, with its own user metadata."""
         with self._lock:
             info = self._object_row(bucket, key)
+            return self._followed(info) if follow else info
+
+    def open_object(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        """The object's metadata and its body opened for reading (a symlink's target); the caller closes the
+        file."""
+        with self._lock:
+            info = self._followed(self._object_row(bucket, key))
             return info, open(self._blob_dir(bucket) / info.blob, "rb")  # noqa: SIM115 - returned open
+
+    def put_symlink(self, bucket: str, key: str, target: str, *, content_type: str | None = None,
+                    metadata: Mapping[str, str] | None = None, acl: str = "default",
+                    tags: Mapping[str, str] | None = None, forbid_overwrite: bool = False) -> ObjectInfo:
+        """PutSymlink: ``key`` reads as ``target`` (which need not exist yet)."""
+        validate_key(key)
+        validate_key(target)
+        self._require_bucket(bucket)
+        if forbid_overwrite:
+            self._refuse_overwrite(bucket, key)
+        received = self._receive(bucket, io.BytesIO(), 0, None)
+        info = ObjectInfo(bucket=bucket, key=key, size=0, etag=received.md5.hex().upper(), crc64=received.crc64,
+                          last_modified=time.time(), content_type=content_type or DEFAULT_CONTENT_TYPE,
+                          metadata=dict(metadata or {}), object_type="Symlink", blob=_new_blob_name(), acl=acl,
+                          tags=dict(tags or {}), symlink_target=target)
+        return self._install(info, received.path, forbid_overwrite=forbid_overwrite)
+
+    def _followed(self, info: ObjectInfo) -> ObjectInfo:
+        if info.object_type != "Symlink":
+            return info
+        try:
+            target = self._object_row(info.bucket, info.symlink_target)
+        except OssError:
+            raise OssError(404, "SymlinkTargetNotExist", "The symlink target object does not exist.",
+                           Key=info.key, SymlinkTarget=info.symlink_target) from None
+        return dataclasses.replace(target, key=info.key, metadata=info.metadata, acl=info.acl, tags=info.tags)
 
     def read_bytes(self, bucket: str, key: str) -> bytes:
         """The whole body in memory (tests, small fixtures)."""
@@ -706,10 +737,10 @@ class ObjectStore:
                 raise
             try:
                 self._db.execute(
-                    f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES ({', '.join('?' * 13)})",
                     (info.bucket, key, info.size, info.etag, str(info.crc64), info.last_modified,
                      info.content_type, json.dumps(dict(info.metadata)), info.object_type, info.blob, info.acl,
-                     json.dumps(dict(info.tags))))
+                     json.dumps(dict(info.tags)), info.symlink_target))
             except BaseException:
                 _unlink_quietly(final)
                 raise
@@ -837,7 +868,7 @@ class ObjectStore:
                           etag=row["etag"], crc64=int(row["crc64"]), last_modified=row["last_modified"],
                           content_type=row["content_type"], metadata=json.loads(row["metadata"]),
                           object_type=row["object_type"], blob=row["blob"], acl=row["acl"],
-                          tags=json.loads(row["tags"]))
+                          tags=json.loads(row["tags"]), symlink_target=row["symlink_target"])
 
     @staticmethod
     def _part_from_row(row: sqlite3.Row) -> PartInfo:
