@@ -511,12 +511,15 @@ def test_operations_it_does_not_implement_are_refused(bucket: oss2.Bucket) -> No
         (lambda: bucket.copy_object(BUCKET, key, key + "-copy", headers={"x-oss-traffic-limit": "819200"}),
          "x-oss-traffic-limit"),
         (lambda: bucket.put_bucket_lifecycle(oss2.models.BucketLifecycle([])), "lifecycle"),
+        (lambda: bucket.create_live_channel(key + "-live", oss2.models.LiveChannelInfo(
+            target=oss2.models.LiveChannelInfoTarget())), "live"),  # was stored as an object named so
     ]:
         with pytest.raises(oss2.exceptions.ServerError) as excinfo:
             attempt()
         assert (excinfo.value.status, excinfo.value.code) == (501, "NotImplemented"), named
         assert named in excinfo.value.message
     assert bucket.get_object(key).read() == b"x"
+    assert not bucket.object_exists(key + "-live")
 
 
 def test_an_unknown_x_oss_header_is_signed_and_ignored_as_oss_does(bucket: oss2.Bucket) -> None:

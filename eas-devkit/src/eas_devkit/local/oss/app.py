@@ -88,6 +88,8 @@ SUPPORTED_SUBRESOURCES = frozenset(
     ["uploadId", "partNumber", "uploads", "objectMeta", "delete", "continuation-token", "security-token",
      "acl", "tagging", "append", "position", "bucketInfo", "location", "live", "symlink", TRAFFIC_LIMIT,
      *RESPONSE_OVERRIDES])
+OBJECT_SUBRESOURCES = frozenset(["uploadId", "partNumber", "uploads", "objectMeta", "acl", "tagging", "append",
+                                 "position", "symlink"])
 # The standard headers an upload may set, stored and sent back on GET and HEAD.
 STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
 OBJECT_ACLS = frozenset(["default", "private", "public-read", "public-read-write"])
@@ -239,6 +241,9 @@ class OssApp:
         return self._route_bucket(method, params)
 
     def _route_object(self, method: str, params: Mapping[str, str], headers: Mapping[str, str]) -> _Operation:
+        foreign = sorted(_subresources(params) - OBJECT_SUBRESOURCES)
+        if foreign:  # a bucket-level sub-resource on an object (?live: CreateLiveChannel) is no object operation
+            raise not_implemented(f"{method} on an object with ?{foreign[0]}")
         multipart = "uploadId" in params
         copying = "x-oss-copy-source" in headers
         subresource = next((name for name in ("acl", "tagging", "append", "symlink") if name in params), None)
