@@ -790,6 +790,21 @@ def test_v4_additional_headers_are_signed(oss: LocalOss) -> None:
 # Authentication and authorization
 
 
+def test_signature_version_2(oss: LocalOss) -> None:
+    v2 = oss2.Bucket(oss2.ProviderAuthV2(oss.provider()), oss.server.url, BUCKET)
+    key = unique("v2") + "/ü x+y"
+    v2.put_object(key, b"two", headers={"x-oss-meta-a": "1"})
+    assert v2.get_object(key, byte_range=(0, 1)).read() == b"tw"
+    assert [info.key for info in v2.list_objects(prefix=key).object_list] == [key]
+    assert requests.get(v2.sign_url("GET", key, 60), timeout=10).content == b"two"
+    forged = oss2.Bucket(oss2.ProviderAuthV2(StaticProvider(oss.provider().get_credentials().access_key_id,
+                                                            "not-the-secret",
+                                                            oss.provider().get_credentials().security_token)),
+                         oss.server.url, BUCKET)
+    with pytest.raises(oss2.exceptions.SignatureDoesNotMatch):
+        forged.get_object(key)
+
+
 def test_credential_errors(oss: LocalOss, version: str) -> None:
     key = unique("auth")
     oss.store.put_bytes(BUCKET, key, b"x")
