@@ -790,6 +790,25 @@ def test_v4_additional_headers_are_signed(oss: LocalOss) -> None:
 # Authentication and authorization
 
 
+def test_anonymous_requests_follow_bucket_and_object_acls(make_oss: Callable[..., LocalOss]) -> None:
+    local = make_oss()
+    owner, anonymous = local.bucket(), oss2.Bucket(oss2.AnonymousAuth(), local.server.url, BUCKET)
+    owner.put_object("shared", b"public", headers={"x-oss-object-acl": "public-read"})
+    owner.put_object("secret", b"private")
+    assert anonymous.get_object("shared").read() == b"public"  # the object's ACL overrides the private bucket
+    for attempt in (lambda: anonymous.get_object("secret"), lambda: anonymous.put_object("new", b"x"),
+                    lambda: anonymous.list_objects()):
+        with pytest.raises(oss2.exceptions.AccessDenied):
+            attempt()
+    owner.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ_WRITE)
+    assert owner.get_bucket_acl().acl == "public-read-write"
+    anonymous.put_object("new", b"x")
+    assert anonymous.get_object("secret").read() == b"private"
+    owner.put_bucket_acl(oss2.BUCKET_ACL_PRIVATE)
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        anonymous.get_object("new")
+
+
 def test_signature_version_2(oss: LocalOss) -> None:
     v2 = oss2.Bucket(oss2.ProviderAuthV2(oss.provider()), oss.server.url, BUCKET)
     key = unique("v2") + "/ü x+y"

@@ -90,6 +90,9 @@ SUPPORTED_SUBRESOURCES = frozenset(
      *RESPONSE_OVERRIDES])
 OBJECT_SUBRESOURCES = frozenset(["uploadId", "partNumber", "uploads", "objectMeta", "acl", "tagging", "append",
                                  "position", "symlink"])
+ANONYMOUS_READS = frozenset(["oss:GetObject", "oss:ListObjects"])
+ANONYMOUS_WRITES = frozenset(["oss:PutObject", "oss:DeleteObject", "oss:AbortMultipartUpload"])
+BUCKET_ACLS = frozenset(["private", "public-read", "public-read-write"])
 # The standard headers an upload may set, stored and sent back on GET and HEAD.
 STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
 OBJECT_ACLS = frozenset(["default", "private", "public-read", "public-read-write"])
@@ -210,14 +213,34 @@ class OssApp:
                 raise no_such_bucket(target.bucket)
         signed = SignedRequest(request.method, target.bucket, target.key, params, headers)
         authentication = self.authenticator.authenticate(signed)
-        if authentication is None:
+        if authentication is None and not target.bucket:
             raise access_denied()
         operation = self._route(request.method, target, params, headers)
         _refuse_unsupported_headers(headers, params, operation)
+        if authentication is None:  # anonymous: the ACLs decide, RAM does not apply
+            if not self._acl_allows(operation.action, target):
+                raise access_denied()
+            return operation.handler(_Call(request, target, params, ""))
         call = _Call(request, target, params, authentication.access_key_id)
         if not operation.authorized_per_key:
             self._authorize(call, operation.action, target)
         return operation.handler(call)
+
+    def _acl_allows(self, action: str, target: _Target) -> bool:
+        """What an anonymous request may do: read under public-read, also write under public-read-write. An
+        object's own ACL, unless ``default``, overrides its bucket's."""
+        if action not in ANONYMOUS_READS | ANONYMOUS_WRITES:
+            return False
+        acl = self.store.bucket_acl(target.bucket)
+        if target.key:
+            try:
+                own = self.store.head_object(target.bucket, target.key).acl
+            except OssError:
+                own = "default"
+            acl = acl if own == "default" else own
+        if action in ANONYMOUS_READS:
+            return acl in ("public-read", "public-read-write")
+        return acl == "public-read-write"
 
     def _authorize(self, call: _Call, action: str, target: _Target) -> None:
         if self.authorize is None:
@@ -319,6 +342,8 @@ class OssApp:
             return _Operation("oss:DeleteObject", self._delete_objects, authorized_per_key=True)
         if method == "PUT" and not present:
             return _Operation("oss:PutBucket", self._put_bucket)
+        if method == "PUT" and present == {"acl"}:
+            return _Operation("oss:PutBucketAcl", self._put_bucket_acl)
         if method == "DELETE" and not present:
             return _Operation("oss:DeleteBucket", self._delete_bucket)
         if method in ("PUT", "POST", "DELETE", "HEAD"):
@@ -582,9 +607,7 @@ class OssApp:
 
     def _put_bucket(self, call: _Call) -> Response:
         request = call.request
-        acl = request.headers.get("x-oss-acl", "private")
-        if acl != "private":
-            raise not_implemented(f"A bucket ACL other than private (x-oss-acl: {acl})")
+        acl = _bucket_acl(request)
         body = _read_small_body(request, required_md5=False)
         if body.strip():
             try:
@@ -596,8 +619,17 @@ class OssApp:
                 if (node.tag, value) not in (("StorageClass", STORAGE_CLASS), ("DataRedundancyType", "LRS")):
                     raise not_implemented(f"Creating a bucket with {node.tag} {value}")
         _check_storage_class(request)
+        created = not self.store.bucket_exists(call.target.bucket)
         self.store.create_bucket(call.target.bucket)
+        if created:
+            self.store.set_bucket_acl(call.target.bucket, acl)
         return _empty(200, {"Location": f"/{call.target.bucket}"})
+
+    def _put_bucket_acl(self, call: _Call) -> Response:
+        if "x-oss-acl" not in call.request.headers:
+            raise invalid_argument("x-oss-acl", None, "x-oss-acl is required.")
+        self.store.set_bucket_acl(call.target.bucket, _bucket_acl(call.request))
+        return _empty(200)
 
     def _delete_bucket(self, call: _Call) -> Response:
         self.store.delete_bucket(call.target.bucket)
@@ -608,7 +640,7 @@ class OssApp:
         bucket = _add(root, "Bucket")
         self._add_bucket_fields(bucket, call, call.target.bucket)
         _add_owner(bucket)
-        _add(_add(bucket, "AccessControlList"), "Grant", "private")
+        _add(_add(bucket, "AccessControlList"), "Grant", self.store.bucket_acl(call.target.bucket))
         _add(bucket, "DataRedundancyType", "LRS")
         return _xml(root)
 
@@ -626,7 +658,7 @@ class OssApp:
         return _xml(root)
 
     def _get_bucket_acl(self, call: _Call) -> Response:
-        return _acl_xml("private")
+        return _acl_xml(self.store.bucket_acl(call.target.bucket))
 
     def _list_uploads(self, call: _Call) -> Response:
         params = call.params
@@ -856,6 +888,13 @@ def _request_acl(request: Request) -> str:
     if acl not in OBJECT_ACLS:
         raise invalid_argument("x-oss-object-acl", acl, "x-oss-object-acl must be one of default, private, "
                                "public-read, public-read-write.")
+    return acl
+
+
+def _bucket_acl(request: Request) -> str:
+    acl = request.headers.get("x-oss-acl", "private")
+    if acl not in BUCKET_ACLS:
+        raise invalid_argument("x-oss-acl", acl, "x-oss-acl must be private, public-read or public-read-write.")
     return acl
 
 

@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS parts (
 """
 
 # Columns added after the first release, with their defaults: an older index gains them at open.
+_ADDED_BUCKET_COLUMNS = {"acl": "'private'"}
 _ADDED_OBJECT_COLUMNS = {"acl": "'default'", "tags": "'{}'", "symlink_target": "''"}
 _OBJECT_COLUMNS = ("bucket, key, size, etag, crc64, last_modified, content_type, metadata, object_type, blob, acl, "
                    "tags, symlink_target")
@@ -261,10 +262,11 @@ class ObjectStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            present = {row["name"] for row in self._db.execute("PRAGMA table_info(objects)")}
-            for column, default in _ADDED_OBJECT_COLUMNS.items():
-                if column not in present:
-                    self._db.execute(f"ALTER TABLE objects ADD COLUMN {column} TEXT NOT NULL DEFAULT {default}")
+            for table, added in (("objects", _ADDED_OBJECT_COLUMNS), ("buckets", _ADDED_BUCKET_COLUMNS)):
+                present = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                for column, default in added.items():
+                    if column not in present:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT {default}")
         self._sweep()
 
     def close(self) -> None:
@@ -302,6 +304,19 @@ class ObjectStore:
         if row is None:
             raise no_such_bucket(name)
         return float(row["created"])
+
+    def bucket_acl(self, name: str) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT acl FROM buckets WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise no_such_bucket(name)
+        return str(row["acl"])
+
+    def set_bucket_acl(self, name: str, acl: str) -> None:
+        """private | public-read | public-read-write: what anonymous requests may do (see the app)."""
+        with self._lock:
+            self._require_bucket(name)
+            self._db.execute("UPDATE buckets SET acl = ? WHERE name = ?", (acl, name))
 
     def delete_bucket(self, name: str) -> None:
         """Remove an empty bucket: objects or unfinished multipart uploads make it ``BucketNotEmpty``."""
