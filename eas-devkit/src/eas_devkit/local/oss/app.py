@@ -272,30 +272,19 @@ class OssApp:
         subresource = next((name for name in ("acl", "tagging", "append", "symlink") if name in params), None)
         if subresource is not None and (multipart or copying or "uploads" in params):
             raise not_implemented(f"The {subresource!r} sub-resource with another operation")
-        if subresource == "acl":
-            if method == "GET":
-                return _Operation("oss:GetObjectAcl", self._get_object_acl)
-            if method == "PUT":
-                return _Operation("oss:PutObjectAcl", self._put_object_acl)
-            raise _method_not_allowed(method, "Object ACL")
-        if subresource == "tagging":
-            if method == "GET":
-                return _Operation("oss:GetObjectTagging", self._get_object_tagging)
-            if method == "PUT":
-                return _Operation("oss:PutObjectTagging", self._put_object_tagging)
-            if method == "DELETE":
-                return _Operation("oss:DeleteObjectTagging", self._delete_object_tagging)
-            raise _method_not_allowed(method, "Object tagging")
-        if subresource == "symlink":
-            if method == "GET":
-                return _Operation("oss:GetObject", self._get_symlink)
-            if method == "PUT":
-                return _Operation("oss:PutObject", self._put_symlink)
-            raise _method_not_allowed(method, "Symlink")
-        if subresource == "append":
-            if method == "POST":
-                return _Operation("oss:PutObject", self._append_object)
-            raise _method_not_allowed(method, "Appendable object")
+        if subresource is not None:
+            by_method: dict[str, tuple[str, Handler]] = {
+                "acl": {"GET": ("oss:GetObjectAcl", self._get_object_acl),
+                        "PUT": ("oss:PutObjectAcl", self._put_object_acl)},
+                "tagging": {"GET": ("oss:GetObjectTagging", self._get_object_tagging),
+                            "PUT": ("oss:PutObjectTagging", self._put_object_tagging),
+                            "DELETE": ("oss:DeleteObjectTagging", self._delete_object_tagging)},
+                "symlink": {"GET": ("oss:GetObject", self._get_symlink), "PUT": ("oss:PutObject", self._put_symlink)},
+                "append": {"POST": ("oss:PutObject", self._append_object)},
+            }[subresource]
+            if method not in by_method:
+                raise _method_not_allowed(method, f"Object ?{subresource}")
+            return _Operation(*by_method[method])
         if method == "GET" and multipart:
             return _Operation("oss:ListParts", self._list_parts)
         if method == "GET":

@@ -299,18 +299,17 @@ class ObjectStore:
             return [row["name"] for row in self._db.execute("SELECT name FROM buckets ORDER BY name")]
 
     def bucket_created(self, name: str) -> float:
-        with self._lock:
-            row = self._db.execute("SELECT created FROM buckets WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise no_such_bucket(name)
-        return float(row["created"])
+        return float(self._bucket_row(name)["created"])
 
     def bucket_acl(self, name: str) -> str:
+        return str(self._bucket_row(name)["acl"])
+
+    def _bucket_row(self, name: str) -> sqlite3.Row:
         with self._lock:
-            row = self._db.execute("SELECT acl FROM buckets WHERE name = ?", (name,)).fetchone()
+            row = self._db.execute("SELECT * FROM buckets WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise no_such_bucket(name)
-        return str(row["acl"])
+        return row
 
     def set_bucket_acl(self, name: str, acl: str) -> None:
         """private | public-read | public-read-write: what anonymous requests may do (see the app)."""
