@@ -10,9 +10,10 @@ in its own pytest process, pointed at the local OSS by the variables the suite's
 Nothing may leave the machine: the pytest processes load this file as a plugin (``-p oss2_suite``), which
 refuses every name resolution and connection to anything but loopback. A test that wants a real second
 region, STS or KMS fails on that refusal instead of connecting out, and is counted as skipped (it measures a
-cloud service that is not the local OSS), and so is a test that opens ``tests/example.jpg``, which the source
-distribution lacks; the pass rate is over the tests that ran. The suite picks buckets
-at random (plain, RSA or KMS client-side encryption): the plugin seeds ``random`` so every run picks the same.
+cloud service that is not the local OSS), and so is a test that opens a data file the source distribution
+lacks (``tests/example.jpg``, ``tests/sample_data.csv``); the pass rate is over the tests that ran. The suite
+picks buckets at random (plain, RSA or KMS client-side encryption): the plugin seeds ``random`` so every run picks
+the same.
 
 Results (passed / failed / errors / skipped per module) go to stdout and, as a markdown table, to
 ``--markdown``. Progress goes to stderr. Not part of the kit's tests: it needs a download.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import secrets
 import socket
 import subprocess
@@ -56,7 +58,7 @@ LOOPBACK_NAMES = frozenset(["127.0.0.1", "localhost", "::1"])
 
 REFUSAL = "oss2 suite: refused to reach"
 SEED = 20191
-MISSING_FIXTURE = "No such file or directory: 'tests/example.jpg'"
+MISSING_FIXTURE = re.compile(r"No such file or directory: '(tests/[^']+)'")
 
 
 def _refuse(host: object) -> None:
@@ -102,17 +104,19 @@ def pytest_configure(config: Any) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: Any, call: Any) -> Any:
     """A test that failed because it wanted to leave loopback (KMS, another region's endpoint) is reported
-    as skipped, with the address it wanted: it measures a cloud service that is not the local OSS."""
+    as skipped, with the address it wanted: it measures a cloud service that is not the local OSS. So is one
+    that failed to open a data file the source distribution lacks."""
     outcome = yield
     report = outcome.get_result()
     if not report.failed:
         return
     reason = None
+    missing = MISSING_FIXTURE.search(report.longreprtext)
     if REFUSAL in report.longreprtext:
         start = report.longreprtext.index(REFUSAL) + len(REFUSAL)
         reason = f"needs {report.longreprtext[start:].split(':', 1)[0].strip()}, which is not loopback"
-    elif MISSING_FIXTURE in report.longreprtext:
-        reason = "tests/example.jpg is not in oss2's source distribution"
+    elif missing is not None:
+        reason = f"{missing.group(1)} is not in oss2's source distribution"
     if reason is not None:
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, reason)
