@@ -576,6 +576,9 @@ def test_copy_object_copies_or_replaces_metadata(bucket: oss2.Bucket) -> None:
     assert bucket.get_object(target).read() == b"payload"
     with pytest.raises(oss2.exceptions.PreconditionFailed):
         bucket.copy_object(BUCKET, source, target, headers={"x-oss-copy-source-if-match": '"0000"'})
+    with pytest.raises(oss2.exceptions.ServerError) as excinfo:
+        bucket.copy_object(BUCKET, source, target, headers={"x-oss-storage-class": "IA"})
+    assert (excinfo.value.status, excinfo.value.code) == (501, "NotImplemented")
     with pytest.raises(oss2.exceptions.NoSuchKey):
         bucket.copy_object(BUCKET, unique("missing"), target)
 

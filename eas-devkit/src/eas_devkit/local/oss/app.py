@@ -403,6 +403,7 @@ class OssApp:
 
     def _copy_object(self, call: _Call) -> Response:
         request = call.request
+        _check_storage_class(request)
         source = self._copy_source(call)
         directive = request.headers.get("x-oss-metadata-directive", "COPY").upper()
         tagging_directive = request.headers.get("x-oss-tagging-directive", "COPY").upper()
