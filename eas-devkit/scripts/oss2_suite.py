@@ -12,8 +12,8 @@ refuses every name resolution and connection to anything but loopback. A test th
 region, STS or KMS fails on that refusal instead of connecting out, and is counted as skipped (it measures a
 cloud service that is not the local OSS), and so is a test that opens a data file the source distribution
 lacks (``tests/example.jpg``, ``tests/sample_data.csv``); the pass rate is over the tests that ran. The suite
-picks buckets at random (plain, RSA or KMS client-side encryption): the plugin seeds ``random`` so every run picks
-the same.
+picks buckets at random (plain, RSA or KMS client-side encryption): the plugin fixes ``random``'s state, so
+every run picks the same.
 
 Results (passed / failed / errors / skipped per module) go to stdout and, as a markdown table, to
 ``--markdown``. Progress goes to stderr. Not part of the kit's tests: it needs a download.
@@ -57,7 +57,7 @@ LOOPBACK_NAMES = frozenset(["127.0.0.1", "localhost", "::1"])
 
 
 REFUSAL = "oss2 suite: refused to reach"
-SEED = 20191
+RANDOM_STATE = 20191
 MISSING_FIXTURE = re.compile(r"No such file or directory: '(tests/[^']+)'")
 
 
@@ -98,7 +98,7 @@ def install_socket_guard() -> None:
 def pytest_configure(config: Any) -> None:
     install_socket_guard()
     sys.modules.setdefault("mock", unittest.mock)  # test_upload and test_download import the old backport
-    random.seed(SEED)  # the suite picks buckets and thread counts at random: the same picks at every run
+    random.seed(RANDOM_STATE)  # the suite picks buckets and thread counts at random: the same picks every run
 
 
 @pytest.hookimpl(hookwrapper=True)
