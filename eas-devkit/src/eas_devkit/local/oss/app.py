@@ -22,11 +22,12 @@ import logging
 import re
 import time
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_tz
-from typing import BinaryIO, Callable
-from urllib.parse import quote, unquote_to_bytes, urlsplit
+from typing import BinaryIO, Callable, Optional
+from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlsplit
 
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
@@ -45,9 +46,17 @@ from .errors import (
     new_request_id,
     no_such_bucket,
     not_implemented,
+    unsupported_header,
 )
 from .signature import V1_SUBRESOURCES, Authenticator, SignedRequest
-from .storage import ObjectInfo, ObjectStore, PartInfo, is_valid_bucket_name, parse_content_md5
+from .storage import (
+    DEFAULT_CONTENT_TYPE,
+    ObjectInfo,
+    ObjectStore,
+    PartInfo,
+    is_valid_bucket_name,
+    parse_content_md5,
+)
 
 log = logging.getLogger("eas_devkit.local.oss")
 
@@ -73,11 +82,43 @@ RESPONSE_OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
 }
+TRAFFIC_LIMIT = "x-oss-traffic-limit"
 # Sub-resources this app understands; any other one oss2 signs is an operation it does not implement.
 SUPPORTED_SUBRESOURCES = frozenset(
     ["uploadId", "partNumber", "uploads", "objectMeta", "delete", "continuation-token", "security-token",
+     "acl", "tagging", "append", "position", "bucketInfo", "location", "live", "symlink", TRAFFIC_LIMIT,
      *RESPONSE_OVERRIDES])
+OBJECT_SUBRESOURCES = frozenset(["uploadId", "partNumber", "uploads", "objectMeta", "acl", "tagging", "append",
+                                 "position", "symlink"])
+ANONYMOUS_READS = frozenset(["oss:GetObject", "oss:ListObjects"])
+ANONYMOUS_WRITES = frozenset(["oss:PutObject", "oss:DeleteObject", "oss:AbortMultipartUpload"])
+BUCKET_ACLS = frozenset(["private", "public-read", "public-read-write"])
+# The standard headers an upload may set, stored and sent back on GET and HEAD.
+STORED_HEADERS = ("Cache-Control", "Content-Disposition", "Content-Encoding", "Content-Language", "Expires")
+OBJECT_ACLS = frozenset(["default", "private", "public-read", "public-read-write"])
+MAX_TAGS = 10
 
+# Request headers of OSS features the local OSS does not implement: refused with 501 naming them wherever they
+# come, never ignored (server-side encryption, upload callbacks, requester pays, symlinks, image processing,
+# WORM, access points...). The headers it implements take effect where OSS applies them and are ignored where
+# OSS ignores them (oss2 sends a resumable upload's x-oss-object-acl along with ListParts); an x-oss-* name that
+# is no OSS feature (x-oss-user) is signed and ignored, as OSS does.
+UNIMPLEMENTED_HEADERS = frozenset([
+    "x-oss-access-point-name", "x-oss-allow-same-action-overlap", "x-oss-async-process", "x-oss-process",
+    "x-oss-request-payer", "x-oss-version-id", "x-oss-worm-id",
+    "x-oss-write-get-object-response", "x-oss-resource-group-id", "x-oss-hash-ctx", "x-oss-md5-ctx",
+    "x-oss-target-redundancy-type", "x-oss-redundancy-transition-taskid",
+])
+UNIMPLEMENTED_PREFIXES = ("x-oss-server-side-", "x-oss-callback", "x-oss-sse-", "x-oss-object-worm-")
+# Implemented headers that OSS also applies to an operation the local OSS does not apply them to.
+COPY_REFUSED = frozenset([TRAFFIC_LIMIT])
+COMPRESSED_TYPES = frozenset(["application/json", "application/xml", "application/javascript",
+                              "application/x-javascript", "application/xhtml+xml"])
+MIN_COMPRESSED_SIZE = 1024
+MIN_TRAFFIC_LIMIT, MAX_TRAFFIC_LIMIT = 100 * 1024 * 8, 100 * 1024 * 1024 * 8  # bit/s, as OSS bounds it
+
+_TAG_TEXT = re.compile(r"[\w +\-=.:/]*")
+_STAND_IN = 0x10FF00  # private-use code points standing for control characters while XML is parsed
 _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", re.DOTALL)
 
 
@@ -127,6 +168,7 @@ class _Operation:
     action: str
     handler: Handler
     authorized_per_key: bool = False  # DeleteMultipleObjects asks once per key
+    refused: frozenset[str] = frozenset()  # headers OSS applies here that the local OSS does not
 
 
 class OssApp:
@@ -162,21 +204,43 @@ class OssApp:
         for name, value in request.args.items(multi=True):
             params.setdefault(name, value)
         headers = {name.lower(): value for name, value in request.headers.items()}
+        creating = request.method == "PUT" and target.bucket and not target.key and not _subresources(params)
         if target.bucket:
             if not is_valid_bucket_name(target.bucket):
                 raise OssError(400, "InvalidBucketName", "The specified bucket is not valid.",
                                BucketName=target.bucket)
-            if not self.store.bucket_exists(target.bucket):
+            if not creating and not self.store.bucket_exists(target.bucket):
                 raise no_such_bucket(target.bucket)
         signed = SignedRequest(request.method, target.bucket, target.key, params, headers)
         authentication = self.authenticator.authenticate(signed)
-        if authentication is None:
+        if authentication is None and not target.bucket:
             raise access_denied()
         operation = self._route(request.method, target, params, headers)
+        _refuse_unsupported_headers(headers, params, operation)
+        if authentication is None:  # anonymous: the ACLs decide, RAM does not apply
+            if not self._acl_allows(operation.action, target):
+                raise access_denied()
+            return operation.handler(_Call(request, target, params, ""))
         call = _Call(request, target, params, authentication.access_key_id)
         if not operation.authorized_per_key:
             self._authorize(call, operation.action, target)
         return operation.handler(call)
+
+    def _acl_allows(self, action: str, target: _Target) -> bool:
+        """What an anonymous request may do: read under public-read, also write under public-read-write. An
+        object's own ACL, unless ``default``, overrides its bucket's."""
+        if action not in ANONYMOUS_READS | ANONYMOUS_WRITES:
+            return False
+        acl = self.store.bucket_acl(target.bucket)
+        if target.key:
+            try:
+                own = self.store.head_object(target.bucket, target.key).acl
+            except OssError:
+                own = "default"
+            acl = acl if own == "default" else own
+        if action in ANONYMOUS_READS:
+            return acl in ("public-read", "public-read-write")
+        return acl == "public-read-write"
 
     def _authorize(self, call: _Call, action: str, target: _Target) -> None:
         if self.authorize is None:
@@ -188,18 +252,39 @@ class OssApp:
 
     def _route(self, method: str, target: _Target, params: Mapping[str, str],
                headers: Mapping[str, str]) -> _Operation:
-        unsupported = sorted(name for name in params if name in V1_SUBRESOURCES
-                             and name not in SUPPORTED_SUBRESOURCES)
+        unsupported = sorted(name for name in _subresources(params) if name not in SUPPORTED_SUBRESOURCES)
         if unsupported:
             raise not_implemented(f"The {unsupported[0]!r} sub-resource")
         if not target.bucket:
-            raise not_implemented("Service-level operations (ListBuckets)")
+            if method == "GET":
+                return _Operation("oss:ListBuckets", self._list_buckets)
+            raise _method_not_allowed(method, "Service")
         if target.key:
             return self._route_object(method, params, headers)
         return self._route_bucket(method, params)
 
     def _route_object(self, method: str, params: Mapping[str, str], headers: Mapping[str, str]) -> _Operation:
+        foreign = sorted(_subresources(params) - OBJECT_SUBRESOURCES)
+        if foreign:  # a bucket-level sub-resource on an object (?live: CreateLiveChannel) is no object operation
+            raise not_implemented(f"{method} on an object with ?{foreign[0]}")
         multipart = "uploadId" in params
+        copying = "x-oss-copy-source" in headers
+        subresource = next((name for name in ("acl", "tagging", "append", "symlink") if name in params), None)
+        if subresource is not None and (multipart or copying or "uploads" in params):
+            raise not_implemented(f"The {subresource!r} sub-resource with another operation")
+        if subresource is not None:
+            by_method: dict[str, tuple[str, Handler]] = {
+                "acl": {"GET": ("oss:GetObjectAcl", self._get_object_acl),
+                        "PUT": ("oss:PutObjectAcl", self._put_object_acl)},
+                "tagging": {"GET": ("oss:GetObjectTagging", self._get_object_tagging),
+                            "PUT": ("oss:PutObjectTagging", self._put_object_tagging),
+                            "DELETE": ("oss:DeleteObjectTagging", self._delete_object_tagging)},
+                "symlink": {"GET": ("oss:GetObject", self._get_symlink), "PUT": ("oss:PutObject", self._put_symlink)},
+                "append": {"POST": ("oss:PutObject", self._append_object)},
+            }[subresource]
+            if method not in by_method:
+                raise _method_not_allowed(method, f"Object ?{subresource}")
+            return _Operation(*by_method[method])
         if method == "GET" and multipart:
             return _Operation("oss:ListParts", self._list_parts)
         if method == "GET":
@@ -207,17 +292,19 @@ class OssApp:
         if method == "HEAD":
             return _Operation("oss:GetObject", self._head_object)
         if method == "PUT":
+            if (multipart or "partNumber" in params) and copying:
+                return _Operation("oss:PutObject", self._upload_part_copy, refused=COPY_REFUSED)
             if multipart or "partNumber" in params:
                 return _Operation("oss:PutObject", self._upload_part)
-            if "x-oss-copy-source" in headers:
-                raise not_implemented("CopyObject")
+            if copying:
+                return _Operation("oss:PutObject", self._copy_object, refused=COPY_REFUSED)
             return _Operation("oss:PutObject", self._put_object)
         if method == "POST":
             if "uploads" in params:
                 return _Operation("oss:PutObject", self._initiate_multipart)
             if multipart:
                 return _Operation("oss:PutObject", self._complete_multipart)
-            raise not_implemented("POST on an object without ?uploads or ?uploadId")
+            raise not_implemented("POST on an object without ?uploads, ?uploadId or ?append")
         if method == "DELETE" and multipart:
             return _Operation("oss:AbortMultipartUpload", self._abort_multipart)
         if method == "DELETE":
@@ -225,14 +312,32 @@ class OssApp:
         raise _method_not_allowed(method, "Object")
 
     def _route_bucket(self, method: str, params: Mapping[str, str]) -> _Operation:
+        present = _subresources(params)
         if method == "GET":
             if "uploads" in params:
-                raise not_implemented("ListMultipartUploads")
+                return _Operation("oss:ListMultipartUploads", self._list_uploads)
+            if "bucketInfo" in params:
+                return _Operation("oss:GetBucketInfo", self._get_bucket_info)
+            if "location" in params:
+                return _Operation("oss:GetBucketLocation", self._get_bucket_location)
+            if "acl" in params:
+                return _Operation("oss:GetBucketAcl", self._get_bucket_acl)
+            if present == {"live"}:  # there are none: creating one is not implemented
+                return _Operation("oss:ListLiveChannel", self._list_live_channels)
+            if present:
+                raise not_implemented(f"GET on a bucket with ?{sorted(present)[0]}")
             return _Operation("oss:ListObjects", self._list_objects)
         if method == "POST" and "delete" in params:
             return _Operation("oss:DeleteObject", self._delete_objects, authorized_per_key=True)
+        if method == "PUT" and not present:
+            return _Operation("oss:PutBucket", self._put_bucket)
+        if method == "PUT" and present == {"acl"}:
+            return _Operation("oss:PutBucketAcl", self._put_bucket_acl)
+        if method == "DELETE" and not present:
+            return _Operation("oss:DeleteBucket", self._delete_bucket)
         if method in ("PUT", "POST", "DELETE", "HEAD"):
-            raise not_implemented(f"{method} on a bucket")
+            what = f" with ?{sorted(present)[0]}" if present else ""
+            raise not_implemented(f"{method} on a bucket{what}")
         raise _method_not_allowed(method, "Bucket")
 
     # Objects
@@ -251,17 +356,23 @@ class OssApp:
             if chosen is not None:
                 status, (start, end) = 206, chosen
                 headers["Content-Range"] = f"bytes {start}-{end - 1}/{info.size}"
-            headers["Content-Length"] = str(end - start)
+            body: Iterable[bytes] = _FileSlice(handle, start, end - start, _throttle(call))
+            if chosen is None and _compresses(call.request, info):
+                body = _GzipBody(body)  # streamed, so chunked: no Content-Length, as OSS sends it
+                headers["Content-Encoding"] = "gzip"
+                headers.pop("Content-MD5", None)
+            else:
+                headers["Content-Length"] = str(end - start)
             for param, header in RESPONSE_OVERRIDES.items():
                 if call.params.get(param):
                     headers[header] = call.params[param]
         except BaseException:
             handle.close()
             raise
-        return Response(_FileSlice(handle, start, end - start), status=status, headers=headers)
+        return Response(body, status=status, headers=headers)
 
     def _head_object(self, call: _Call) -> Response:
-        info = self.store.head_object(call.target.bucket, call.target.key)
+        info = self.store.head_object(call.target.bucket, call.target.key, follow=True)
         if "objectMeta" in call.params:  # GetObjectMeta: the basic metadata only
             headers = {"ETag": _quoted(info.etag), "Last-Modified": _http_date(info.last_modified)}
         else:
@@ -274,10 +385,13 @@ class OssApp:
 
     def _put_object(self, call: _Call) -> Response:
         request = call.request
+        _check_storage_class(request)
         info = self.store.put_object(
-            call.target.bucket, call.target.key, _RequestBody(request.stream), size=_body_size(request),
-            content_type=request.headers.get("Content-Type") or None, metadata=_user_metadata(request),
-            content_md5=request.headers.get("Content-MD5"), forbid_overwrite=_forbids_overwrite(request))
+            call.target.bucket, call.target.key, _RequestBody(request.stream, _throttle(call)),
+            size=_body_size(request),
+            content_type=request.headers.get("Content-Type") or None, metadata=_stored_headers(request),
+            content_md5=request.headers.get("Content-MD5"), forbid_overwrite=_forbids_overwrite(request),
+            acl=_request_acl(request), tags=_request_tags(request))
         headers = {"ETag": _quoted(info.etag), "x-oss-hash-crc64ecma": str(info.crc64)}
         if info.content_md5:
             headers["Content-MD5"] = info.content_md5
@@ -285,6 +399,123 @@ class OssApp:
 
     def _delete_object(self, call: _Call) -> Response:
         self.store.delete_object(call.target.bucket, call.target.key)
+        return _empty(204)
+
+    def _copy_object(self, call: _Call) -> Response:
+        request = call.request
+        _check_storage_class(request)
+        source = self._copy_source(call)
+        directive = request.headers.get("x-oss-metadata-directive", "COPY").upper()
+        tagging_directive = request.headers.get("x-oss-tagging-directive", "COPY").upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise invalid_argument("x-oss-metadata-directive", directive, "x-oss-metadata-directive must be COPY "
+                                   "or REPLACE.")
+        if tagging_directive not in ("COPY", "REPLACE"):
+            raise invalid_argument("x-oss-tagging-directive", tagging_directive, "x-oss-tagging-directive must "
+                                   "be Copy or Replace.")
+        replace = directive == "REPLACE"
+        info = self.store.copy_object(
+            source, call.target.bucket, call.target.key, check_source=_copy_conditions(request),
+            content_type=(request.headers.get("Content-Type") or DEFAULT_CONTENT_TYPE) if replace else None,
+            metadata=_stored_headers(request) if replace else None,
+            tags=_request_tags(request) if tagging_directive == "REPLACE" else None,
+            acl=_request_acl(request), forbid_overwrite=_forbids_overwrite(request))
+        root = ET.Element("CopyObjectResult")
+        _add(root, "ETag", _quoted(info.etag))
+        _add(root, "LastModified", _iso8601(info.last_modified))
+        return _xml(root, {"ETag": _quoted(info.etag), "x-oss-hash-crc64ecma": str(info.crc64)})
+
+    def _copy_source(self, call: _Call) -> tuple[str, str]:
+        """The (bucket, key) of ``x-oss-copy-source: /bucket/url-encoded-key``, readable by the caller."""
+        raw = call.request.headers.get("x-oss-copy-source", "")
+        path, _, query = raw.partition("?")
+        if query:
+            raise not_implemented("Copying a version of an object (x-oss-copy-source with ?versionId)")
+        try:
+            bucket, _, key = unquote_to_bytes(path).decode("utf-8").lstrip("/").partition("/")
+        except UnicodeDecodeError:
+            bucket, key = "", ""
+        if not bucket or not key:
+            raise invalid_argument("x-oss-copy-source", raw, "x-oss-copy-source must be /<bucket>/<url-encoded key>.")
+        if not self.store.bucket_exists(bucket):
+            raise no_such_bucket(bucket)
+        self._authorize(call, "oss:GetObject", _Target(bucket, key))
+        return bucket, key
+
+    def _append_object(self, call: _Call) -> Response:
+        request = call.request
+        position = _int_param(call.params, "position", None, 0, None)
+        _check_storage_class(request)
+        info = self.store.append_object(
+            call.target.bucket, call.target.key, position, _RequestBody(request.stream, _throttle(call)),
+            size=_body_size(request),
+            content_type=request.headers.get("Content-Type") or None, metadata=_stored_headers(request),
+            content_md5=request.headers.get("Content-MD5"), acl=_request_acl(request),
+            tags=_request_tags(request) if position == 0 else None)  # later appends ignore tagging, as OSS does
+        return _empty(200, {"ETag": _quoted(info.etag), "x-oss-hash-crc64ecma": str(info.crc64),
+                            "x-oss-next-append-position": str(info.size)})
+
+    def _put_symlink(self, call: _Call) -> Response:
+        request = call.request
+        raw = request.headers.get("x-oss-symlink-target", "")
+        try:
+            target = unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            target = ""
+        if not target:
+            raise invalid_argument("x-oss-symlink-target", raw, "x-oss-symlink-target must name the target key, "
+                                   "URL-encoded.")
+        _check_storage_class(request)
+        info = self.store.put_symlink(call.target.bucket, call.target.key, target,
+                                      content_type=request.headers.get("Content-Type") or None,
+                                      metadata=_stored_headers(request), acl=_request_acl(request),
+                                      tags=_request_tags(request), forbid_overwrite=_forbids_overwrite(request))
+        return _empty(200, {"ETag": _quoted(info.etag)})
+
+    def _get_symlink(self, call: _Call) -> Response:
+        info = self.store.head_object(call.target.bucket, call.target.key)
+        if info.object_type != "Symlink":
+            raise OssError(400, "NotSymlink", "The specified object is not a symlink.", Key=call.target.key)
+        return _empty(200, {"x-oss-symlink-target": quote(info.symlink_target, safe=""), "ETag": _quoted(info.etag),
+                            "Last-Modified": _http_date(info.last_modified), **info.metadata})
+
+    def _get_object_acl(self, call: _Call) -> Response:
+        info = self.store.head_object(call.target.bucket, call.target.key)
+        return _acl_xml(info.acl)
+
+    def _put_object_acl(self, call: _Call) -> Response:
+        acl = call.request.headers.get("x-oss-object-acl")
+        if acl is None:
+            raise invalid_argument("x-oss-object-acl", None, "x-oss-object-acl is required.")
+        self.store.set_object_attributes(call.target.bucket, call.target.key, acl=_request_acl(call.request))
+        return _empty(200)
+
+    def _get_object_tagging(self, call: _Call) -> Response:
+        info = self.store.head_object(call.target.bucket, call.target.key)
+        root = ET.Element("Tagging")
+        tag_set = _add(root, "TagSet")
+        for name, value in info.tags.items():
+            tag = _add(tag_set, "Tag")
+            _add(tag, "Key", name)
+            _add(tag, "Value", value)
+        return _xml(root)
+
+    def _put_object_tagging(self, call: _Call) -> Response:
+        body = _read_small_body(call.request, required_md5=False)
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError:
+            raise malformed_xml() from None
+        if root.tag != "Tagging":
+            raise malformed_xml()
+        tags = {}
+        for node in root.findall("TagSet/Tag"):
+            tags[node.findtext("Key") or ""] = node.findtext("Value") or ""
+        self.store.set_object_attributes(call.target.bucket, call.target.key, tags=_checked_tags(tags))
+        return _empty(200)
+
+    def _delete_object_tagging(self, call: _Call) -> Response:
+        self.store.set_object_attributes(call.target.bucket, call.target.key, tags={})
         return _empty(204)
 
     # Buckets
@@ -335,13 +566,122 @@ class OssApp:
             _add(_add(root, "CommonPrefixes"), "Prefix", _maybe(encode, common_prefix))
         return _xml(root)
 
+    def _list_buckets(self, call: _Call) -> Response:
+        params = call.params
+        prefix, marker = params.get("prefix", ""), params.get("marker", "")
+        max_keys = _int_param(params, "max-keys", DEFAULT_MAX_KEYS, 1, MAX_KEYS_LIMIT)
+        names = [name for name in self.store.bucket_names() if name.startswith(prefix) and name > marker]
+        root = ET.Element("ListAllMyBucketsResult")
+        _add_owner(root)
+        if prefix or marker or "max-keys" in params:
+            _add(root, "Prefix", prefix)
+            _add(root, "Marker", marker)
+            _add(root, "MaxKeys", str(max_keys))
+            _add(root, "IsTruncated", _bool(len(names) > max_keys))
+            if len(names) > max_keys:
+                _add(root, "NextMarker", names[max_keys - 1])
+        buckets = _add(root, "Buckets")
+        for name in names[:max_keys]:
+            node = _add(buckets, "Bucket")
+            self._add_bucket_fields(node, call, name)
+        return _xml(root)
+
+    def _add_bucket_fields(self, node: ET.Element, call: _Call, name: str) -> None:
+        _add(node, "CreationDate", _iso8601(self.store.bucket_created(name)))
+        _add(node, "ExtranetEndpoint", call.request.host)
+        _add(node, "IntranetEndpoint", call.request.host)
+        _add(node, "Location", f"oss-{self.region}")
+        _add(node, "Name", name)
+        _add(node, "Region", self.region)
+        _add(node, "StorageClass", STORAGE_CLASS)
+
+    def _put_bucket(self, call: _Call) -> Response:
+        request = call.request
+        acl = _bucket_acl(request)
+        body = _read_small_body(request, required_md5=False)
+        if body.strip():
+            try:
+                root = ET.fromstring(body)
+            except ET.ParseError:
+                raise malformed_xml() from None
+            for node in root:
+                value = (node.text or "").strip()
+                if (node.tag, value) not in (("StorageClass", STORAGE_CLASS), ("DataRedundancyType", "LRS")):
+                    raise not_implemented(f"Creating a bucket with {node.tag} {value}")
+        _check_storage_class(request)
+        created = not self.store.bucket_exists(call.target.bucket)
+        self.store.create_bucket(call.target.bucket)
+        if created:
+            self.store.set_bucket_acl(call.target.bucket, acl)
+        return _empty(200, {"Location": f"/{call.target.bucket}"})
+
+    def _put_bucket_acl(self, call: _Call) -> Response:
+        if "x-oss-acl" not in call.request.headers:
+            raise invalid_argument("x-oss-acl", None, "x-oss-acl is required.")
+        self.store.set_bucket_acl(call.target.bucket, _bucket_acl(call.request))
+        return _empty(200)
+
+    def _delete_bucket(self, call: _Call) -> Response:
+        self.store.delete_bucket(call.target.bucket)
+        return _empty(204)
+
+    def _get_bucket_info(self, call: _Call) -> Response:
+        root = ET.Element("BucketInfo")
+        bucket = _add(root, "Bucket")
+        self._add_bucket_fields(bucket, call, call.target.bucket)
+        _add_owner(bucket)
+        _add(_add(bucket, "AccessControlList"), "Grant", self.store.bucket_acl(call.target.bucket))
+        _add(bucket, "DataRedundancyType", "LRS")
+        return _xml(root)
+
+    def _get_bucket_location(self, call: _Call) -> Response:
+        root = ET.Element("LocationConstraint")
+        root.text = f"oss-{self.region}"
+        return _xml(root)
+
+    def _list_live_channels(self, call: _Call) -> Response:
+        root = ET.Element("ListLiveChannelResult")
+        _add(root, "Prefix", call.params.get("prefix", ""))
+        _add(root, "Marker", call.params.get("marker", ""))
+        _add(root, "MaxKeys", str(_int_param(call.params, "max-keys", DEFAULT_MAX_KEYS, 1, MAX_KEYS_LIMIT)))
+        _add(root, "IsTruncated", "false")
+        return _xml(root)
+
+    def _get_bucket_acl(self, call: _Call) -> Response:
+        return _acl_xml(self.store.bucket_acl(call.target.bucket))
+
+    def _list_uploads(self, call: _Call) -> Response:
+        params = call.params
+        encode = call.url_encoder()
+        max_uploads = _int_param(params, "max-uploads", 1000, 1, 1000)
+        prefix, delimiter = params.get("prefix", ""), params.get("delimiter", "")
+        key_marker, id_marker = params.get("key-marker", ""), params.get("upload-id-marker", "")
+        page = self.store.list_uploads(call.target.bucket, prefix, key_marker, id_marker, delimiter, max_uploads)
+        root = ET.Element("ListMultipartUploadsResult")
+        if encode is not None:
+            _add(root, "EncodingType", "url")
+        _add(root, "Bucket", call.target.bucket)
+        _add(root, "KeyMarker", _maybe(encode, key_marker))
+        _add(root, "UploadIdMarker", id_marker)
+        _add(root, "NextKeyMarker", _maybe(encode, page.next_key_marker))
+        _add(root, "NextUploadIdMarker", page.next_upload_id_marker)
+        _add(root, "Delimiter", _maybe(encode, delimiter))
+        _add(root, "Prefix", _maybe(encode, prefix))
+        _add(root, "MaxUploads", str(max_uploads))
+        _add(root, "IsTruncated", _bool(page.is_truncated))
+        for upload in page.uploads:
+            node = _add(root, "Upload")
+            _add(node, "Key", _maybe(encode, upload.key))
+            _add(node, "UploadId", upload.upload_id)
+            _add(node, "StorageClass", STORAGE_CLASS)
+            _add(node, "Initiated", _iso8601(upload.initiated))
+        for common_prefix in page.common_prefixes:
+            _add(_add(root, "CommonPrefixes"), "Prefix", _maybe(encode, common_prefix))
+        return _xml(root)
+
     def _delete_objects(self, call: _Call) -> Response:
-        body = _read_small_body(call.request, required_md5=True)
-        try:
-            root = ET.fromstring(body)
-        except ET.ParseError:
-            raise malformed_xml() from None
-        keys = [node.text or "" for node in root.findall("Object/Key")]
+        root, restore = _parse_keys_xml(_read_small_body(call.request, required_md5=True))
+        keys = [restore(node.text or "") for node in root.findall("Object/Key")]
         if root.tag != "Delete" or not keys or len(keys) > MAX_DELETE_KEYS or len(keys) != len(root.findall("Object")):
             raise malformed_xml()
         quiet = (root.findtext("Quiet") or "false").strip().lower() == "true"
@@ -363,10 +703,12 @@ class OssApp:
 
     def _initiate_multipart(self, call: _Call) -> Response:
         request = call.request
+        _check_storage_class(request)
         upload = self.store.initiate_multipart(call.target.bucket, call.target.key,
                                                content_type=request.headers.get("Content-Type") or None,
-                                               metadata=_user_metadata(request),
-                                               forbid_overwrite=_forbids_overwrite(request))
+                                               metadata=_stored_headers(request),
+                                               forbid_overwrite=_forbids_overwrite(request),
+                                               acl=_request_acl(request), tags=_request_tags(request))
         encode = call.url_encoder()
         root = ET.Element("InitiateMultipartUploadResult")
         if encode is not None:
@@ -380,9 +722,27 @@ class OssApp:
         request = call.request
         part_number = _int_param(call.params, "partNumber", None, 1, None)
         part = self.store.upload_part(call.target.bucket, call.target.key, _upload_id(call.params), part_number,
-                                      _RequestBody(request.stream), size=_body_size(request),
+                                      _RequestBody(request.stream, _throttle(call)), size=_body_size(request),
                                       content_md5=request.headers.get("Content-MD5"))
         return _empty(200, {"ETag": _quoted(part.etag), "x-oss-hash-crc64ecma": str(part.crc64)})
+
+    def _upload_part_copy(self, call: _Call) -> Response:
+        request = call.request
+        part_number = _int_param(call.params, "partNumber", None, 1, None)
+        source = self._copy_source(call)
+        source_size = self.store.head_object(*source).size
+        raw_range = request.headers.get("x-oss-copy-source-range")
+        byte_range = None
+        if raw_range is not None:
+            byte_range = _choose_range(raw_range, source_size, standard=True)
+            if byte_range is None:
+                raise invalid_argument("x-oss-copy-source-range", raw_range, "The copy source range is not valid.")
+        part = self.store.upload_part_copy(source, call.target.bucket, call.target.key, _upload_id(call.params),
+                                           part_number, byte_range, check_source=_copy_conditions(request))
+        root = ET.Element("CopyPartResult")
+        _add(root, "LastModified", _iso8601(part.last_modified))
+        _add(root, "ETag", _quoted(part.etag))
+        return _xml(root, {"ETag": _quoted(part.etag), "x-oss-hash-crc64ecma": str(part.crc64)})
 
     def _complete_multipart(self, call: _Call) -> Response:
         request = call.request
@@ -392,7 +752,9 @@ class OssApp:
         else:
             parts = _parse_complete_body(_read_small_body(request, required_md5=False))
         info = self.store.complete_multipart(call.target.bucket, call.target.key, upload_id, parts,
-                                             forbid_overwrite=_forbids_overwrite(request))
+                                             forbid_overwrite=_forbids_overwrite(request),
+                                             acl=_request_acl(request) if "x-oss-object-acl" in request.headers
+                                             else None)
         encode = call.url_encoder()
         root = ET.Element("CompleteMultipartUploadResult")
         if encode is not None:
@@ -481,22 +843,160 @@ def _forbids_overwrite(request: Request) -> bool:
     return request.headers.get("x-oss-forbid-overwrite", "").lower() == "true"
 
 
-def _user_metadata(request: Request) -> dict[str, str]:
-    return {name.lower(): value for name, value in request.headers.items()
-            if name.lower().startswith("x-oss-meta-")}
+def _stored_headers(request: Request) -> dict[str, str]:
+    """The headers an upload stores to send back: ``x-oss-meta-*`` (lower-cased) and the standard ones."""
+    stored = {name.lower(): value for name, value in request.headers.items()
+              if name.lower().startswith("x-oss-meta-")}
+    stored.update({name: request.headers[name] for name in STORED_HEADERS if name in request.headers})
+    return stored
+
+
+def _subresources(params: Mapping[str, str]) -> set[str]:
+    """The signed sub-resources of a request (operations), apart from the response-* overrides."""
+    return {name for name in params if name in V1_SUBRESOURCES and name not in RESPONSE_OVERRIDES
+            and name not in ("security-token", "continuation-token", TRAFFIC_LIMIT)}
+
+
+def _refuse_unsupported_headers(headers: Mapping[str, str], params: Mapping[str, str],
+                                operation: _Operation) -> None:
+    """501 for an ``x-oss-*`` request header of a feature the local OSS lacks: never accept and ignore it."""
+    if TRAFFIC_LIMIT in params and TRAFFIC_LIMIT in operation.refused:
+        raise unsupported_header(TRAFFIC_LIMIT)
+    for name in sorted(headers):
+        if name in UNIMPLEMENTED_HEADERS or name.startswith(UNIMPLEMENTED_PREFIXES) or name in operation.refused:
+            raise unsupported_header(name)
+
+
+def _check_storage_class(request: Request) -> None:
+    storage_class = request.headers.get("x-oss-storage-class")
+    if storage_class is not None and storage_class.lower() != STORAGE_CLASS.lower():
+        raise not_implemented(f"The {storage_class} storage class (x-oss-storage-class)")
+
+
+def _request_acl(request: Request) -> str:
+    acl = request.headers.get("x-oss-object-acl", "default")
+    if acl not in OBJECT_ACLS:
+        raise invalid_argument("x-oss-object-acl", acl, "x-oss-object-acl must be one of default, private, "
+                               "public-read, public-read-write.")
+    return acl
+
+
+def _bucket_acl(request: Request) -> str:
+    acl = request.headers.get("x-oss-acl", "private")
+    if acl not in BUCKET_ACLS:
+        raise invalid_argument("x-oss-acl", acl, "x-oss-acl must be private, public-read or public-read-write.")
+    return acl
+
+
+def _request_tags(request: Request) -> dict[str, str]:
+    """``x-oss-tagging: k1=v1&k2=v2`` (URL query form)."""
+    pairs = parse_qsl(request.headers.get("x-oss-tagging", ""), keep_blank_values=True)
+    if len({name for name, _ in pairs}) != len(pairs):
+        raise invalid_argument("x-oss-tagging", request.headers["x-oss-tagging"], "A tag key appears twice.")
+    return _checked_tags(dict(pairs))
+
+
+def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
+    if len(tags) > MAX_TAGS:
+        raise invalid_argument("Tagging", str(len(tags)), f"An object can have at most {MAX_TAGS} tags.")
+    for name, value in tags.items():
+        if not 1 <= len(name) <= 128 or len(value) > 256:
+            raise invalid_argument("Tagging", name, "A tag key must be 1 to 128 characters, a value at most 256.")
+        if not _TAG_TEXT.fullmatch(name) or not _TAG_TEXT.fullmatch(value):
+            raise invalid_argument("Tagging", name, "Tag keys and values may hold letters, digits, spaces and "
+                                   "+ - = . _ : / only.")
+    return tags
+
+
+def _parse_keys_xml(body: bytes) -> tuple[ET.Element, Callable[[str], str]]:
+    """Parse a DeleteMultipleObjects body, and how to read its keys back.
+
+    oss2 writes keys raw, and a key may hold control characters XML 1.0 cannot carry (a form feed): OSS accepts
+    them, so they are swapped for private-use stand-ins before parsing and swapped back in each key.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise malformed_xml() from None
+    controls = {char for char in text if ord(char) < 0x20 and char not in "\t\n\r"}
+    if controls and any(_STAND_IN <= ord(char) < _STAND_IN + 0x20 for char in text):
+        raise malformed_xml()
+    for char in controls:
+        text = text.replace(char, chr(_STAND_IN + ord(char)))
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        raise malformed_xml() from None
+
+    def restore(key: str) -> str:
+        return "".join(chr(ord(char) - _STAND_IN) if _STAND_IN <= ord(char) < _STAND_IN + 0x20 else char
+                       for char in key) if controls else key
+
+    return root, restore
+
+
+def _copy_conditions(request: Request) -> Callable[[ObjectInfo], None]:
+    """The ``x-oss-copy-source-if-*`` conditions, checked against the source object."""
+
+    def check(info: ObjectInfo) -> None:
+        match = request.headers.get("x-oss-copy-source-if-match")
+        if match is not None and not _etag_matches(match, info.etag):
+            raise _precondition_failed("x-oss-copy-source-if-match")
+        none_match = request.headers.get("x-oss-copy-source-if-none-match")
+        if none_match is not None and _etag_matches(none_match, info.etag):
+            raise OssError(304, "NotModified", "The source object was not modified.")
+        modified = int(info.last_modified)
+        since = _parse_http_date(request.headers.get("x-oss-copy-source-if-unmodified-since"))
+        if since is not None and modified > since:
+            raise _precondition_failed("x-oss-copy-source-if-unmodified-since")
+        since = _parse_http_date(request.headers.get("x-oss-copy-source-if-modified-since"))
+        if since is not None and modified <= since:
+            raise OssError(304, "NotModified", "The source object was not modified.")
+
+    return check
+
+
+class _Throttle:
+    """``x-oss-traffic-limit``: at most so many bits a second, by sleeping once ahead of that pace."""
+
+    def __init__(self, bits_per_second: int) -> None:
+        self._bytes_per_second = bits_per_second / 8
+        self._started = time.monotonic()
+        self._moved = 0
+
+    def pace(self, count: int) -> None:
+        self._moved += count
+        ahead = self._moved / self._bytes_per_second - (time.monotonic() - self._started)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+def _throttle(call: _Call) -> Optional[_Throttle]:
+    """The request's traffic limit (header, or query parameter of a presigned URL), or None."""
+    raw = call.request.headers.get(TRAFFIC_LIMIT) or call.params.get(TRAFFIC_LIMIT)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not MIN_TRAFFIC_LIMIT <= int(raw) <= MAX_TRAFFIC_LIMIT:
+        raise invalid_argument(TRAFFIC_LIMIT, raw, f"{TRAFFIC_LIMIT} must be between {MIN_TRAFFIC_LIMIT} and "
+                               f"{MAX_TRAFFIC_LIMIT} bit/s.")
+    return _Throttle(int(raw))
 
 
 class _RequestBody:
     """The request stream, with a client that went away mid-body reported as ``IncompleteBody``."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, throttle: Optional[_Throttle] = None) -> None:
         self._stream = stream
+        self._throttle = throttle
 
     def read(self, size: int = -1) -> bytes:
         try:
-            return self._stream.read(size)
+            chunk = self._stream.read(size)
         except (ClientDisconnected, OSError):
             raise OssError(400, "IncompleteBody", "The request body ended before it was complete.") from None
+        if self._throttle is not None:
+            self._throttle.pace(len(chunk))
+        return chunk
 
 
 def _read_small_body(request: Request, required_md5: bool) -> bytes:
@@ -553,6 +1053,10 @@ def _object_headers(info: ObjectInfo) -> dict[str, str]:
     }
     if info.content_md5:
         headers["Content-MD5"] = info.content_md5
+    if info.tags:
+        headers["x-oss-tagging-count"] = str(len(info.tags))
+    if info.object_type == "Appendable":
+        headers["x-oss-next-append-position"] = str(info.size)
     headers.update(info.metadata)
     return headers
 
@@ -577,6 +1081,34 @@ def _check_conditions(request: Request, info: ObjectInfo) -> Response | None:
     if not_modified:
         return _empty(304, {"ETag": _quoted(info.etag), "Last-Modified": _http_date(info.last_modified)})
     return None
+
+
+def _compresses(request: Request, info: ObjectInfo) -> bool:
+    """OSS gzips a whole-object GET of a text-like object of at least 1 KB when the client accepts gzip."""
+    accepts = "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    media_type = info.content_type.split(";", 1)[0].strip().lower()
+    textual = media_type.startswith("text/") or media_type in COMPRESSED_TYPES
+    return accepts and textual and info.size >= MIN_COMPRESSED_SIZE and "Content-Encoding" not in info.metadata
+
+
+class _GzipBody:
+    """Gzip a body of chunks on the fly; closes the source when done."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: the gzip container
+        for chunk in self._chunks:
+            compressed = compressor.compress(chunk)
+            if compressed:
+                yield compressed
+        yield compressor.flush()
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -622,10 +1154,11 @@ def _choose_range(header: str | None, size: int, standard: bool) -> tuple[int, i
 class _FileSlice:
     """``length`` bytes of an open blob from ``start``, 64 KiB at a time; closes the file when done."""
 
-    def __init__(self, handle: BinaryIO, start: int, length: int) -> None:
+    def __init__(self, handle: BinaryIO, start: int, length: int, throttle: Optional[_Throttle] = None) -> None:
         self._handle = handle
         self._start = start
         self._length = length
+        self._throttle = throttle
 
     def __iter__(self) -> Iterator[bytes]:
         self._handle.seek(self._start)
@@ -635,6 +1168,8 @@ class _FileSlice:
             if not chunk:
                 return
             remaining -= len(chunk)
+            if self._throttle is not None:
+                self._throttle.pace(len(chunk))
             yield chunk
 
     def close(self) -> None:
@@ -665,9 +1200,20 @@ def _add_contents(root: ET.Element, info: ObjectInfo, encode: Callable[[str], st
     _add(contents, "Size", str(info.size))
     _add(contents, "StorageClass", STORAGE_CLASS)
     if with_owner:
-        owner = _add(contents, "Owner")
-        _add(owner, "ID", OWNER_ID)
-        _add(owner, "DisplayName", OWNER_ID)
+        _add_owner(contents)
+
+
+def _add_owner(parent: ET.Element) -> None:
+    owner = _add(parent, "Owner")
+    _add(owner, "ID", OWNER_ID)
+    _add(owner, "DisplayName", OWNER_ID)
+
+
+def _acl_xml(grant: str) -> Response:
+    root = ET.Element("AccessControlPolicy")
+    _add_owner(root)
+    _add(_add(root, "AccessControlList"), "Grant", grant)
+    return _xml(root)
 
 
 def _add_part(root: ET.Element, part: PartInfo) -> None:

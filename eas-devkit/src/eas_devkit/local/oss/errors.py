@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 
 from werkzeug.wrappers import Response
 
@@ -33,26 +34,35 @@ class OssError(Exception):
     """An OSS error: HTTP status, OSS error code, message and optional extra XML elements.
 
     ``extra`` elements follow ``HostId`` in the order given (``Key``, ``BucketName``, ``StringToSign``...).
-    None of them may carry a secret: the body reaches the client, and oss2 logs it.
+    None of them may carry a secret: the body reaches the client, and oss2 logs it. ``ec`` is OSS's detailed
+    error code (``EC`` element and ``x-oss-ec`` header), where the local OSS knows the one OSS sends;
+    ``headers`` are extra response headers (``x-oss-next-append-position``...).
     """
 
-    def __init__(self, status: int, code: str, message: str, **extra: object) -> None:
+    def __init__(self, status: int, code: str, message: str, *, ec: str | None = None,
+                 headers: Mapping[str, str] | None = None, **extra: object) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.ec = ec
+        self.headers = dict(headers or {})
         self.extra = {name: str(value) for name, value in extra.items() if value is not None}
 
     def to_xml(self, request_id: str, host_id: str) -> bytes:
         root = ET.Element("Error")
         fields = [("Code", self.code), ("Message", self.message), ("RequestId", request_id), ("HostId", host_id)]
+        if self.ec is not None:
+            self.extra["EC"] = self.ec
         for name, value in [*fields, *self.extra.items()]:
             ET.SubElement(root, name).text = value
         return (XML_DECLARATION + ET.tostring(root, encoding="unicode")).encode("utf-8")
 
     def to_response(self, request_id: str, host_id: str, method: str) -> Response:
         body = self.to_xml(request_id, host_id)
-        headers = common_headers(request_id)
+        headers = {**common_headers(request_id), **self.headers}
+        if self.ec is not None:
+            headers["x-oss-ec"] = self.ec
         if method == "HEAD":
             headers["x-oss-err"] = base64.b64encode(body).decode("ascii")
             return Response(b"", status=self.status, headers=headers, content_type=XML_CONTENT_TYPE)
@@ -72,7 +82,7 @@ def no_such_bucket(bucket: str) -> OssError:
 
 
 def no_such_key(key: str) -> OssError:
-    return OssError(404, "NoSuchKey", "The specified key does not exist.", Key=key)
+    return OssError(404, "NoSuchKey", "The specified key does not exist.", Key=key, ec="0026-00000001")
 
 
 def no_such_upload(upload_id: str) -> OssError:
@@ -96,6 +106,12 @@ def malformed_xml() -> OssError:
 
 def not_implemented(what: str) -> OssError:
     return OssError(501, "NotImplemented", f"{what} is not implemented by the local OSS.")
+
+
+def unsupported_header(name: str) -> OssError:
+    """A request header the local OSS does not implement: refused rather than ignored."""
+    return OssError(501, "NotImplemented", f"The {name} header is not implemented by the local OSS.",
+                    Header=name)
 
 
 def internal_error() -> OssError:

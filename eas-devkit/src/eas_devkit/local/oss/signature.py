@@ -1,4 +1,4 @@
-"""Verify the request signatures oss2 produces: V1 and V4, in the Authorization header or a presigned URL.
+"""Verify the request signatures oss2 produces: V1, V2 and V4, in the Authorization header or a presigned URL.
 
 The canonical forms are rebuilt exactly as oss2 2.19.1 builds them (``oss2/auth.py``):
 
@@ -7,6 +7,10 @@ The canonical forms are rebuilt exactly as oss2 2.19.1 builds them (``oss2/auth.
   that are on oss2's whitelist, sorted, as ``?a=1&b``. HMAC-SHA1, base64. A presigned URL carries
   ``OSSAccessKeyId``, ``Expires`` (which replaces the date) and ``Signature``; its ``security-token`` is a
   whitelisted sub-resource, so it is signed.
+* V2 (``ProviderAuthV2``, deprecated by oss2 but still accepted by OSS): like V1 with HMAC-SHA256, every query
+  parameter signed, and the resource and query RFC 3986-encoded (``/`` too). ``OSS2 AccessKeyId:<ak>,
+  [AdditionalHeaders:<a;b>,]Signature:<b64>``; a presigned URL carries ``x-oss-signature-version=OSS2``,
+  ``x-oss-expires`` (an epoch, in place of the date), ``x-oss-access-key-id`` and ``x-oss-signature``.
 * V4 (``ProviderAuthV4``): the canonical request is the verb, the RFC 3986-encoded ``/bucket/key`` (``/`` kept),
   every query parameter encoded and sorted, the ``x-oss-*``, ``content-type`` and ``content-md5`` headers
   (plus any additional headers) as ``name:value\\n``, an empty line, the additional header names, and the
@@ -92,7 +96,7 @@ class Authentication:
     """Who signed a request, and how."""
 
     access_key_id: str
-    version: str  # "v1" or "v4"
+    version: str  # "v1", "v2" or "v4"
     presigned: bool
 
 
@@ -158,13 +162,15 @@ class Authenticator:
             if scheme == V4_ALGORITHM:
                 return self._v4_header_claim(request, rest.strip())
             if scheme == "OSS2":
-                raise not_implemented("Signature version 2")
+                return self._v2_header_claim(request, rest.strip())
             raise _bad_authorization()
         if "OSSAccessKeyId" in request.params:
             return self._v1_url_claim(request)
         version = request.params.get("x-oss-signature-version")
         if version == V4_ALGORITHM:
             return self._v4_url_claim(request)
+        if version == "OSS2":
+            return self._v2_url_claim(request)
         if version is not None:
             raise not_implemented(f"Signature version {version!r}")
         return None
@@ -188,6 +194,30 @@ class Authenticator:
             version="v1", presigned=True, access_key_id=request.params["OSSAccessKeyId"],
             security_token=request.params.get("security-token"), signature=request.params.get("Signature", ""),
             compute=lambda secret: _v1_expected(request, expires, secret),
+            check_time=lambda now: _check_expiry(int(expires), now))
+
+    def _v2_header_claim(self, request: SignedRequest, fields_text: str) -> _Claim:
+        fields = dict(item.strip().partition(":")[::2] for item in fields_text.split(","))
+        if not fields.get("AccessKeyId") or not fields.get("Signature"):
+            raise _bad_authorization()
+        additional = _header_list(fields.get("AdditionalHeaders", ""))
+        date = request.headers.get("date", "")
+        return _Claim(
+            version="v2", presigned=False, access_key_id=fields["AccessKeyId"],
+            security_token=request.headers.get("x-oss-security-token"), signature=fields["Signature"],
+            compute=lambda secret: _v2_expected(request, date, additional, secret, presigned=False),
+            check_time=lambda now: _check_skew(_parse_http_date(date), date, now))
+
+    def _v2_url_claim(self, request: SignedRequest) -> _Claim:
+        params = request.params
+        expires = params.get("x-oss-expires", "")
+        if not expires.isdigit():
+            raise invalid_argument("x-oss-expires", expires, "x-oss-expires must be seconds since the epoch.")
+        additional = _header_list(params.get("x-oss-additional-headers", ""))
+        return _Claim(
+            version="v2", presigned=True, access_key_id=params.get("x-oss-access-key-id", ""),
+            security_token=params.get("security-token"), signature=params.get("x-oss-signature", ""),
+            compute=lambda secret: _v2_expected(request, expires, additional, secret, presigned=True),
             check_time=lambda now: _check_expiry(int(expires), now))
 
     def _v4_header_claim(self, request: SignedRequest, fields_text: str) -> _Claim:
@@ -225,8 +255,8 @@ class Authenticator:
     def _check_scope(self, scope: str, date_time: str) -> None:
         date, region, product, _ = scope.split("/")
         if region != self.region:
-            raise OssError(403, "SignatureDoesNotMatch", f"Invalid signing region in Authorization: "
-                           f"{region!r}, this bucket is in {self.region!r}.")
+            raise OssError(400, "InvalidArgument", "Invalid signing region in Authorization header.",
+                           ec="0002-00000226", Region=region, BucketRegion=self.region)
         if product != PRODUCT or date != date_time[:8]:
             raise OssError(403, "SignatureDoesNotMatch", "Invalid credential scope: it must be "
                            "<yyyymmdd of x-oss-date>/<region>/oss/aliyun_v4_request.")
@@ -271,6 +301,31 @@ def _v1_resource(request: SignedRequest) -> str:
     if not signed:
         return path
     return path + "?" + "&".join(f"{name}={value}" if value else name for name, value in signed)
+
+
+# V2
+
+
+def _v2_expected(request: SignedRequest, date: str, additional: list[str], secret: str,
+                 presigned: bool) -> _Expected:
+    headers = request.headers
+    signed = sorted((name, value) for name, value in headers.items()
+                    if name.startswith("x-oss-") or name in additional)
+    canonical_headers = b"".join(_wire(name) + b":" + _wire(value) + b"\n" for name, value in signed)
+    path = f"/{request.bucket}/{request.key}" if request.bucket else "/"
+    query = sorted((_v4_encode(name), _v4_encode(value)) for name, value in request.params.items()
+                   if not (presigned and name == "x-oss-signature"))
+    resource = _v4_encode(path) + ("?" + "&".join(f"{n}={v}" if v else n for n, v in query) if query else "")
+    data = b"\n".join([
+        request.method.encode("ascii"),
+        _wire(headers.get("content-md5", "")),
+        _wire(headers.get("content-type", "")),
+        _wire(date),
+        canonical_headers + ";".join(additional).encode("ascii"),
+        resource.encode("ascii"),
+    ])
+    signature = base64.b64encode(hmac.new(secret.encode("utf-8"), data, hashlib.sha256).digest()).decode("ascii")
+    return _Expected(signature, data.decode("utf-8", errors="replace"))
 
 
 # V4
@@ -326,9 +381,11 @@ def _parse_v4_fields(text: str) -> dict[str, str]:
 def _split_credential(credential: str) -> tuple[str, str]:
     """``<ak>/<date>/<region>/<product>/aliyun_v4_request`` -> (ak, scope)."""
     parts = credential.split("/")
+    if len(parts) == 5 and parts[0] and parts[1] and not parts[2]:
+        raise invalid_argument("Credential", credential, "The signing region in credential is invalid.")
     if len(parts) != 5 or not parts[0] or parts[4] != V4_TERMINATOR or not all(parts[1:4]):
-        raise invalid_argument("Credential", credential, "The credential must be "
-                               "<AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request.")
+        # OSS's words; the expected form is <AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request
+        raise invalid_argument("Credential", credential, "Invalid credential in Authorization header.")
     return parts[0], "/".join(parts[1:])
 
 

@@ -20,14 +20,15 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
 import logging
-import mimetypes
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -36,7 +37,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Callable, Protocol
 
 import crcmod
 
@@ -69,8 +70,8 @@ CREATE TABLE IF NOT EXISTS objects (
     crc64 TEXT NOT NULL,            -- unsigned 64-bit, too big for SQLite's INTEGER
     last_modified REAL NOT NULL,
     content_type TEXT NOT NULL,
-    metadata TEXT NOT NULL,         -- JSON object of the x-oss-meta-* headers
-    object_type TEXT NOT NULL,      -- Normal | Multipart
+    metadata TEXT NOT NULL,         -- JSON object of the headers sent back as stored: x-oss-meta-*, Cache-Control...
+    object_type TEXT NOT NULL,      -- Normal | Multipart | Appendable
     blob TEXT NOT NULL,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
@@ -94,7 +95,12 @@ CREATE TABLE IF NOT EXISTS parts (
 ) WITHOUT ROWID;
 """
 
-_OBJECT_COLUMNS = "bucket, key, size, etag, crc64, last_modified, content_type, metadata, object_type, blob"
+# Columns added after the first release, with their defaults: an older index gains them at open.
+_ADDED_BUCKET_COLUMNS = {"acl": "'private'"}
+_ADDED_OBJECT_COLUMNS = {"acl": "'default'", "tags": "'{}'", "symlink_target": "''"}
+_OBJECT_COLUMNS = ("bucket, key, size, etag, crc64, last_modified, content_type, metadata, object_type, blob, acl, "
+                   "tags, symlink_target")
+_PENDING_ACL, _PENDING_TAGS = " acl", " tags"  # a header name has no space
 _PART_COLUMNS = "part_number, size, etag, crc64, last_modified, blob"
 
 
@@ -112,8 +118,11 @@ class ObjectInfo:
     last_modified: float
     content_type: str
     metadata: Mapping[str, str]  # lower-case ``x-oss-meta-*`` names
-    object_type: str  # "Normal" or "Multipart"
+    object_type: str  # "Normal", "Multipart" or "Appendable"
     blob: str = field(repr=False)
+    acl: str = "default"  # default | private | public-read | public-read-write
+    tags: Mapping[str, str] = field(default_factory=dict)
+    symlink_target: str = ""  # the target key of a "Symlink" object
 
     @property
     def content_md5(self) -> str | None:
@@ -154,6 +163,17 @@ class ListPage:
 
 
 @dataclass(frozen=True)
+class UploadPage:
+    """One page of ListMultipartUploads; the next markers are set when truncated."""
+
+    uploads: list[MultipartUpload]
+    common_prefixes: list[str]
+    is_truncated: bool
+    next_key_marker: str
+    next_upload_id_marker: str
+
+
+@dataclass(frozen=True)
 class _ReceivedBody:
     path: Path
     size: int
@@ -191,11 +211,6 @@ def parse_content_md5(value: str) -> bytes:
     if len(digest) != 16:
         raise invalid_digest("The Content-MD5 you specified is not valid.")
     return digest
-
-
-def guess_content_type(key: str) -> str:
-    """What OSS stores when the upload names no Content-Type: a guess from the key's extension."""
-    return mimetypes.guess_type(key, strict=False)[0] or DEFAULT_CONTENT_TYPE
 
 
 def _prefix_end(prefix: bytes) -> bytes | None:
@@ -247,6 +262,11 @@ class ObjectStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            for table, added in (("objects", _ADDED_OBJECT_COLUMNS), ("buckets", _ADDED_BUCKET_COLUMNS)):
+                present = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                for column, default in added.items():
+                    if column not in present:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT {default}")
         self._sweep()
 
     def close(self) -> None:
@@ -278,11 +298,43 @@ class ObjectStore:
         with self._lock:
             return [row["name"] for row in self._db.execute("SELECT name FROM buckets ORDER BY name")]
 
+    def bucket_created(self, name: str) -> float:
+        return float(self._bucket_row(name)["created"])
+
+    def bucket_acl(self, name: str) -> str:
+        return str(self._bucket_row(name)["acl"])
+
+    def _bucket_row(self, name: str) -> sqlite3.Row:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM buckets WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise no_such_bucket(name)
+        return row
+
+    def set_bucket_acl(self, name: str, acl: str) -> None:
+        """private | public-read | public-read-write: what anonymous requests may do (see the app)."""
+        with self._lock:
+            self._require_bucket(name)
+            self._db.execute("UPDATE buckets SET acl = ? WHERE name = ?", (acl, name))
+
+    def delete_bucket(self, name: str) -> None:
+        """Remove an empty bucket: objects or unfinished multipart uploads make it ``BucketNotEmpty``."""
+        with self._lock:
+            self._require_bucket(name)
+            busy = self._db.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone() or \
+                self._db.execute("SELECT 1 FROM uploads WHERE bucket = ? LIMIT 1", (name,)).fetchone()
+            if busy is not None:
+                raise OssError(409, "BucketNotEmpty", "The bucket you tried to delete is not empty.",
+                               BucketName=name)
+            self._db.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            shutil.rmtree(self.root / name, ignore_errors=True)
+
     # Objects
 
     def put_object(self, bucket: str, key: str, body: Readable, *, size: int | None = None,
                    content_type: str | None = None, metadata: Mapping[str, str] | None = None,
-                   content_md5: str | None = None, forbid_overwrite: bool = False) -> ObjectInfo:
+                   content_md5: str | None = None, forbid_overwrite: bool = False, acl: str = "default",
+                   tags: Mapping[str, str] | None = None) -> ObjectInfo:
         """Stream ``body`` (``size`` bytes, or until EOF when None) into ``bucket/key``.
 
         ``content_md5`` is the request's base64 ``Content-MD5`` header, checked against what arrived.
@@ -295,9 +347,85 @@ class ObjectStore:
         received = self._receive(bucket, body, size, expected_md5)
         info = ObjectInfo(bucket=bucket, key=key, size=received.size, etag=received.md5.hex().upper(),
                           crc64=received.crc64, last_modified=time.time(),
-                          content_type=content_type or guess_content_type(key), metadata=dict(metadata or {}),
-                          object_type="Normal", blob=_new_blob_name())
+                          content_type=content_type or DEFAULT_CONTENT_TYPE, metadata=dict(metadata or {}),
+                          object_type="Normal", blob=_new_blob_name(), acl=acl, tags=dict(tags or {}))
         return self._install(info, received.path, forbid_overwrite=forbid_overwrite)
+
+    def copy_object(self, source: tuple[str, str], bucket: str, key: str, *,
+                    check_source: Callable[[ObjectInfo], None] = lambda info: None,
+                    content_type: str | None = None, metadata: Mapping[str, str] | None = None,
+                    tags: Mapping[str, str] | None = None, acl: str = "default",
+                    forbid_overwrite: bool = False) -> ObjectInfo:
+        """Copy ``source`` (bucket, key) to ``bucket/key`` byte for byte; ``check_source`` sees the source's
+        metadata first (copy conditions). ``metadata`` and ``content_type`` None keep the source's (the COPY
+        directive), ``tags`` None keeps its tags. The copy keeps the source's ETag, as OSS does."""
+        validate_key(key)
+        self._require_bucket(bucket)
+        if forbid_overwrite:
+            self._refuse_overwrite(bucket, key)
+        info, handle = self.open_object(*source)
+        with handle:
+            check_source(info)
+            received = self._receive(bucket, handle, info.size, None)
+        appendable = info.object_type == "Appendable"
+        copy = ObjectInfo(bucket=bucket, key=key, size=received.size,
+                          etag=received.md5.hex().upper() if appendable else info.etag,
+                          crc64=received.crc64, last_modified=time.time(),
+                          content_type=info.content_type if content_type is None else content_type,
+                          metadata=dict(info.metadata if metadata is None else metadata),
+                          object_type="Normal" if appendable else info.object_type, blob=_new_blob_name(),
+                          acl=acl, tags=dict(info.tags if tags is None else tags))
+        return self._install(copy, received.path, forbid_overwrite=forbid_overwrite)
+
+    def append_object(self, bucket: str, key: str, position: int, body: Readable, *, size: int | None = None,
+                      content_type: str | None = None, metadata: Mapping[str, str] | None = None,
+                      content_md5: str | None = None, acl: str = "default",
+                      tags: Mapping[str, str] | None = None) -> ObjectInfo:
+        """AppendObject: add ``body`` at ``position``, which must be the current length (0 creates the object,
+        with ``content_type``, ``metadata``, ``acl`` and ``tags``; later appends keep the first ones)."""
+        validate_key(key)
+        self._require_bucket(bucket)
+        expected_md5 = parse_content_md5(content_md5) if content_md5 is not None else None
+        received = self._receive(bucket, body, size, expected_md5)
+        with self._lock:
+            try:
+                row = self._db.execute(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?",
+                                       (bucket, key.encode("utf-8"))).fetchone()
+                current = None if row is None else self._object_from_row(row)
+                if current is not None and current.object_type != "Appendable":
+                    raise OssError(409, "ObjectNotAppendable", "The object is not appendable.", Key=key)
+                length = 0 if current is None else current.size
+                if position != length:
+                    raise OssError(409, "PositionNotEqualToLength", "Position is not equal to file length.",
+                                   Key=key, headers={"x-oss-next-append-position": str(length)})
+                if length + received.size > self.max_object_size:
+                    raise _entity_too_large(length + received.size, self.max_object_size)
+                pieces = [] if current is None else [self._blob_dir(bucket) / current.blob]
+                whole = self._concatenate_files(bucket, [*pieces, received.path])
+            finally:
+                _unlink_quietly(received.path)
+            info = ObjectInfo(bucket=bucket, key=key, size=whole.size, etag=whole.md5.hex().upper(),
+                              crc64=whole.crc64, last_modified=time.time(),
+                              content_type=(content_type or DEFAULT_CONTENT_TYPE) if current is None
+                              else current.content_type,
+                              metadata=dict(metadata or {}) if current is None else current.metadata,
+                              object_type="Appendable", blob=_new_blob_name(),
+                              acl=acl if current is None else current.acl,
+                              tags=dict(tags or {}) if current is None else current.tags)
+            return self._install(info, whole.path)
+
+    def set_object_attributes(self, bucket: str, key: str, *, acl: str | None = None,
+                              tags: Mapping[str, str] | None = None) -> ObjectInfo:
+        """Change an object's ACL or tags (PutObjectACL, PutObjectTagging, DeleteObjectTagging)."""
+        with self._lock:
+            info = self._object_row(bucket, key)
+            if acl is not None:
+                self._db.execute("UPDATE objects SET acl = ? WHERE bucket = ? AND key = ?",
+                                 (acl, bucket, key.encode("utf-8")))
+            if tags is not None:
+                self._db.execute("UPDATE objects SET tags = ? WHERE bucket = ? AND key = ?",
+                                 (json.dumps(dict(tags)), bucket, key.encode("utf-8")))
+            return info
 
     def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str | None = None,
                   metadata: Mapping[str, str] | None = None) -> ObjectInfo:
@@ -305,15 +433,44 @@ class ObjectStore:
         return self.put_object(bucket, key, io.BytesIO(data), size=len(data), content_type=content_type,
                                metadata=metadata)
 
-    def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        with self._lock:
-            return self._object_row(bucket, key)
-
-    def open_object(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
-        """The object's metadata and its body opened for reading; the caller closes the file."""
+    def head_object(self, bucket: str, key: str, follow: bool = False) -> ObjectInfo:
+        """The object's metadata; with ``follow``, a symlink's is its target's, with its own user metadata."""
         with self._lock:
             info = self._object_row(bucket, key)
+            return self._followed(info) if follow else info
+
+    def open_object(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        """The object's metadata and its body opened for reading (a symlink's target); the caller closes the
+        file."""
+        with self._lock:
+            info = self._followed(self._object_row(bucket, key))
             return info, open(self._blob_dir(bucket) / info.blob, "rb")  # noqa: SIM115 - returned open
+
+    def put_symlink(self, bucket: str, key: str, target: str, *, content_type: str | None = None,
+                    metadata: Mapping[str, str] | None = None, acl: str = "default",
+                    tags: Mapping[str, str] | None = None, forbid_overwrite: bool = False) -> ObjectInfo:
+        """PutSymlink: ``key`` reads as ``target`` (which need not exist yet)."""
+        validate_key(key)
+        validate_key(target)
+        self._require_bucket(bucket)
+        if forbid_overwrite:
+            self._refuse_overwrite(bucket, key)
+        received = self._receive(bucket, io.BytesIO(), 0, None)
+        info = ObjectInfo(bucket=bucket, key=key, size=0, etag=received.md5.hex().upper(), crc64=received.crc64,
+                          last_modified=time.time(), content_type=content_type or DEFAULT_CONTENT_TYPE,
+                          metadata=dict(metadata or {}), object_type="Symlink", blob=_new_blob_name(), acl=acl,
+                          tags=dict(tags or {}), symlink_target=target)
+        return self._install(info, received.path, forbid_overwrite=forbid_overwrite)
+
+    def _followed(self, info: ObjectInfo) -> ObjectInfo:
+        if info.object_type != "Symlink":
+            return info
+        try:
+            target = self._object_row(info.bucket, info.symlink_target)
+        except OssError:
+            raise OssError(404, "SymlinkTargetNotExist", "The symlink target object does not exist.",
+                           Key=info.key, SymlinkTarget=info.symlink_target) from None
+        return dataclasses.replace(target, key=info.key, metadata=info.metadata, acl=info.acl, tags=info.tags)
 
     def read_bytes(self, bucket: str, key: str) -> bytes:
         """The whole body in memory (tests, small fixtures)."""
@@ -378,16 +535,21 @@ class ObjectStore:
 
     def initiate_multipart(self, bucket: str, key: str, content_type: str | None = None,
                            metadata: Mapping[str, str] | None = None,
-                           forbid_overwrite: bool = False) -> MultipartUpload:
+                           forbid_overwrite: bool = False, acl: str = "default",
+                           tags: Mapping[str, str] | None = None) -> MultipartUpload:
         """Start an upload; with ``forbid_overwrite`` (x-oss-forbid-overwrite) an existing key is refused now,
         as OSS does, and again when the upload completes."""
         validate_key(key)
         if forbid_overwrite:
             self._require_bucket(bucket)
             self._refuse_overwrite(bucket, key)
-        upload = MultipartUpload(upload_id=secrets.token_hex(16).upper(), bucket=bucket, key=key,
-                                 initiated=time.time(), content_type=content_type or guess_content_type(key),
-                                 metadata=dict(metadata or {}))
+        # The ACL and tags wait with the upload's headers, under names no stored header can have.
+        pending = {**(metadata or {}), _PENDING_ACL: acl, _PENDING_TAGS: json.dumps(dict(tags or {}))}
+        # Time-ordered, like OSS's: listing by upload id lists one key's uploads in the order they began.
+        upload_id = f"{time.time_ns():016X}{secrets.token_hex(8).upper()}"
+        upload = MultipartUpload(upload_id=upload_id, bucket=bucket, key=key,
+                                 initiated=time.time(), content_type=content_type or DEFAULT_CONTENT_TYPE,
+                                 metadata=pending)
         with self._lock:
             self._require_bucket(bucket)
             self._db.execute(
@@ -437,8 +599,54 @@ class ObjectStore:
         parts = [self._part_from_row(row) for row in rows]
         return parts[:max_parts], len(parts) > max_parts
 
+    def upload_part_copy(self, source: tuple[str, str], bucket: str, key: str, upload_id: str,
+                         part_number: int, byte_range: tuple[int, int] | None = None,
+                         check_source: Callable[[ObjectInfo], None] = lambda info: None) -> PartInfo:
+        """UploadPartCopy: the part is ``[start, end)`` of ``source`` (bucket, key), or all of it."""
+        info, handle = self.open_object(*source)
+        with handle:
+            check_source(info)
+            start, end = byte_range if byte_range is not None else (0, info.size)
+            handle.seek(start)
+            return self.upload_part(bucket, key, upload_id, part_number, handle, size=end - start)
+
+    def list_uploads(self, bucket: str, prefix: str = "", key_marker: str = "", upload_id_marker: str = "",
+                     delimiter: str = "", max_uploads: int = 1000) -> UploadPage:
+        """Unfinished multipart uploads in key order, then upload id order, after the markers."""
+        self._require_bucket(bucket)
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM uploads WHERE bucket = ? ORDER BY key, upload_id",
+                                    (bucket,)).fetchall()
+        prefix_bytes, marker, delimiter_bytes = (s.encode("utf-8") for s in (prefix, key_marker, delimiter))
+        uploads: list[MultipartUpload] = []
+        prefixes: list[str] = []
+        last_key, last_id = "", ""
+        for row in rows:
+            key = bytes(row["key"])
+            if not key.startswith(prefix_bytes):
+                continue
+            after_marker = key > marker or (key == marker and upload_id_marker != ""
+                                            and row["upload_id"] > upload_id_marker)
+            if key_marker and not after_marker:
+                continue
+            common = self._common_prefix(key, len(prefix_bytes), delimiter_bytes)
+            if common is not None and (common.decode("utf-8") in prefixes or marker.startswith(common)):
+                continue
+            if len(uploads) + len(prefixes) == max_uploads:
+                return UploadPage(uploads, prefixes, True, last_key, last_id)
+            if common is not None:
+                prefixes.append(common.decode("utf-8"))
+                last_key, last_id = common.decode("utf-8"), ""
+                continue
+            uploads.append(MultipartUpload(upload_id=row["upload_id"], bucket=bucket, key=key.decode("utf-8"),
+                                           initiated=row["initiated"], content_type=row["content_type"],
+                                           metadata=json.loads(row["metadata"])))
+            last_key, last_id = key.decode("utf-8"), row["upload_id"]
+        return UploadPage(uploads, prefixes, False, "", "")
+
     def complete_multipart(self, bucket: str, key: str, upload_id: str,
-                           parts: Sequence[tuple[int, str]] | None, forbid_overwrite: bool = False) -> ObjectInfo:
+                           parts: Sequence[tuple[int, str]] | None, forbid_overwrite: bool = False,
+                           acl: str | None = None) -> ObjectInfo:
         """Assemble the object from ``(part number, ETag)`` pairs, or from every part when None.
 
         The object's ETag is OSS's multipart form: the MD5 of the concatenated part MD5s, then ``-<count>``.
@@ -456,10 +664,13 @@ class ObjectStore:
             raise _entity_too_large(total, self.max_object_size)
         assembled = self._concatenate(bucket, upload_id, chosen)
         digest = hashlib.md5(b"".join(bytes.fromhex(part.etag) for part in chosen))
+        metadata = dict(upload.metadata)
+        pending_acl, tags = metadata.pop(_PENDING_ACL, "default"), json.loads(metadata.pop(_PENDING_TAGS, "{}"))
+        acl = pending_acl if acl is None else acl  # x-oss-object-acl at completion wins
         info = ObjectInfo(bucket=bucket, key=key, size=assembled.size,
                           etag=f"{digest.hexdigest().upper()}-{len(chosen)}", crc64=assembled.crc64,
                           last_modified=time.time(), content_type=upload.content_type,
-                          metadata=upload.metadata, object_type="Multipart", blob=_new_blob_name())
+                          metadata=metadata, object_type="Multipart", blob=_new_blob_name(), acl=acl, tags=tags)
         with self._lock:
             try:
                 self._upload_row(bucket, key, upload_id)  # someone else completed or aborted it meanwhile
@@ -540,9 +751,10 @@ class ObjectStore:
                 raise
             try:
                 self._db.execute(
-                    f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO objects ({_OBJECT_COLUMNS}) VALUES ({', '.join('?' * 13)})",
                     (info.bucket, key, info.size, info.etag, str(info.crc64), info.last_modified,
-                     info.content_type, json.dumps(dict(info.metadata)), info.object_type, info.blob))
+                     info.content_type, json.dumps(dict(info.metadata)), info.object_type, info.blob, info.acl,
+                     json.dumps(dict(info.tags)), info.symlink_target))
             except BaseException:
                 _unlink_quietly(final)
                 raise
@@ -579,20 +791,25 @@ class ObjectStore:
     def _concatenate(self, bucket: str, upload_id: str, parts: Sequence[PartInfo]) -> _ReceivedBody:
         """Copy the parts, in order, into one temporary file, recomputing the CRC of the whole."""
         directory = self._blob_dir(bucket)
-        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=str(directory))
+        try:
+            return self._concatenate_files(bucket, [directory / part.blob for part in parts])
+        except FileNotFoundError as missing:  # replaced, or the upload went away, while we were copying
+            number = next(part.part_number for part in parts if str(directory / part.blob) == missing.filename)
+            raise OssError(400, "InvalidPart", "A part changed while the upload was being completed.",
+                           PartNumber=number) from None
+
+    def _concatenate_files(self, bucket: str, sources: Sequence[Path]) -> _ReceivedBody:
+        """The files, in order, in one temporary file next to the blobs, with the MD5 and CRC of the whole."""
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=str(self._blob_dir(bucket)))
         path = Path(name)
-        crc, size = new_crc64(), 0
+        md5, crc, size = hashlib.md5(), new_crc64(), 0
         try:
             with os.fdopen(fd, "wb") as out:
-                for part in parts:
-                    try:
-                        source = open(directory / part.blob, "rb")  # noqa: SIM115 - closed just below
-                    except FileNotFoundError:  # replaced, or the upload went away, while we were copying
-                        raise OssError(400, "InvalidPart", "A part changed while the upload was being "
-                                       "completed.", PartNumber=part.part_number) from None
-                    with source:
+                for source_path in sources:
+                    with open(source_path, "rb") as source:
                         chunk = source.read(COPY_CHUNK)
                         while chunk:
+                            md5.update(chunk)
                             crc.update(chunk)
                             out.write(chunk)
                             size += len(chunk)
@@ -600,7 +817,7 @@ class ObjectStore:
         except BaseException:
             _unlink_quietly(path)
             raise
-        return _ReceivedBody(path, size, b"", crc.crcValue)
+        return _ReceivedBody(path, size, md5.digest(), crc.crcValue)
 
     def _drop_upload(self, bucket: str, upload_id: str) -> None:
         blobs = [part.blob for part in self._parts_of(upload_id)]
@@ -664,7 +881,8 @@ class ObjectStore:
         return ObjectInfo(bucket=row["bucket"], key=bytes(row["key"]).decode("utf-8"), size=row["size"],
                           etag=row["etag"], crc64=int(row["crc64"]), last_modified=row["last_modified"],
                           content_type=row["content_type"], metadata=json.loads(row["metadata"]),
-                          object_type=row["object_type"], blob=row["blob"])
+                          object_type=row["object_type"], blob=row["blob"], acl=row["acl"],
+                          tags=json.loads(row["tags"]), symlink_target=row["symlink_target"])
 
     @staticmethod
     def _part_from_row(row: sqlite3.Row) -> PartInfo:
