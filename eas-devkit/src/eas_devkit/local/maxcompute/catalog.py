@@ -28,7 +28,16 @@ from urllib.parse import quote
 
 from .datatypes import ColumnType, from_storage, infer_type, parse_type, to_storage
 from .errors import already_exists, semantic_error, table_not_found
-from .sql import AddPartition, SelectQuery, parse_statement, quote_identifier, sqlite_error
+from .sql import (
+    AddPartition,
+    CompiledQuery,
+    Query,
+    StoredTable,
+    compile_query,
+    parse_statement,
+    quote_identifier,
+    sqlite_error,
+)
 
 DATABASE_NAME = "catalog.sqlite3"
 READ_BATCH = 1000
@@ -140,12 +149,17 @@ class TableSchema:
 
 @dataclass(frozen=True)
 class SelectPlan:
-    """A parsed SELECT with its table resolved: what :meth:`Catalog.run_select` runs."""
+    """A query with its tables resolved and compiled to SQLite: what :meth:`Catalog.run_select` runs."""
 
     project: str
     sql: str
-    query: SelectQuery
-    table: Optional[TableSchema]
+    query: CompiledQuery
+    tables: tuple[TableSchema, ...]
+
+    @property
+    def table(self) -> Optional[TableSchema]:
+        """The first table the query reads (None for a query of literals only)."""
+        return self.tables[0] if self.tables else None
 
 
 @dataclass(frozen=True)
@@ -428,18 +442,22 @@ class Catalog:
             raise semantic_error("a SELECT statement is expected here")
         return plan
 
-    def _plan_select(self, project: str, sql: str, query: SelectQuery) -> SelectPlan:
-        table = None
-        if query.table is not None:
-            table_project = query.table.project or project
-            table = self.get_table(table_project, query.table.name)
+    def _plan_select(self, project: str, sql: str, query: Query) -> SelectPlan:
+        schemas: dict[tuple[str, str], TableSchema] = {}
+        for reference in query.tables:
+            table_project = reference.project or project
+            table = self.get_table(table_project, reference.name)
             if table is None:
-                raise table_not_found(table_project, query.table.name, query.table.line, query.table.column)
-        return SelectPlan(project, sql, query, table)
+                raise table_not_found(table_project, reference.name, reference.line, reference.column)
+            schemas[(table_project, table.name)] = table
+        stored = {key: StoredTable(f"data_{table.table_id}", tuple((column.name, column.type)
+                                                                    for column in table.all_columns))
+                  for key, table in schemas.items()}
+        return SelectPlan(project, sql, compile_query(query, project, stored), tuple(schemas.values()))
 
     def run_select(self, plan: SelectPlan) -> QueryResult:
         """Run a planned SELECT on the read-only connection, within :attr:`query_timeout` seconds."""
-        rendered = plan.query.render(plan.table.storage_table if plan.table is not None else "")
+        rendered = plan.query.sql
         deadline = time.monotonic() + self.query_timeout
         with self._query_lock:
             self._query_db.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
@@ -629,44 +647,21 @@ def _result_columns(plan: SelectPlan, names: list[str],
                     rows: list[tuple[Any, ...]]) -> tuple[tuple[Column, ...], list[Any]]:
     """Name and type each result column, MaxCompute-style, and how to turn its SQLite values into Python.
 
-    A bare column (or its min/max) keeps the table column's type; count is bigint, avg double, sum follows
-    its argument; other expressions get a type from their values. Unnamed expressions are ``_c<index>``.
+    A table's column keeps its type and comment; other expressions get the type sqlglot gives them, or one
+    from their values when it cannot tell.
     """
-    described: list[tuple[Optional[str], Optional[Column], Optional[str]]] = []
-    for item in plan.query.items:
-        if item.star and plan.table is not None:
-            described.extend((column.name, column, None) for column in plan.table.all_columns)
-        elif item.star:
-            described.append((None, None, None))
-        else:
-            source = plan.table.column(item.column) if plan.table is not None and item.column else None
-            described.append((item.name, source, item.aggregate))
-    if len(described) != len(names):  # a construct the select-list reading did not foresee
-        described = [(name.lower(), None, None) for name in names]
+    query = plan.query
+    by_table = {(table.project, table.name): table for table in plan.tables}
     columns, decoders = [], []
-    for index, (name, source, aggregate) in enumerate(described):
-        column_type = _result_type(source, aggregate, [row[index] for row in rows])
-        columns.append(Column(name or f"_c{index}", column_type.name, source.comment if source and not aggregate
-                              else ""))
+    for index, name in enumerate(query.names if len(query.names) == len(names) else names):
+        declared = query.types[index] if len(query.types) == len(names) else None
+        column_type = parse_type(declared) if declared else infer_type([row[index] for row in rows])
+        source = query.sources[index] if len(query.sources) == len(names) else None
+        table = by_table.get(source[:2]) if source else None
+        described = table.column(source[2]) if table is not None and source else None
+        columns.append(Column(name or f"_c{index}", column_type.name, described.comment if described else ""))
         decoders.append(_decoder(column_type))
     return tuple(columns), decoders
-
-
-def _result_type(source: Column | None, aggregate: str | None, values: list[Any]) -> ColumnType:
-    if aggregate == "count":
-        return parse_type("bigint")
-    if aggregate == "avg":
-        return parse_type("double")
-    if source is not None and aggregate == "sum":
-        source_type = source.column_type
-        if source_type.is_integer:
-            return parse_type("bigint")
-        if source_type.base == "decimal":
-            return parse_type(f"decimal(38,{source_type.scale or 0})")
-        return parse_type("double")
-    if source is not None and aggregate in (None, "min", "max"):
-        return source.column_type
-    return infer_type(values)
 
 
 def _decoder(column_type: ColumnType) -> Any:
