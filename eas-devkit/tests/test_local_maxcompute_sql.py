@@ -113,6 +113,12 @@ def test_typed_literals_casts_and_partition_columns(o: ODPS) -> None:
     assert rows == [[43, "1", "ANN"]]
 
 
+def test_comments_are_read_as_maxcompute_reads_them(o: ODPS) -> None:
+    """MaxCompute does not nest comments: ``/* /* */`` is one comment, and what follows it is SQL."""
+    _, rows = run(o, "select /* /* */ name -- , region\nfrom users where id = 2")
+    assert rows == [["bob"]]
+
+
 @pytest.mark.parametrize(("statement", "error", "words"), [
     ("select nope from users", errors.ODPSError, "ODPS-0130071:[1,8] Semantic analysis exception - column nope "
                                                  "cannot be resolved"),
@@ -124,7 +130,10 @@ def test_typed_literals_casts_and_partition_columns(o: ODPS) -> None:
     ("select * from users; select * from orders", errors.ODPSError, "several statements"),
     ("select * from users lateral view explode(array(1)) t as x", errors.ODPSError, "LATERAL VIEW"),
     ("select no_such_function(id) from users", errors.ODPSError, "function no_such_function cannot be resolved"),
-], ids=["column", "qualified-column", "table", "parse", "insert", "script", "lateral-view", "function"])
+    ("select datediff(at, at, 'hh') from orders", errors.ODPSError, "DATEDIFF unsupported for 'HH'"),
+    ("select " + "(" * 3000 + "1" + ")" * 3000, errors.ParseError, "nested too deeply"),
+], ids=["column", "qualified-column", "table", "parse", "insert", "script", "lateral-view", "function",
+        "not-emulated", "deep"])
 def test_refusals_keep_maxcompute_error_numbers(o: ODPS, statement: str, error: type, words: str) -> None:
     with pytest.raises(error) as raised:
         o.execute_sql(statement)

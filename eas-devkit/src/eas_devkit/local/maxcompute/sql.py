@@ -2,7 +2,8 @@
 pyodps runs before writing a new partition, ``ALTER TABLE t ADD [IF NOT EXISTS] PARTITION (k='v')``.
 
 A query (``SELECT`` or ``WITH``: joins, subqueries, ``UNION ALL``, window functions, ``GROUP BY ... HAVING``,
-typed literals, ``CAST``) is parsed by sqlglot's Hive dialect, which MaxCompute's SQL follows, and checked by
+typed literals, ``CAST``) is parsed by sqlglot with the sqlglot-maxcompute dialect (Hive's, which MaxCompute's
+SQL follows, with MaxCompute's date functions), and checked by
 walking the tree: only query nodes, every table a plain name (no table-valued function, no ``LATERAL VIEW``),
 every function one sqlglot knows or one of :data:`PLAIN_FUNCTIONS`. :func:`compile_query` then resolves each
 table to the project's table that holds its rows (so that no query can name SQLite's own tables, nor a file),
@@ -36,7 +37,8 @@ from sqlglot.schema import MappingSchema
 
 from .errors import SqlError, parse_error, semantic_error
 
-DIALECT = "hive"  # the sqlglot dialect MaxCompute SQL is read with
+DIALECT = "maxcompute"  # sqlglot-maxcompute's dialect: Hive's, with MaxCompute's date functions and formats
+TOO_DEEP = "the statement is nested too deeply for the local MaxCompute"  # sqlglot reads it recursively
 UNSUPPORTED_STATEMENTS = frozenset([
     "insert", "create", "drop", "alter", "update", "delete", "truncate", "merge", "grant", "revoke", "set", "use",
     "desc", "describe", "show", "explain", "from", "add", "remove", "list", "tunnel", "load", "unload",
@@ -167,7 +169,8 @@ def parse_statement(sql: str) -> Query | AddPartition:
         if token.is_word("in") and not sig[index + 1].is_op("("):
             # SQLite reads `x IN some_table`; MaxCompute has no such form.
             raise parse_error("IN needs a parenthesised list", token.line, token.column)
-    return parse_query("".join(token.text for token in tokens))
+    # sqlglot gets the statement without its comments, which its dialect would read differently (nested).
+    return parse_query("".join(" " if token.kind == "comment" else token.text for token in tokens))
 
 
 def parse_query(sql: str) -> Query:
@@ -176,6 +179,8 @@ def parse_query(sql: str) -> Query:
         trees = sqlglot.parse(sql, read=DIALECT)
     except SqlglotError as error:
         raise _parse_failure(error, sql) from None
+    except RecursionError:
+        raise parse_error(TOO_DEEP) from None
     if len(trees) != 1 or trees[0] is None:
         raise semantic_error("a script of several statements is not supported by the local MaxCompute")
     tree = trees[0]
@@ -215,6 +220,8 @@ def compile_query(query: Query, project: str, tables: Mapping[tuple[str, str], S
         tree = annotate_types(tree, schema=schema, dialect=DIALECT)
     except OptimizeError as error:
         raise _semantic_failure(str(error), query.sql) from None
+    except RecursionError:
+        raise semantic_error(TOO_DEEP) from None
     names, types, sources = [], [], []
     for output in tree.selects:
         names.append(output.alias_or_name.lower())
@@ -231,6 +238,8 @@ def compile_query(query: Query, project: str, tables: Mapping[tuple[str, str], S
         rendered = tree.sql(dialect="sqlite", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as error:
         raise semantic_error(f"{error} (the local MaxCompute runs queries on SQLite)") from None
+    except RecursionError:
+        raise semantic_error(TOO_DEEP) from None
     return CompiledQuery(rendered, tuple(names), tuple(types), tuple(sources))
 
 
