@@ -406,8 +406,8 @@ def test_writing_a_partitioned_table_needs_an_existing_partition(catalog: Catalo
         o.write_table("no_such_table", [[1]])
     with pytest.raises(errors.ODPSError, match="already exists"):
         o.execute_sql("ALTER TABLE sales ADD PARTITION (ds='20240101')")
-    with pytest.raises(errors.ODPSError, match="ADD .IF NOT EXISTS. PARTITION"):
-        o.execute_sql("ALTER TABLE sales DROP PARTITION (ds='20240101')")
+    with pytest.raises(errors.ODPSError, match="DROP .IF EXISTS. PARTITION"):
+        o.execute_sql("ALTER TABLE sales RENAME TO shop_sales")
     with pytest.raises(errors.ODPSError, match="not partitioned"):
         o.execute_sql("ALTER TABLE iris ADD PARTITION (ds='20240101')")
     assert catalog.row_count(PROJECT, "sales") == 6

@@ -163,3 +163,29 @@ def test_a_query_reaches_only_the_projects_tables(o: ODPS, statement: str) -> No
         o.execute_sql(statement)
     text = str(raised.value)
     assert any(code in text for code in ("ODPS-0130071", "ODPS-0130131", "ODPS-0130161")), text
+
+
+# Partitions
+
+
+def test_partitions_are_listed_and_dropped_with_their_rows(o: ODPS) -> None:
+    orders = o.get_table("orders")
+    orders.create_partition("ds=20240104")  # empty, and listed all the same
+    assert [str(partition.partition_spec) for partition in orders.iterate_partitions()] == [
+        "ds='20240101'", "ds='20240102'", "ds='20240103'", "ds='20240104'"]
+    assert [str(partition.partition_spec) for partition in orders.iterate_partitions("ds=20240102")] == [
+        "ds='20240102'"]
+    assert str(orders.get_max_partition(skip_empty=False).partition_spec) == "ds='20240104'"
+
+    orders.delete_partition("ds=20240103")
+    o.execute_sql("alter table orders drop if exists partition (ds='20240104'), partition (ds='20240199')")
+    assert [str(partition.partition_spec) for partition in orders.iterate_partitions()] == [
+        "ds='20240101'", "ds='20240102'"]
+    assert not orders.exist_partition("ds=20240103")
+    assert run(o, "select count(*) from orders")[1] == [[3]]
+
+    with pytest.raises(errors.ODPSError, match="ODPS-0130071.*partition ds='20240103' does not exist"):
+        orders.delete_partition("ds=20240103")
+    orders.delete_partition("ds=20240103", if_exists=True)
+    with pytest.raises(errors.ODPSError, match="ODPS-0130071.*not partitioned"):
+        o.execute_sql("alter table users drop partition (ds='1')")

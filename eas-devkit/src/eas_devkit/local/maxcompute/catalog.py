@@ -29,7 +29,7 @@ from urllib.parse import quote
 from .datatypes import ColumnType, from_storage, infer_type, parse_type, to_storage
 from .errors import already_exists, semantic_error, table_not_found
 from .sql import (
-    AddPartition,
+    AlterPartitions,
     CompiledQuery,
     Query,
     StoredTable,
@@ -163,14 +163,15 @@ class SelectPlan:
 
 
 @dataclass(frozen=True)
-class AddPartitionPlan:
-    """A checked ``ALTER TABLE ... ADD PARTITION``: what :meth:`Catalog.add_partitions` runs."""
+class PartitionPlan:
+    """A checked ``ALTER TABLE ... ADD|DROP PARTITION``: what :meth:`Catalog.alter_partitions` runs."""
 
     project: str
     sql: str
     table: TableSchema
     partitions: tuple[dict[str, str], ...]
-    if_not_exists: bool
+    action: str  # "add" or "drop"
+    conditional: bool  # IF NOT EXISTS (add) or IF EXISTS (drop)
 
 
 @dataclass(frozen=True)
@@ -365,14 +366,49 @@ class Catalog:
         return PartitionInfo({key.name: str(value) for key, value in zip(schema.partitions, values)},
                              schema.created if created is None else created[0])
 
-    def add_partitions(self, plan: AddPartitionPlan) -> None:
-        """Create the plan's partitions; SqlError if one exists and the statement has no IF NOT EXISTS."""
+    def alter_partitions(self, plan: PartitionPlan) -> None:
+        """Create or drop the plan's partitions (a dropped one with its rows); SqlError, with nothing changed, if
+        one to add exists or one to drop does not, unless the statement says IF [NOT] EXISTS."""
         for partition in plan.partitions:
-            if self.get_partition(plan.table, partition) is not None and not plan.if_not_exists:
+            exists = self.get_partition(plan.table, partition) is not None
+            if exists == (plan.action == "add") and not plan.conditional:
                 spec = ",".join(f"{key}='{value}'" for key, value in partition.items())
-                raise already_exists(f"partition {spec} already exists in table {plan.project}.{plan.table.name}")
+                if exists:
+                    raise already_exists(f"partition {spec} already exists in table {plan.project}.{plan.table.name}")
+                raise semantic_error(f"partition {spec} does not exist in table {plan.project}.{plan.table.name}")
         for partition in plan.partitions:
-            self.create_partition(plan.table, partition)
+            if plan.action == "add":
+                self.create_partition(plan.table, partition)
+            else:
+                self.drop_partition(plan.table, partition)
+
+    def drop_partition(self, schema: TableSchema, partition: Mapping[str, str]) -> None:
+        """Drop the partition and its rows (nothing happens if it does not exist)."""
+        values = self._partition_values(schema, partition)
+        where, parameters = _partition_filter(schema, partition)
+        with self._transaction() as db:
+            self._require_current(db, schema)
+            db.execute("DELETE FROM partitions WHERE table_id = ? AND spec = ?", (schema.table_id, json.dumps(values)))
+            db.execute(f"DELETE FROM {schema.storage_table}{where}", parameters)
+            db.execute("UPDATE tables SET modified = ? WHERE id = ?", (time.time(), schema.table_id))
+
+    def list_partitions(self, schema: TableSchema, prefix: Mapping[str, str] | None = None) -> list[PartitionInfo]:
+        """The table's partitions (created, or holding rows) in key order, those matching ``prefix`` only."""
+        keys = [key.name for key in schema.partitions]
+        names = ", ".join(quote_identifier(key) for key in keys)
+        where, parameters = _partition_filter(schema, prefix)
+        with self._lock:
+            created = {tuple(json.loads(spec)): when for spec, when in self._db.execute(
+                "SELECT spec, created FROM partitions WHERE table_id = ?", (schema.table_id,))}
+            with_rows = self._db.execute(f"SELECT DISTINCT {names} FROM {schema.storage_table}{where}",
+                                         parameters).fetchall()
+        wanted = _partition_filter_values(schema, prefix)
+        found = {tuple(row): created.get(tuple(row), schema.created) for row in with_rows}
+        for values, when in created.items():
+            if all(values[keys.index(key)] == value for key, value in wanted.items()):
+                found.setdefault(values, when)
+        return [PartitionInfo({key: str(value) for key, value in zip(keys, values)}, when)
+                for values, when in sorted(found.items(), key=lambda item: [str(value) for value in item[0]])]
 
     def create_partition(self, schema: TableSchema, partition: Mapping[str, str]) -> None:
         """Create the (empty) partition unless it exists."""
@@ -427,12 +463,12 @@ class Catalog:
 
     # SQL
 
-    def plan(self, project: str, sql: str) -> SelectPlan | AddPartitionPlan:
-        """Parse ``sql`` (a single-table SELECT or ``ALTER TABLE ... ADD PARTITION``) and resolve its table in
-        ``project`` (or the project it names). Raises SqlError."""
+    def plan(self, project: str, sql: str) -> SelectPlan | PartitionPlan:
+        """Parse ``sql`` (a query, or ``ALTER TABLE ... ADD|DROP PARTITION``) and resolve its tables in
+        ``project`` (or the project each names). Raises SqlError."""
         statement = parse_statement(sql)
-        if isinstance(statement, AddPartition):
-            return self._plan_add_partition(project, sql, statement)
+        if isinstance(statement, AlterPartitions):
+            return self._plan_partitions(project, sql, statement)
         return self._plan_select(project, sql, statement)
 
     def plan_select(self, project: str, sql: str) -> SelectPlan:
@@ -482,7 +518,7 @@ class Catalog:
         result = self.run_select(self.plan_select(project, sql))
         return result.columns, iter(result.rows)
 
-    def _plan_add_partition(self, project: str, sql: str, statement: AddPartition) -> AddPartitionPlan:
+    def _plan_partitions(self, project: str, sql: str, statement: AlterPartitions) -> PartitionPlan:
         reference = statement.table
         table_project = reference.project or project
         table = self.get_table(table_project, reference.name)
@@ -504,7 +540,7 @@ class Catalog:
             except InvalidValue as error:
                 raise semantic_error(str(error), spec.line, spec.column) from None
             partitions.append({key: partition[key] for key in keys})
-        return AddPartitionPlan(table_project, sql, table, tuple(partitions), statement.if_not_exists)
+        return PartitionPlan(table_project, sql, table, tuple(partitions), statement.action, statement.conditional)
 
     # Internals
 
@@ -641,6 +677,16 @@ def _partition_filter(schema: TableSchema, partition: Mapping[str, str] | None) 
         except ValueError as error:
             raise InvalidValue(f"partition key {column.name!r} ({column.type}): {error}") from None
     return " WHERE " + " AND ".join(clauses), parameters
+
+
+def _partition_filter_values(schema: TableSchema, partition: Mapping[str, str] | None) -> dict[str, Any]:
+    """``partition`` (some keys) as stored values by key name; checked by :func:`_partition_filter`."""
+    values = {}
+    for key, value in (partition or {}).items():
+        column = schema.column(key)
+        if column is not None:
+            values[column.name] = to_storage(value, column.column_type)
+    return values
 
 
 def _result_columns(plan: SelectPlan, names: list[str],

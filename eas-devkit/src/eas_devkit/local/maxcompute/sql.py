@@ -1,19 +1,20 @@
-"""MaxCompute SQL for the local stand-in: queries transpiled by sqlglot onto SQLite, and the one DDL statement
-pyodps runs before writing a new partition, ``ALTER TABLE t ADD [IF NOT EXISTS] PARTITION (k='v')``.
+"""MaxCompute SQL for the local stand-in: queries transpiled by sqlglot onto SQLite, and the DDL statements
+pyodps runs for ``create_partition``/``delete_partition``: ``ALTER TABLE t ADD|DROP ... PARTITION (k='v')``.
 
 A query (``SELECT`` or ``WITH``: joins, subqueries, ``UNION ALL``, window functions, ``GROUP BY ... HAVING``,
 typed literals, ``CAST``) is parsed by sqlglot with the sqlglot-maxcompute dialect (Hive's, which MaxCompute's
-SQL follows, with MaxCompute's date functions), and checked by
-walking the tree: only query nodes, every table a plain name (no table-valued function, no ``LATERAL VIEW``),
-every function one sqlglot knows or one of :data:`PLAIN_FUNCTIONS`. :func:`compile_query` then resolves each
-table to the project's table that holds its rows (so that no query can name SQLite's own tables, nor a file),
-resolves every column (an unknown one fails as MaxCompute fails it), types the result columns and renders
-SQLite SQL. docs/architecture.md tells why sqlglot and SQLite (measured against DuckDB).
+SQL follows, with MaxCompute's date functions), and checked by walking the tree: only query nodes, every table
+a plain name (no table-valued function, no ``LATERAL VIEW``), every function one sqlglot knows or one of
+:data:`PLAIN_FUNCTIONS`. :func:`compile_query` then resolves each table to the project's table that holds its
+rows (so that no query can name SQLite's own tables, nor a file), resolves every column (an unknown one fails
+as MaxCompute fails it), types the result columns and renders SQLite SQL. docs/architecture.md tells why
+sqlglot and SQLite (measured against DuckDB).
 
-An ``ALTER TABLE`` is parsed by the lexer below into :class:`AddPartition` (several PARTITION clauses may follow
-ADD); any other ALTER is refused. The lexer (MaxCompute's lexical rules: ``'`` and ``"`` strings with
-backslash escapes, back-quoted identifiers, ``--`` and ``/* */`` comments) also splits scripts into
-statements, so that a script is refused before any of it runs.
+The lexer below (MaxCompute's lexical rules: ``'`` and ``"`` strings with backslash escapes, back-quoted
+identifiers, ``--`` and ``/* */`` comments, which do not nest) reads a statement first: it splits scripts, so
+that a script is refused before any of it runs; it takes the comments out before sqlglot reads the query; and
+it parses ``ALTER TABLE ... ADD|DROP PARTITION`` into :class:`AlterPartitions` (several PARTITION clauses may
+follow ADD or DROP). Any other ALTER is refused.
 
 Failures are :class:`~.errors.SqlError` with the ``ODPS-xxxxxxx`` numbers MaxCompute reports, so that
 pyodps raises ``ParseError`` for a statement it cannot parse, ``NoSuchTable`` for a missing table and
@@ -46,7 +47,8 @@ UNSUPPORTED_STATEMENTS = frozenset([
     "export", "import", "call", "vacuum",
 ])
 QUERY_WORDS = frozenset(["select", "with"])
-ADD_PARTITION_FORM = "ALTER TABLE <table> ADD [IF NOT EXISTS] PARTITION (<key>='<value>', ...)"
+ALTER_FORMS = ("ALTER TABLE <table> ADD [IF NOT EXISTS] PARTITION (<key>='<value>', ...) and "
+               "ALTER TABLE <table> DROP [IF EXISTS] PARTITION (<key>='<value>', ...)")
 # Functions sqlglot does not model but MaxCompute and SQLite both have, with the same meaning. Any other
 # function sqlglot does not know is refused: SQLite's own (sqlite_version, load_extension, zeroblob...) too.
 PLAIN_FUNCTIONS = frozenset(["instr", "ltrim", "rtrim", "replace", "hex", "char", "nullif", "ifnull"])
@@ -117,12 +119,13 @@ class PartitionClause:
 
 
 @dataclass(frozen=True)
-class AddPartition:
-    """``ALTER TABLE <table> ADD [IF NOT EXISTS] PARTITION (...) [PARTITION (...)...]``, parsed."""
+class AlterPartitions:
+    """``ALTER TABLE <table> ADD [IF NOT EXISTS] | DROP [IF EXISTS] PARTITION (...)[[,] PARTITION (...)...]``."""
 
     table: TableRef
     partitions: tuple[PartitionClause, ...]
-    if_not_exists: bool
+    action: str  # "add" or "drop"
+    conditional: bool  # IF NOT EXISTS (add) or IF EXISTS (drop)
 
 
 @dataclass(frozen=True)
@@ -152,16 +155,16 @@ class CompiledQuery:
     sources: tuple[Optional[tuple[str, str, str]], ...]  # (project, table, column) a result column is
 
 
-def parse_statement(sql: str) -> Query | AddPartition:
-    """Parse ``sql`` as a query or an ``ALTER TABLE ... ADD PARTITION``. Raises :class:`SqlError`."""
+def parse_statement(sql: str) -> Query | AlterPartitions:
+    """Parse ``sql`` as a query or an ``ALTER TABLE ... ADD|DROP PARTITION``. Raises :class:`SqlError`."""
     tokens, significant = _statement_tokens(sql)
     first = tokens[significant[0]]
     if first.is_word("alter"):
-        return _parse_add_partition([tokens[index] for index in significant])
+        return _parse_alter_partitions([tokens[index] for index in significant])
     if not (first.is_word(*QUERY_WORDS) or first.is_op("(")):
         if first.kind == "ident" and first.text.lower() in UNSUPPORTED_STATEMENTS:
             raise semantic_error(f"{first.text.upper()} statements are not supported by the local MaxCompute, "
-                                 f"which runs queries (SELECT, WITH) and {ADD_PARTITION_FORM} only",
+                                 f"which runs queries (SELECT, WITH), {ALTER_FORMS} only",
                                  first.line, first.column)
         raise parse_error(f"invalid token '{first.text}'", first.line, first.column)
     sig = [tokens[index] for index in significant]
@@ -357,31 +360,36 @@ def _table(parts: list[Token], alias: str | None) -> TableRef:
     return TableRef(project, parts[-1].name, alias, parts[0].line, parts[0].column)
 
 
-def _parse_add_partition(sig: list[Token]) -> AddPartition:
+def _parse_alter_partitions(sig: list[Token]) -> AlterPartitions:
     def refused(index: int) -> SqlError:
         token = sig[min(index, len(sig) - 1)]
-        return semantic_error(f"of the ALTER statements, the local MaxCompute runs only {ADD_PARTITION_FORM}",
+        return semantic_error(f"of the ALTER statements, the local MaxCompute runs only {ALTER_FORMS}",
                               token.line, token.column)
 
     if len(sig) < 2 or not sig[1].is_word("table"):
         raise refused(1)
     parts, index = _table_name(sig, 2)
-    if index >= len(sig) or not sig[index].is_word("add"):
+    if index >= len(sig) or not sig[index].is_word("add", "drop"):
         raise refused(index)
+    action = sig[index].text.lower()
     index += 1
-    if_not_exists = index < len(sig) and sig[index].is_word("if")
-    if if_not_exists:
-        if not (index + 2 < len(sig) and sig[index + 1].is_word("not") and sig[index + 2].is_word("exists")):
+    condition = ["not", "exists"] if action == "add" else ["exists"]
+    conditional = index < len(sig) and sig[index].is_word("if")
+    if conditional:
+        words = sig[index + 1:index + 1 + len(condition)]
+        if [token.text.lower() for token in words] != condition:
             where = sig[min(index + 1, len(sig) - 1)]
-            raise parse_error("IF NOT EXISTS expected", where.line, where.column)
-        index += 3
+            raise parse_error(f"IF {' '.join(condition).upper()} expected", where.line, where.column)
+        index += 1 + len(condition)
     partitions = []
     while index < len(sig) or not partitions:
+        if partitions and index < len(sig) and sig[index].is_op(","):
+            index += 1
         if index >= len(sig) or not sig[index].is_word("partition"):
             raise refused(index)
         clause, index = _partition_clause(sig, index + 1)
         partitions.append(clause)
-    return AddPartition(_table(parts, None), tuple(partitions), if_not_exists)
+    return AlterPartitions(_table(parts, None), tuple(partitions), action, conditional)
 
 
 def _partition_clause(sig: list[Token], index: int) -> tuple[PartitionClause, int]:
