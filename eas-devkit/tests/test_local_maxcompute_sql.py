@@ -3,6 +3,7 @@ and what it refuses, each with the error number MaxCompute gives."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -12,11 +13,13 @@ from typing import Any
 
 import pytest
 from odps import ODPS, errors
+from odps.tunnel import CompressOption, TableTunnel
 from test_local_maxcompute import PROJECT, connect, sts
 
 from eas_devkit.local.credentials import CredentialIssuer
 from eas_devkit.local.maxcompute.app import create_maxcompute_app
-from eas_devkit.local.maxcompute.catalog import Catalog
+from eas_devkit.local.maxcompute.catalog import Catalog, Column
+from eas_devkit.local.maxcompute.tunnel import compression, encode_records
 from eas_devkit.local.servers import LoopbackServer
 
 USERS = [[1, "ann", "cn"], [2, "bob", "sg"], [3, "cy", "cn"], [4, "dee", None]]
@@ -189,3 +192,24 @@ def test_partitions_are_listed_and_dropped_with_their_rows(o: ODPS) -> None:
     orders.delete_partition("ds=20240103", if_exists=True)
     with pytest.raises(errors.ODPSError, match="ODPS-0130071.*not partitioned"):
         o.execute_sql("alter table users drop partition (ds='1')")
+
+
+# Tunnel compression
+
+
+def test_a_download_is_compressed_as_the_client_asks_or_refused_by_name(o: ODPS) -> None:
+    tunnel = TableTunnel(o)
+    session = tunnel.create_download_session("orders", partition_spec="ds=20240103")
+    with session.open_record_reader(0, 3, compress=True) as reader:
+        assert [record["id"] for record in reader] == [13, 14, 15]
+    columns = (Column("id", "bigint"), Column("kind", "string"))
+    rows = [(number, "pen") for number in range(1000)]
+    raw = b"".join(encode_records(columns, rows))
+    deflated = b"".join(encode_records(columns, rows, compression("deflate")))
+    assert zlib.decompress(deflated) == raw and len(deflated) < len(raw) / 2
+    assert compression(None) is None and compression("identity") is None
+    zstd = CompressOption(CompressOption.CompressAlgorithm.ODPS_ZSTD)
+    session = tunnel.create_download_session("orders", partition_spec="ds=20240103", compress_option=zstd)
+    with pytest.raises(errors.ODPSError, match="zstd.*deflate works"), \
+            session.open_record_reader(0, 3, compress=True) as reader:
+        list(reader)

@@ -90,6 +90,7 @@ from .tunnel import (
     DownloadSession,
     SessionRegistry,
     check_encodable,
+    compression,
     encode_records,
     parse_row_range,
     schema_document,
@@ -761,8 +762,12 @@ class MaxComputeApp:
 
     def _stream(self, call: _Call, columns: tuple[Column, ...], rows: Iterable[tuple[Any, ...]]) -> Response:
         check_encodable(columns)
-        return Response(self._guarded(call, encode_records(columns, rows)),
-                        content_type="application/octet-stream", direct_passthrough=True)
+        compress = compression(call.request.headers.get("Accept-Encoding"))
+        response = Response(self._guarded(call, encode_records(columns, rows, compress)),
+                            content_type="application/octet-stream", direct_passthrough=True)
+        if compress is not None:
+            response.headers["Content-Encoding"] = compress.algorithm.get_encoding()
+        return response
 
     @staticmethod
     def _guarded(call: _Call, chunks: Iterator[bytes]) -> Iterator[bytes]:
