@@ -777,6 +777,11 @@ def test_authorize_is_asked_and_a_denial_is_no_permission(serve: Callable[..., L
     with pytest.raises(errors.NoPermission, match="ODPS-0130013") as raised:
         o.execute_sql("select * from sales")
     assert "You have NO privilege 'odps:Select' on {" + sales + "}" in str(raised.value)
+    for statement in ("select * from iris a join sales b on a.species = b.product",  # every table read is asked
+                      "with s as (select * from sales) select count(*) from s",
+                      "select species from iris where species in (select product from sales)"):
+        with pytest.raises(errors.NoPermission, match="odps:Select"):
+            o.execute_sql(statement)
     recorder.deny = set()
     with o.get_table("iris").open_reader() as reader:
         assert reader.count == 20

@@ -608,11 +608,11 @@ class MaxComputeApp:
         try:
             plan = self.catalog.plan(call.project, query)
             action = "odps:Alter" if isinstance(plan, PartitionPlan) else "odps:Select"
-            if plan.table is not None:
-                resource = f"acs:odps:*:projects/{plan.table.project}/tables/{plan.table.name}"
+            for table in (plan.table,) if isinstance(plan, PartitionPlan) else plan.tables:
+                resource = f"acs:odps:*:projects/{table.project}/tables/{table.name}"
                 if self.authorize is not None and not self.authorize(action, resource, call.access_key_id):
                     raise sql_no_permission(action, resource)
-                refusal = self._grants_refusal(call, plan.table.project, action, resource)
+                refusal = self._grants_refusal(call, table.project, action, resource)
                 if refusal is not None:
                     raise sql_access_denied(refusal)
             if isinstance(plan, PartitionPlan):

@@ -156,11 +156,6 @@ class SelectPlan:
     query: CompiledQuery
     tables: tuple[TableSchema, ...]
 
-    @property
-    def table(self) -> Optional[TableSchema]:
-        """The first table the query reads (None for a query of literals only)."""
-        return self.tables[0] if self.tables else None
-
 
 @dataclass(frozen=True)
 class PartitionPlan:
