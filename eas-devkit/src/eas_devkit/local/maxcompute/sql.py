@@ -33,10 +33,10 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, OptimizeError, SqlglotError, UnsupportedError
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
-from sqlglot.optimizer.scope import build_scope
+from sqlglot.optimizer.scope import build_scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
-from .errors import SqlError, parse_error, semantic_error
+from .errors import SqlError, parse_error, semantic_error, table_not_found
 
 DIALECT = "maxcompute"  # sqlglot-maxcompute's dialect: Hive's, with MaxCompute's date functions and formats
 TOO_DEEP = "the statement is nested too deeply for the local MaxCompute"  # sqlglot reads it recursively
@@ -232,6 +232,7 @@ def compile_query(query: Query, project: str, tables: Mapping[tuple[str, str], S
         stored = tables.get(source[:2]) if source else None
         types.append(dict(stored.columns)[source[2]] if stored else _result_type(output.type))
         sources.append(source)
+    _check_tables_resolved(tree, project, tables, query.sql)
     for table in tree.find_all(exp.Table):
         stored = tables.get((table.db.lower(), table.name.lower())) if table.db else None
         if stored is not None:
@@ -480,6 +481,16 @@ def _position(node: exp.Expression, sql: str) -> tuple[int, int]:
 def _words(node: exp.Expression) -> str:
     return {"lateral": "LATERAL VIEW", "into": "SELECT ... INTO", "unnest": "UNNEST",
             "explode": "EXPLODE"}.get(node.key, f"{node.key.upper()} inside a query")
+
+
+def _check_tables_resolved(tree: exp.Expression, project: str, tables: Mapping[tuple[str, str], StoredTable],
+                           sql: str) -> None:
+    """Every table a scope reads is a project table: a name that only a CTE of another scope defines
+    (``(with t as ...) x join t``) is no CTE where it is read, and must not reach SQLite's own tables."""
+    for scope in traverse_scope(tree):
+        for source in scope.sources.values():
+            if isinstance(source, exp.Table) and (source.db.lower(), source.name.lower()) not in tables:
+                raise table_not_found(source.db.lower() or project, source.name.lower(), *_position(source, sql))
 
 
 def _name_unnamed_outputs(tree: exp.Expression) -> None:
