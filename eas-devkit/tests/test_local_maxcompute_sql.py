@@ -161,7 +161,8 @@ def test_refusals_keep_maxcompute_error_numbers(o: ODPS, statement: str, error: 
     "select * from main.data_1",
     "with t as (select * from sqlite_master) select * from t",
     "select * from (with sqlite_master as (select 1 a) select * from sqlite_master) t join sqlite_master s on 1 = 1",
-    "select * from users where exists (with sqlite_schema as (select 1) select 1) and id in (select 1 from sqlite_schema)",
+    "select * from users where exists (with sqlite_schema as (select 1) select 1) "
+    "and id in (select 1 from sqlite_schema)",
 ])
 def test_a_query_reaches_only_the_projects_tables(o: ODPS, statement: str) -> None:
     with pytest.raises(errors.ODPSError) as raised:
