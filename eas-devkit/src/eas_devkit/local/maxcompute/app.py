@@ -12,15 +12,16 @@ Supported, as pyodps 0.13.2 calls them:
 
 * metadata: ``GET /api/tenants``, ``GET /api/projects/<p>``, ``GET /api/projects/<p>/tables`` (paged) and
   ``GET /api/projects/<p>/tables/<t>`` (also ``?extended``);
-* partitions: ``GET .../tables/<t>?partition=k='v'`` (``exist_partition()``; ``NoSuchPartition`` when absent);
+* partitions: ``GET .../tables/<t>?partition=k='v'`` (``exist_partition()``; ``NoSuchPartition`` when absent),
+  ``GET .../tables/<t>?partitions`` (``iterate_partitions()``, one page);
 * table reads (``table.open_reader()``, ``o.read_table``): ``GET /api/projects/<p>/tunnel?service`` names the
   tunnel endpoint, which is this same server and prefix; ``POST .../tables/<t>?downloads`` opens a session
   (partition, column selection), ``GET .../tables/<t>?downloadid=..&data&rowrange=(s,n)`` streams records;
 * table writes (``o.write_table``, ``table.open_writer()``, also ``overwrite=True`` and ``create_partition=True``):
   ``POST ?uploads`` opens a session, ``PUT ?uploadid=..&blockid=N`` sends a block, ``GET ?uploadid=..`` lists
   the blocks and ``POST ?uploadid=..`` commits them (see :mod:`.upload`); RAM action ``odps:Update``;
-* SQL: ``POST /api/projects/<p>/instances`` runs the SQL task at once (a single-table SELECT, or the
-  ``ALTER TABLE ... ADD [IF NOT EXISTS] PARTITION`` pyodps's ``create_partition`` runs, see :mod:`.sql`)
+* SQL: ``POST /api/projects/<p>/instances`` runs the SQL task at once (a query, or the ``ALTER TABLE ...
+  ADD|DROP PARTITION`` pyodps's ``create_partition``/``delete_partition`` run, see :mod:`.sql`)
   and answers 201 with a ``Location``. The instance is ``Running`` for ``sql_seconds`` (default 0, or
   ``$LOCAL_MAXCOMPUTE_SQL_SECONDS``: a long query, to try timeouts), then ``Terminated``, its task
   ``Success`` or ``Failed`` with MaxCompute's error text. ``PUT`` of ``<Instance><Status>Terminated``
@@ -61,7 +62,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from ..credentials import LookupSource
-from .catalog import AddPartitionPlan, Catalog, CatalogError, Column, NotFound, Project, QueryResult, TableSchema
+from .catalog import Catalog, CatalogError, Column, NotFound, PartitionPlan, Project, QueryResult, TableSchema
 from .errors import (
     REQUEST_ID_HEADER,
     XML_CONTENT_TYPE,
@@ -89,6 +90,7 @@ from .tunnel import (
     DownloadSession,
     SessionRegistry,
     check_encodable,
+    compression,
     encode_records,
     parse_row_range,
     schema_document,
@@ -327,6 +329,8 @@ class MaxComputeApp:
             self._authorize(call, "odps:Select", resource)
             return self._table_head(call, schema)
         self._authorize(call, "odps:Describe", resource)
+        if "partitions" in call.params:
+            return self._partitions(call, schema)
         if "partition" in call.params:
             return self._partition(call, schema)
         return _xml(self._table_element(schema))
@@ -499,6 +503,25 @@ class MaxComputeApp:
                                            columns=[column.name for column in columns], partition=partition))
         return Response(_csv(columns, rows), content_type="text/plain; charset=utf-8")
 
+    def _partitions(self, call: _Call, schema: TableSchema) -> Response:
+        """``table.iterate_partitions()``: every partition (those under ``?partition=`` when given) on one page."""
+        if not schema.partitions:
+            raise OdpsError(400, "InvalidArgument", f"Table {schema.project}.{schema.name} is not partitioned.")
+        found = self.catalog.list_partitions(schema, _partition_spec(call.params.get("partition", ""), schema))
+        if "reverse" in call.params:
+            found.reverse()
+        root = ET.Element("Partitions")
+        _add(root, "Marker", "")
+        _add(root, "MaxItems", str(len(found)))
+        for partition in found:
+            element = ET.SubElement(root, "Partition")
+            for key, value in partition.values.items():
+                ET.SubElement(element, "Column", Name=key, Value=value)
+            for tag in ("CreationTime", "LastDDLTime"):
+                _add(element, tag, str(int(partition.created)))
+            _add(element, "LastModifiedTime", str(int(schema.modified)))
+        return _xml(root)
+
     def _partition(self, call: _Call, schema: TableSchema) -> Response:
         """``Partition.reload()``: the partition's values and counts, or NoSuchPartition."""
         text = call.params["partition"]
@@ -584,16 +607,16 @@ class MaxComputeApp:
                                creator=call.caller.name if call.caller is not None else None)
         try:
             plan = self.catalog.plan(call.project, query)
-            action = "odps:Alter" if isinstance(plan, AddPartitionPlan) else "odps:Select"
-            if plan.table is not None:
-                resource = f"acs:odps:*:projects/{plan.table.project}/tables/{plan.table.name}"
+            action = "odps:Alter" if isinstance(plan, PartitionPlan) else "odps:Select"
+            for table in (plan.table,) if isinstance(plan, PartitionPlan) else plan.tables:
+                resource = f"acs:odps:*:projects/{table.project}/tables/{table.name}"
                 if self.authorize is not None and not self.authorize(action, resource, call.access_key_id):
                     raise sql_no_permission(action, resource)
-                refusal = self._grants_refusal(call, plan.table.project, action, resource)
+                refusal = self._grants_refusal(call, table.project, action, resource)
                 if refusal is not None:
                     raise sql_access_denied(refusal)
-            if isinstance(plan, AddPartitionPlan):
-                self.catalog.add_partitions(plan)
+            if isinstance(plan, PartitionPlan):
+                self.catalog.alter_partitions(plan)
             else:
                 instance.result = self.catalog.run_select(plan)
         except SqlError as error:
@@ -739,8 +762,12 @@ class MaxComputeApp:
 
     def _stream(self, call: _Call, columns: tuple[Column, ...], rows: Iterable[tuple[Any, ...]]) -> Response:
         check_encodable(columns)
-        return Response(self._guarded(call, encode_records(columns, rows)),
-                        content_type="application/octet-stream", direct_passthrough=True)
+        compress = compression(call.request.headers.get("Accept-Encoding"))
+        response = Response(self._guarded(call, encode_records(columns, rows, compress)),
+                            content_type="application/octet-stream", direct_passthrough=True)
+        if compress is not None:
+            response.headers["Content-Encoding"] = compress.algorithm.get_encoding()
+        return response
 
     @staticmethod
     def _guarded(call: _Call, chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -23,12 +23,21 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 from urllib.parse import quote
 
 from .datatypes import ColumnType, from_storage, infer_type, parse_type, to_storage
 from .errors import already_exists, semantic_error, table_not_found
-from .sql import AddPartition, SelectQuery, parse_statement, quote_identifier, sqlite_error
+from .sql import (
+    AlterPartitions,
+    CompiledQuery,
+    Query,
+    StoredTable,
+    compile_query,
+    parse_statement,
+    quote_identifier,
+    sqlite_error,
+)
 
 DATABASE_NAME = "catalog.sqlite3"
 READ_BATCH = 1000
@@ -140,23 +149,24 @@ class TableSchema:
 
 @dataclass(frozen=True)
 class SelectPlan:
-    """A parsed SELECT with its table resolved: what :meth:`Catalog.run_select` runs."""
+    """A query with its tables resolved and compiled to SQLite: what :meth:`Catalog.run_select` runs."""
 
     project: str
     sql: str
-    query: SelectQuery
-    table: Optional[TableSchema]
+    query: CompiledQuery
+    tables: tuple[TableSchema, ...]
 
 
 @dataclass(frozen=True)
-class AddPartitionPlan:
-    """A checked ``ALTER TABLE ... ADD PARTITION``: what :meth:`Catalog.add_partitions` runs."""
+class PartitionPlan:
+    """A checked ``ALTER TABLE ... ADD|DROP PARTITION``: what :meth:`Catalog.alter_partitions` runs."""
 
     project: str
     sql: str
     table: TableSchema
     partitions: tuple[dict[str, str], ...]
-    if_not_exists: bool
+    action: str  # "add" or "drop"
+    conditional: bool  # IF NOT EXISTS (add) or IF EXISTS (drop)
 
 
 @dataclass(frozen=True)
@@ -351,14 +361,49 @@ class Catalog:
         return PartitionInfo({key.name: str(value) for key, value in zip(schema.partitions, values)},
                              schema.created if created is None else created[0])
 
-    def add_partitions(self, plan: AddPartitionPlan) -> None:
-        """Create the plan's partitions; SqlError if one exists and the statement has no IF NOT EXISTS."""
+    def alter_partitions(self, plan: PartitionPlan) -> None:
+        """Create or drop the plan's partitions (a dropped one with its rows); SqlError, with nothing changed, if
+        one to add exists or one to drop does not, unless the statement says IF [NOT] EXISTS."""
         for partition in plan.partitions:
-            if self.get_partition(plan.table, partition) is not None and not plan.if_not_exists:
+            exists = self.get_partition(plan.table, partition) is not None
+            if exists == (plan.action == "add") and not plan.conditional:
                 spec = ",".join(f"{key}='{value}'" for key, value in partition.items())
-                raise already_exists(f"partition {spec} already exists in table {plan.project}.{plan.table.name}")
+                if exists:
+                    raise already_exists(f"partition {spec} already exists in table {plan.project}.{plan.table.name}")
+                raise semantic_error(f"partition {spec} does not exist in table {plan.project}.{plan.table.name}")
         for partition in plan.partitions:
-            self.create_partition(plan.table, partition)
+            if plan.action == "add":
+                self.create_partition(plan.table, partition)
+            else:
+                self.drop_partition(plan.table, partition)
+
+    def drop_partition(self, schema: TableSchema, partition: Mapping[str, str]) -> None:
+        """Drop the partition and its rows (nothing happens if it does not exist)."""
+        values = self._partition_values(schema, partition)
+        where, parameters = _partition_filter(schema, partition)
+        with self._transaction() as db:
+            self._require_current(db, schema)
+            db.execute("DELETE FROM partitions WHERE table_id = ? AND spec = ?", (schema.table_id, json.dumps(values)))
+            db.execute(f"DELETE FROM {schema.storage_table}{where}", parameters)
+            db.execute("UPDATE tables SET modified = ? WHERE id = ?", (time.time(), schema.table_id))
+
+    def list_partitions(self, schema: TableSchema, prefix: Mapping[str, str] | None = None) -> list[PartitionInfo]:
+        """The table's partitions (created, or holding rows) in key order, those matching ``prefix`` only."""
+        keys = [key.name for key in schema.partitions]
+        names = ", ".join(quote_identifier(key) for key in keys)
+        where, parameters = _partition_filter(schema, prefix)
+        with self._lock:
+            created = {tuple(json.loads(spec)): when for spec, when in self._db.execute(
+                "SELECT spec, created FROM partitions WHERE table_id = ?", (schema.table_id,))}
+            with_rows = self._db.execute(f"SELECT DISTINCT {names} FROM {schema.storage_table}{where}",
+                                         parameters).fetchall()
+        wanted = _partition_filter_values(schema, prefix)
+        found = {tuple(row): created.get(tuple(row), schema.created) for row in with_rows}
+        for values, when in created.items():
+            if all(values[keys.index(key)] == value for key, value in wanted.items()):
+                found.setdefault(values, when)
+        return [PartitionInfo({key: str(value) for key, value in zip(keys, values)}, when)
+                for values, when in sorted(found.items(), key=lambda item: [str(value) for value in item[0]])]
 
     def create_partition(self, schema: TableSchema, partition: Mapping[str, str]) -> None:
         """Create the (empty) partition unless it exists."""
@@ -413,12 +458,12 @@ class Catalog:
 
     # SQL
 
-    def plan(self, project: str, sql: str) -> SelectPlan | AddPartitionPlan:
-        """Parse ``sql`` (a single-table SELECT or ``ALTER TABLE ... ADD PARTITION``) and resolve its table in
-        ``project`` (or the project it names). Raises SqlError."""
+    def plan(self, project: str, sql: str) -> SelectPlan | PartitionPlan:
+        """Parse ``sql`` (a query, or ``ALTER TABLE ... ADD|DROP PARTITION``) and resolve its tables in
+        ``project`` (or the project each names). Raises SqlError."""
         statement = parse_statement(sql)
-        if isinstance(statement, AddPartition):
-            return self._plan_add_partition(project, sql, statement)
+        if isinstance(statement, AlterPartitions):
+            return self._plan_partitions(project, sql, statement)
         return self._plan_select(project, sql, statement)
 
     def plan_select(self, project: str, sql: str) -> SelectPlan:
@@ -428,18 +473,22 @@ class Catalog:
             raise semantic_error("a SELECT statement is expected here")
         return plan
 
-    def _plan_select(self, project: str, sql: str, query: SelectQuery) -> SelectPlan:
-        table = None
-        if query.table is not None:
-            table_project = query.table.project or project
-            table = self.get_table(table_project, query.table.name)
+    def _plan_select(self, project: str, sql: str, query: Query) -> SelectPlan:
+        schemas: dict[tuple[str, str], TableSchema] = {}
+        for reference in query.tables:
+            table_project = reference.project or project
+            table = self.get_table(table_project, reference.name)
             if table is None:
-                raise table_not_found(table_project, query.table.name, query.table.line, query.table.column)
-        return SelectPlan(project, sql, query, table)
+                raise table_not_found(table_project, reference.name, reference.line, reference.column)
+            schemas[(table_project, table.name)] = table
+        stored = {key: StoredTable(f"data_{table.table_id}", tuple((column.name, column.type)
+                                                                    for column in table.all_columns))
+                  for key, table in schemas.items()}
+        return SelectPlan(project, sql, compile_query(query, project, stored), tuple(schemas.values()))
 
     def run_select(self, plan: SelectPlan) -> QueryResult:
         """Run a planned SELECT on the read-only connection, within :attr:`query_timeout` seconds."""
-        rendered = plan.query.render(plan.table.storage_table if plan.table is not None else "")
+        rendered = plan.query.sql
         deadline = time.monotonic() + self.query_timeout
         with self._query_lock:
             self._query_db.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
@@ -464,7 +513,7 @@ class Catalog:
         result = self.run_select(self.plan_select(project, sql))
         return result.columns, iter(result.rows)
 
-    def _plan_add_partition(self, project: str, sql: str, statement: AddPartition) -> AddPartitionPlan:
+    def _plan_partitions(self, project: str, sql: str, statement: AlterPartitions) -> PartitionPlan:
         reference = statement.table
         table_project = reference.project or project
         table = self.get_table(table_project, reference.name)
@@ -486,7 +535,7 @@ class Catalog:
             except InvalidValue as error:
                 raise semantic_error(str(error), spec.line, spec.column) from None
             partitions.append({key: partition[key] for key in keys})
-        return AddPartitionPlan(table_project, sql, table, tuple(partitions), statement.if_not_exists)
+        return PartitionPlan(table_project, sql, table, tuple(partitions), statement.action, statement.conditional)
 
     # Internals
 
@@ -625,48 +674,35 @@ def _partition_filter(schema: TableSchema, partition: Mapping[str, str] | None) 
     return " WHERE " + " AND ".join(clauses), parameters
 
 
+def _partition_filter_values(schema: TableSchema, partition: Mapping[str, str] | None) -> dict[str, Any]:
+    """``partition`` (some keys) as stored values by key name; checked by :func:`_partition_filter`."""
+    values = {}
+    for key, value in (partition or {}).items():
+        column = schema.column(key)
+        if column is not None:
+            values[column.name] = to_storage(value, column.column_type)
+    return values
+
+
 def _result_columns(plan: SelectPlan, names: list[str],
                     rows: list[tuple[Any, ...]]) -> tuple[tuple[Column, ...], list[Any]]:
     """Name and type each result column, MaxCompute-style, and how to turn its SQLite values into Python.
 
-    A bare column (or its min/max) keeps the table column's type; count is bigint, avg double, sum follows
-    its argument; other expressions get a type from their values. Unnamed expressions are ``_c<index>``.
+    A table's column keeps its type and comment; other expressions get the type sqlglot gives them, or one
+    from their values when it cannot tell.
     """
-    described: list[tuple[Optional[str], Optional[Column], Optional[str]]] = []
-    for item in plan.query.items:
-        if item.star and plan.table is not None:
-            described.extend((column.name, column, None) for column in plan.table.all_columns)
-        elif item.star:
-            described.append((None, None, None))
-        else:
-            source = plan.table.column(item.column) if plan.table is not None and item.column else None
-            described.append((item.name, source, item.aggregate))
-    if len(described) != len(names):  # a construct the select-list reading did not foresee
-        described = [(name.lower(), None, None) for name in names]
+    query = plan.query
+    by_table = {(table.project, table.name): table for table in plan.tables}
     columns, decoders = [], []
-    for index, (name, source, aggregate) in enumerate(described):
-        column_type = _result_type(source, aggregate, [row[index] for row in rows])
-        columns.append(Column(name or f"_c{index}", column_type.name, source.comment if source and not aggregate
-                              else ""))
+    for index, name in enumerate(query.names if len(query.names) == len(names) else names):
+        declared = query.types[index] if len(query.types) == len(names) else None
+        column_type = parse_type(declared) if declared else infer_type([row[index] for row in rows])
+        source = query.sources[index] if len(query.sources) == len(names) else None
+        table = by_table.get(source[:2]) if source else None
+        described = table.column(source[2]) if table is not None and source else None
+        columns.append(Column(name or f"_c{index}", column_type.name, described.comment if described else ""))
         decoders.append(_decoder(column_type))
     return tuple(columns), decoders
-
-
-def _result_type(source: Column | None, aggregate: str | None, values: list[Any]) -> ColumnType:
-    if aggregate == "count":
-        return parse_type("bigint")
-    if aggregate == "avg":
-        return parse_type("double")
-    if source is not None and aggregate == "sum":
-        source_type = source.column_type
-        if source_type.is_integer:
-            return parse_type("bigint")
-        if source_type.base == "decimal":
-            return parse_type(f"decimal(38,{source_type.scale or 0})")
-        return parse_type("double")
-    if source is not None and aggregate in (None, "min", "max"):
-        return source.column_type
-    return infer_type(values)
 
 
 def _decoder(column_type: ColumnType) -> Any:

@@ -1,50 +1,70 @@
-"""Just enough MaxCompute SQL for the local stand-in: one SELECT on one table, run by SQLite, and the one DDL
-statement pyodps runs before writing a new partition, ``ALTER TABLE t ADD [IF NOT EXISTS] PARTITION (k='v')``.
+"""MaxCompute SQL for the local stand-in: queries transpiled by sqlglot onto SQLite, and the DDL statements
+pyodps runs for ``create_partition``/``delete_partition``: ``ALTER TABLE t ADD|DROP ... PARTITION (k='v')``.
 
-A statement is tokenized (MaxCompute's lexical rules: ``'`` and ``"`` strings with backslash escapes,
-back-quoted identifiers, ``--`` and ``/* */`` comments), checked to be a single SELECT on at most one table
-(no joins, unions or subqueries: the query then cannot reach any other table, nor SQLite's own), and
-rendered as SQLite SQL: the table reference becomes the quoted name of the SQLite table holding its rows,
-strings and identifiers are re-quoted, typed literals (``datetime '2024-01-01 00:00:00'``) lose their
-keyword and ``CAST`` targets become SQLite types. WHERE, GROUP BY, HAVING, ORDER BY, LIMIT, DISTINCT, CASE
-and the common aggregate and scalar functions then mean the same in both dialects.
+A query (``SELECT`` or ``WITH``: joins, subqueries, ``UNION ALL``, window functions, ``GROUP BY ... HAVING``,
+typed literals, ``CAST``) is parsed by sqlglot with the sqlglot-maxcompute dialect (Hive's, which MaxCompute's
+SQL follows, with MaxCompute's date functions), and checked by walking the tree: only query nodes, every table
+a plain name (no table-valued function, no ``LATERAL VIEW``), every function one sqlglot knows or one of
+:data:`PLAIN_FUNCTIONS`. :func:`compile_query` then resolves each table to the project's table that holds its
+rows (so that no query can name SQLite's own tables, nor a file), resolves every column (an unknown one fails
+as MaxCompute fails it), types the result columns and renders SQLite SQL. docs/architecture.md tells why
+sqlglot and SQLite (measured against DuckDB).
 
-An ``ALTER TABLE`` is parsed into :class:`AddPartition` (several PARTITION clauses may follow ADD); any
-other ALTER is refused.
+The lexer below (MaxCompute's lexical rules: ``'`` and ``"`` strings with backslash escapes, back-quoted
+identifiers, ``--`` and ``/* */`` comments, which do not nest) reads a statement first: it splits scripts, so
+that a script is refused before any of it runs; it takes the comments out before sqlglot reads the query; and
+it parses ``ALTER TABLE ... ADD|DROP PARTITION`` into :class:`AlterPartitions` (several PARTITION clauses may
+follow ADD or DROP). Any other ALTER is refused.
 
 Failures are :class:`~.errors.SqlError` with the ``ODPS-xxxxxxx`` numbers MaxCompute reports, so that
-pyodps raises ``ParseError`` for a statement it cannot parse and ``NoSuchTable`` for a missing table.
+pyodps raises ``ParseError`` for a statement it cannot parse, ``NoSuchTable`` for a missing table and
+``ODPSError`` with ``ODPS-0130071`` (semantic analysis) for an unknown column or function.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import SqlError, parse_error, semantic_error
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, OptimizeError, SqlglotError, UnsupportedError
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import build_scope, traverse_scope
+from sqlglot.schema import MappingSchema
 
+from .errors import SqlError, parse_error, semantic_error, table_not_found
+
+DIALECT = "maxcompute"  # sqlglot-maxcompute's dialect: Hive's, with MaxCompute's date functions and formats
+TOO_DEEP = "the statement is nested too deeply for the local MaxCompute"  # sqlglot reads it recursively
 UNSUPPORTED_STATEMENTS = frozenset([
     "insert", "create", "drop", "alter", "update", "delete", "truncate", "merge", "grant", "revoke", "set", "use",
-    "desc", "describe", "show", "explain", "with", "from", "add", "remove", "list", "tunnel", "load", "unload",
-    "msck", "analyze", "whoami", "kill", "cost", "read",
+    "desc", "describe", "show", "explain", "from", "add", "remove", "list", "tunnel", "load", "unload",
+    "msck", "analyze", "whoami", "kill", "cost", "read", "attach", "detach", "pragma", "install", "copy",
+    "export", "import", "call", "vacuum",
 ])
-JOIN_WORDS = frozenset(["join", "left", "right", "inner", "outer", "full", "cross", "natural", "lateral", "semi",
-                        "anti"])
-CLAUSE_WORDS = frozenset(["where", "group", "order", "limit", "having", "sort", "distribute", "cluster", "window",
-                          "union", "intersect", "except", "minus"]) | JOIN_WORDS
-# Words that end an expression and so are never an implicit column alias (``CASE ... END``).
-RESERVED = frozenset(["end", "null", "true", "false", "and", "or", "not", "is", "in", "like", "between", "then",
-                      "else", "when", "case", "as", "distinct", "all", "by", "asc", "desc"]) | CLAUSE_WORDS
-TYPED_LITERALS = frozenset(["datetime", "date", "timestamp"])
-ADD_PARTITION_FORM = "ALTER TABLE <table> ADD [IF NOT EXISTS] PARTITION (<key>='<value>', ...)"
-CAST_TYPES = {
-    "bigint": "INTEGER", "int": "INTEGER", "smallint": "INTEGER", "tinyint": "INTEGER", "boolean": "INTEGER",
-    "double": "REAL", "float": "REAL", "decimal": "NUMERIC",
-    "string": "TEXT", "varchar": "TEXT", "char": "TEXT", "datetime": "TEXT", "date": "TEXT", "timestamp": "TEXT",
-}
-FUNCTIONS = {"nvl": "ifnull", "substring": "substr"}  # MaxCompute name -> SQLite name, where they differ
+QUERY_WORDS = frozenset(["select", "with"])
+ALTER_FORMS = ("ALTER TABLE <table> ADD [IF NOT EXISTS] PARTITION (<key>='<value>', ...) and "
+               "ALTER TABLE <table> DROP [IF EXISTS] PARTITION (<key>='<value>', ...)")
+# Functions sqlglot does not model but MaxCompute and SQLite both have, with the same meaning. Any other
+# function sqlglot does not know is refused: SQLite's own (sqlite_version, load_extension, zeroblob...) too.
+PLAIN_FUNCTIONS = frozenset(["instr", "ltrim", "rtrim", "replace", "hex", "char", "nullif", "ifnull"])
+# Nodes a query never needs, refused wherever they appear: writes, DDL, SQLite commands, table generators.
+REFUSED_NODES: tuple[type[exp.Expression], ...] = (
+    exp.DML, exp.DDL, exp.Command, exp.Pragma, exp.Lateral, exp.Into, exp.Unnest, exp.Explode,
+)
 STRING_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "b": "\b"}
+# sqlglot's result types, as MaxCompute names them; None: typed from the values.
+RESULT_TYPES = {
+    exp.DataType.Type.BIGINT: "bigint", exp.DataType.Type.INT: "bigint", exp.DataType.Type.SMALLINT: "bigint",
+    exp.DataType.Type.TINYINT: "bigint", exp.DataType.Type.DOUBLE: "double", exp.DataType.Type.FLOAT: "double",
+    exp.DataType.Type.BOOLEAN: "boolean", exp.DataType.Type.DATE: "date", exp.DataType.Type.DATETIME: "datetime",
+    exp.DataType.Type.TIMESTAMP: "timestamp", exp.DataType.Type.VARCHAR: "string", exp.DataType.Type.TEXT: "string",
+    exp.DataType.Type.CHAR: "string",
+}
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
@@ -99,94 +119,145 @@ class PartitionClause:
 
 
 @dataclass(frozen=True)
-class AddPartition:
-    """``ALTER TABLE <table> ADD [IF NOT EXISTS] PARTITION (...) [PARTITION (...)...]``, parsed."""
+class AlterPartitions:
+    """``ALTER TABLE <table> ADD [IF NOT EXISTS] | DROP [IF EXISTS] PARTITION (...)[[,] PARTITION (...)...]``."""
 
     table: TableRef
     partitions: tuple[PartitionClause, ...]
-    if_not_exists: bool
+    action: str  # "add" or "drop"
+    conditional: bool  # IF NOT EXISTS (add) or IF EXISTS (drop)
 
 
 @dataclass(frozen=True)
-class SelectItem:
-    """One expression of the select list, and what can be told about its result column from the text."""
+class Query:
+    """A checked query: its tree as written, and the tables it reads (names of its CTEs excluded)."""
 
-    name: Optional[str]  # alias or bare column name; None for an unnamed expression (MaxCompute's _c<n>)
-    star: bool = False
-    column: Optional[str] = None  # the table column the result is, or is the min/max of
-    aggregate: Optional[str] = None  # count, sum, avg, min or max, when that is the whole expression
+    sql: str
+    tree: exp.Query
+    tables: tuple[TableRef, ...]
 
 
 @dataclass(frozen=True)
-class SelectQuery:
-    """A parsed single-table SELECT, ready to be rendered against the SQLite table holding the rows."""
+class StoredTable:
+    """Where a table's rows are (the SQLite table) and its columns with their MaxCompute types."""
 
-    tokens: tuple[Token, ...]
-    table: Optional[TableRef]
-    table_span: tuple[int, int]  # token indexes of the table name (without alias) in ``tokens``
-    items: tuple[SelectItem, ...]
-
-    def render(self, storage_table: str) -> str:
-        """SQLite SQL reading from ``storage_table`` (already quoted) under the table's name or alias."""
-        pieces: list[str] = []
-        tokens = self.tokens
-        start, end = self.table_span
-        cast_depths: list[int] = []
-        depth = 0
-        index = 0
-        while index < len(tokens):
-            token = tokens[index]
-            if self.table is not None and index == start:
-                pieces.append(storage_table)
-                if self.table.alias is None:
-                    pieces.append(" AS " + quote_identifier(self.table.name))
-                index = end
-                continue
-            if token.kind == "comment":
-                pieces.append(" ")
-            elif token.kind == "qident":
-                pieces.append(quote_identifier(token.name))
-            elif token.kind == "string":
-                pieces.append(quote_string(unescape_string(token)))
-            elif token.kind == "ident":
-                word = token.text.lower()
-                following = _next_significant(tokens, index)
-                if word in TYPED_LITERALS and following is not None and following.kind == "string":
-                    pass  # datetime '2024-01-01 00:00:00' is the string itself in SQLite
-                elif following is not None and following.is_op("(") and word in FUNCTIONS:
-                    pieces.append(FUNCTIONS[word])
-                elif cast_depths and cast_depths[-1] == depth and _previous_is_as(tokens, index) \
-                        and word in CAST_TYPES:
-                    pieces.append(CAST_TYPES[word])
-                else:
-                    pieces.append(token.text)
-                if word == "cast" and following is not None and following.is_op("("):
-                    cast_depths.append(depth + 1)
-            elif token.is_op("<=>"):
-                pieces.append(" IS ")
-            else:
-                pieces.append(token.text)
-            if token.is_op("("):
-                depth += 1
-            elif token.is_op(")"):
-                if cast_depths and cast_depths[-1] == depth:
-                    cast_depths.pop()
-                depth -= 1
-            index += 1
-        return "".join(pieces).strip()
+    storage: str
+    columns: tuple[tuple[str, str], ...]
 
 
-def parse_statement(sql: str) -> SelectQuery | AddPartition:
-    """Parse ``sql`` as a single-table SELECT or an ``ALTER TABLE ... ADD PARTITION``. Raises :class:`SqlError`."""
+@dataclass(frozen=True)
+class CompiledQuery:
+    """A query as SQLite runs it, and its result columns: names, and types when the query tells them."""
+
+    sql: str
+    names: tuple[str, ...]
+    types: tuple[Optional[str], ...]
+    sources: tuple[Optional[tuple[str, str, str]], ...]  # (project, table, column) a result column is
+
+
+def parse_statement(sql: str) -> Query | AlterPartitions:
+    """Parse ``sql`` as a query or an ``ALTER TABLE ... ADD|DROP PARTITION``. Raises :class:`SqlError`."""
     tokens, significant = _statement_tokens(sql)
-    if tokens[significant[0]].is_word("alter"):
-        return _parse_add_partition([tokens[index] for index in significant])
-    return _parse_select(tokens, significant)
+    first = tokens[significant[0]]
+    if first.is_word("alter"):
+        return _parse_alter_partitions([tokens[index] for index in significant])
+    if not (first.is_word(*QUERY_WORDS) or first.is_op("(")):
+        if first.kind == "ident" and first.text.lower() in UNSUPPORTED_STATEMENTS:
+            raise semantic_error(f"{first.text.upper()} statements are not supported by the local MaxCompute, "
+                                 f"which runs queries (SELECT, WITH), {ALTER_FORMS} only",
+                                 first.line, first.column)
+        raise parse_error(f"invalid token '{first.text}'", first.line, first.column)
+    sig = [tokens[index] for index in significant]
+    for index, token in enumerate(sig[:-1]):
+        if token.is_word("in") and not sig[index + 1].is_op("("):
+            # SQLite reads `x IN some_table`; MaxCompute has no such form.
+            raise parse_error("IN needs a parenthesised list", token.line, token.column)
+    # sqlglot gets the statement without its comments, which its dialect would read differently (nested).
+    return parse_query("".join(" " if token.kind == "comment" else token.text for token in tokens))
 
 
-def parse_select(sql: str) -> SelectQuery:
-    """Parse ``sql`` as a single-table SELECT. Raises :class:`SqlError` otherwise."""
-    return _parse_select(*_statement_tokens(sql))
+def parse_query(sql: str) -> Query:
+    """Parse and check a query: only query nodes, plain table names, known functions. Raises SqlError."""
+    try:
+        trees = sqlglot.parse(sql, read=DIALECT)
+    except SqlglotError as error:
+        raise _parse_failure(error, sql) from None
+    except RecursionError:
+        raise parse_error(TOO_DEEP) from None
+    if len(trees) != 1 or trees[0] is None:
+        raise semantic_error("a script of several statements is not supported by the local MaxCompute")
+    tree = trees[0]
+    if not isinstance(tree, (exp.Select, exp.SetOperation, exp.Subquery)):
+        raise semantic_error(f"{tree.key.upper()} statements are not supported by the local MaxCompute")
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    tables = []
+    for node in tree.walk():
+        if isinstance(node, REFUSED_NODES):
+            raise semantic_error(f"{_words(node)} is not supported by the local MaxCompute", *_position(node, sql))
+        if isinstance(node, exp.Table):
+            reference = _table_reference(node, sql)
+            if reference.project is not None or reference.name not in ctes:
+                tables.append(reference)
+        elif isinstance(node, exp.Anonymous) and node.name.lower() not in PLAIN_FUNCTIONS:
+            raise semantic_error(f"function {node.name.lower()} cannot be resolved", *_position(node, sql))
+    return Query(sql, tree, tuple(tables))
+
+
+def compile_query(query: Query, project: str, tables: Mapping[tuple[str, str], StoredTable]) -> CompiledQuery:
+    """The query as SQLite SQL over the tables holding the rows (``tables``: by (project, name), each table
+    of ``query.tables``), its columns resolved and its result columns named and typed. Raises SqlError."""
+    tree = query.tree.copy()
+    for table in tree.find_all(exp.Table):
+        reference = _table_reference(table, query.sql)
+        if reference.project is None and (project, reference.name) not in tables:
+            continue  # a CTE
+        table.set("db", exp.to_identifier(reference.project or project))
+        table.set("catalog", None)
+    _name_unnamed_outputs(tree)
+    mapping: dict[str, dict[str, dict[str, str]]] = {}
+    for (table_project, name), stored in tables.items():
+        mapping.setdefault(table_project, {})[name] = dict(stored.columns)
+    schema = MappingSchema(mapping, dialect=DIALECT)
+    try:
+        tree = qualify(tree, schema=schema, dialect=DIALECT, validate_qualify_columns=True)
+        tree = annotate_types(tree, schema=schema, dialect=DIALECT)
+    except OptimizeError as error:
+        raise _semantic_failure(str(error), query.sql) from None
+    except RecursionError:
+        raise semantic_error(TOO_DEEP) from None
+    names, types, sources = [], [], []
+    for output in tree.selects:
+        names.append(output.alias_or_name.lower())
+        source = _source_column(output, tree)
+        stored = tables.get(source[:2]) if source else None
+        types.append(dict(stored.columns)[source[2]] if stored else _result_type(output.type))
+        sources.append(source)
+    _check_tables_resolved(tree, project, tables, query.sql)
+    for table in tree.find_all(exp.Table):
+        stored = tables.get((table.db.lower(), table.name.lower())) if table.db else None
+        if stored is not None:
+            table.set("this", exp.to_identifier(stored.storage, quoted=True))
+            table.set("db", None)
+    try:
+        rendered = tree.sql(dialect="sqlite", unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as error:
+        raise semantic_error(f"{error} (the local MaxCompute runs queries on SQLite)") from None
+    except RecursionError:
+        raise semantic_error(TOO_DEEP) from None
+    return CompiledQuery(rendered, tuple(names), tuple(types), tuple(sources))
+
+
+def sqlite_error(message: str, sql: str) -> SqlError:
+    """A SQLite error message for a compiled query, as the MaxCompute error the statement deserves."""
+    match = re.match(r"no such function: (.+)", message)
+    if match:
+        name = match.group(1).lower()
+        return semantic_error(f"function {name} cannot be resolved", *_locate(sql, name))
+    match = re.match(r"no such column: (.+)", message)
+    if match:
+        name = match.group(1).split(".")[-1].strip('"')
+        return semantic_error(f"column {name} cannot be resolved", *_locate(sql, name))
+    return semantic_error(message)
 
 
 def _statement_tokens(sql: str) -> tuple[tuple[Token, ...], list[int]]:
@@ -202,39 +273,6 @@ def _statement_tokens(sql: str) -> tuple[tuple[Token, ...], list[int]]:
             raise semantic_error("a script of several statements is not supported by the local MaxCompute",
                                  tokens[index].line, tokens[index].column)
     return tokens[:significant[-1] + 1], significant
-
-
-def _parse_select(tokens: tuple[Token, ...], significant: list[int]) -> SelectQuery:
-    sig = [tokens[index] for index in significant]
-    first = sig[0]
-    if not first.is_word("select"):
-        if first.kind == "ident" and first.text.lower() in UNSUPPORTED_STATEMENTS:
-            raise semantic_error(f"{first.text.upper()} statements are not supported by the local MaxCompute, "
-                                 f"which runs single-table SELECT queries (and {ADD_PARTITION_FORM}) only",
-                                 first.line, first.column)
-        raise parse_error(f"invalid token '{first.text}'", first.line, first.column)
-    for index, token in enumerate(sig[1:], start=1):
-        if token.is_word("select"):
-            raise semantic_error("subqueries are not supported by the local MaxCompute", token.line, token.column)
-        if token.is_word("in") and index + 1 < len(sig) and not sig[index + 1].is_op("("):
-            # SQLite reads `x IN some_table`; MaxCompute has no such form, and here it would reach other tables.
-            raise parse_error("IN needs a parenthesised list", token.line, token.column)
-        if token.is_word("union", "intersect", "except", "minus"):
-            raise semantic_error(f"{token.text.upper()} is not supported by the local MaxCompute",
-                                 token.line, token.column)
-    _check_balanced(sig)
-
-    from_at = _find_from(sig)
-    table, span_in_sig, after_ref = (None, (0, 0), len(sig)) if from_at is None else _table_ref(sig, from_at)
-    table_span = (significant[span_in_sig[0]], significant[span_in_sig[1] - 1] + 1) if table else (0, 0)
-    if table is not None and after_ref < len(sig):
-        following = sig[after_ref]
-        if following.is_op(",") or following.kind == "ident" and following.text.lower() in JOIN_WORDS:
-            raise semantic_error("joins are not supported by the local MaxCompute", following.line, following.column)
-        if not (following.kind == "ident" and following.text.lower() in CLAUSE_WORDS):
-            raise parse_error(f"invalid token '{following.text}'", following.line, following.column)
-    items = _select_items(sig[1:from_at if from_at is not None else len(sig)], first)
-    return SelectQuery(tokens, table, table_span, tuple(items))
 
 
 def statement_kinds(sql: str) -> list[str]:
@@ -292,70 +330,7 @@ def unescape_string(token: Token) -> str:
     return re.sub(r"\\(.)", lambda match: STRING_ESCAPES.get(match.group(1), match.group(1)), body, flags=re.DOTALL)
 
 
-def sqlite_error(message: str, sql: str) -> SqlError:
-    """A SQLite error message for a rendered query, as the MaxCompute error the statement deserves."""
-    match = re.match(r"no such column: (.+)", message)
-    if match:
-        return semantic_error(f"column {match.group(1)} cannot be resolved",
-                              *_locate(sql, match.group(1).split(".")[-1]))
-    match = re.match(r"no such function: (.+)", message)
-    if match:
-        return semantic_error(f"function {match.group(1)} cannot be resolved", *_locate(sql, match.group(1)))
-    match = re.match(r'near "(.+?)": syntax error', message)
-    if match:
-        return parse_error(f"invalid token '{match.group(1)}'", *_locate(sql, match.group(1)))
-    if "incomplete input" in message:
-        return parse_error("unexpected end of statement")
-    return semantic_error(message)
-
-
 # Parsing helpers
-
-
-def _check_balanced(sig: list[Token]) -> None:
-    depth = 0
-    for token in sig:
-        if token.is_op("("):
-            depth += 1
-        elif token.is_op(")"):
-            depth -= 1
-            if depth < 0:
-                raise parse_error("unbalanced ')'", token.line, token.column)
-    if depth:
-        raise parse_error("missing ')'", sig[-1].line, sig[-1].column)
-
-
-def _find_from(sig: list[Token]) -> int | None:
-    depth = 0
-    for index, token in enumerate(sig):
-        if token.is_op("("):
-            depth += 1
-        elif token.is_op(")"):
-            depth -= 1
-        elif depth == 0 and token.is_word("from"):
-            return index
-    return None
-
-
-def _table_ref(sig: list[Token], from_at: int) -> tuple[TableRef, tuple[int, int], int]:
-    """The table after FROM: the reference, its span in ``sig`` and the index of what follows it."""
-    index = from_at + 1
-    if index >= len(sig):
-        raise parse_error("a table name is required after FROM", sig[from_at].line, sig[from_at].column)
-    if sig[index].is_op("("):
-        raise semantic_error("subqueries are not supported by the local MaxCompute", sig[index].line,
-                             sig[index].column)
-    parts, index = _table_name(sig, index)
-    span = (from_at + 1, index)
-    alias = None
-    if index < len(sig) and sig[index].is_word("as"):
-        if index + 1 >= len(sig) or sig[index + 1].kind not in ("ident", "qident"):
-            raise parse_error("an alias is required after AS", sig[index].line, sig[index].column)
-        alias, index = sig[index + 1].name, index + 2
-    elif index < len(sig) and (sig[index].kind == "qident"
-                               or sig[index].kind == "ident" and sig[index].text.lower() not in RESERVED):
-        alias, index = sig[index].name, index + 1
-    return _table(parts, alias), span, index
 
 
 def _table_name(sig: list[Token], index: int) -> tuple[list[Token], int]:
@@ -386,31 +361,36 @@ def _table(parts: list[Token], alias: str | None) -> TableRef:
     return TableRef(project, parts[-1].name, alias, parts[0].line, parts[0].column)
 
 
-def _parse_add_partition(sig: list[Token]) -> AddPartition:
+def _parse_alter_partitions(sig: list[Token]) -> AlterPartitions:
     def refused(index: int) -> SqlError:
         token = sig[min(index, len(sig) - 1)]
-        return semantic_error(f"of the ALTER statements, the local MaxCompute runs only {ADD_PARTITION_FORM}",
+        return semantic_error(f"of the ALTER statements, the local MaxCompute runs only {ALTER_FORMS}",
                               token.line, token.column)
 
     if len(sig) < 2 or not sig[1].is_word("table"):
         raise refused(1)
     parts, index = _table_name(sig, 2)
-    if index >= len(sig) or not sig[index].is_word("add"):
+    if index >= len(sig) or not sig[index].is_word("add", "drop"):
         raise refused(index)
+    action = sig[index].text.lower()
     index += 1
-    if_not_exists = index < len(sig) and sig[index].is_word("if")
-    if if_not_exists:
-        if not (index + 2 < len(sig) and sig[index + 1].is_word("not") and sig[index + 2].is_word("exists")):
+    condition = ["not", "exists"] if action == "add" else ["exists"]
+    conditional = index < len(sig) and sig[index].is_word("if")
+    if conditional:
+        words = sig[index + 1:index + 1 + len(condition)]
+        if [token.text.lower() for token in words] != condition:
             where = sig[min(index + 1, len(sig) - 1)]
-            raise parse_error("IF NOT EXISTS expected", where.line, where.column)
-        index += 3
+            raise parse_error(f"IF {' '.join(condition).upper()} expected", where.line, where.column)
+        index += 1 + len(condition)
     partitions = []
     while index < len(sig) or not partitions:
+        if partitions and index < len(sig) and sig[index].is_op(","):
+            index += 1
         if index >= len(sig) or not sig[index].is_word("partition"):
             raise refused(index)
         clause, index = _partition_clause(sig, index + 1)
         partitions.append(clause)
-    return AddPartition(_table(parts, None), tuple(partitions), if_not_exists)
+    return AlterPartitions(_table(parts, None), tuple(partitions), action, conditional)
 
 
 def _partition_clause(sig: list[Token], index: int) -> tuple[PartitionClause, int]:
@@ -434,83 +414,6 @@ def _partition_clause(sig: list[Token], index: int) -> tuple[PartitionClause, in
             raise parse_error(f"invalid token '{after.text}' in the partition spec", after.line, after.column)
 
 
-def _select_items(tokens: list[Token], select: Token) -> list[SelectItem]:
-    if tokens and tokens[0].is_word("distinct", "all"):
-        tokens = tokens[1:]
-    if not tokens:
-        raise parse_error("the select list is empty", select.line, select.column)
-    items, current, depth = [], [], 0
-    for token in tokens:
-        if token.is_op(",") and depth == 0:
-            items.append(_select_item(current, token))
-            current = []
-            continue
-        if token.is_op("("):
-            depth += 1
-        elif token.is_op(")"):
-            depth -= 1
-        current.append(token)
-    items.append(_select_item(current, tokens[-1]))
-    return items
-
-
-def _select_item(tokens: list[Token], near: Token) -> SelectItem:
-    if not tokens:
-        raise parse_error(f"missing expression before '{near.text}'", near.line, near.column)
-    alias = None
-    if len(tokens) >= 3 and tokens[-2].is_word("as") and tokens[-1].kind in ("ident", "qident"):
-        alias, tokens = tokens[-1].name, tokens[:-2]
-    elif len(tokens) >= 2 and _is_name(tokens[-1]) and _ends_expression(tokens[-2]):
-        alias, tokens = tokens[-1].name, tokens[:-1]
-    if len(tokens) == 1 and tokens[0].is_op("*") or len(tokens) == 3 and tokens[1].is_op(".") \
-            and tokens[2].is_op("*"):
-        return SelectItem(name=None, star=True)
-    column = _column_of(tokens)
-    if column is not None:
-        return SelectItem(name=alias or column, column=column)
-    if len(tokens) >= 3 and tokens[0].is_word("count", "sum", "avg", "min", "max") and tokens[1].is_op("(") \
-            and tokens[-1].is_op(")"):
-        argument = tokens[2:-1]
-        if argument and argument[0].is_word("distinct", "all"):
-            argument = argument[1:]
-        return SelectItem(name=alias, column=_column_of(argument), aggregate=tokens[0].text.lower())
-    return SelectItem(name=alias)
-
-
-def _column_of(tokens: list[Token]) -> str | None:
-    """The column name when ``tokens`` are just a (qualified) column reference."""
-    if len(tokens) == 1 and _is_name(tokens[0]):
-        return tokens[0].name
-    if len(tokens) == 3 and _is_name(tokens[0]) and tokens[1].is_op(".") and _is_name(tokens[2]):
-        return tokens[2].name
-    return None
-
-
-def _ends_expression(token: Token) -> bool:
-    """Whether an expression can end with ``token``, so that a name after it is an alias (``count(*) n``)."""
-    if token.kind == "op":
-        return token.text == ")"
-    return token.kind != "ident" or token.text.lower() not in RESERVED or token.text.lower() == "end"
-
-
-def _is_name(token: Token) -> bool:
-    return token.kind == "qident" or token.kind == "ident" and token.text.lower() not in RESERVED
-
-
-def _next_significant(tokens: tuple[Token, ...], index: int) -> Token | None:
-    for token in tokens[index + 1:]:
-        if token.kind not in ("space", "comment"):
-            return token
-    return None
-
-
-def _previous_is_as(tokens: tuple[Token, ...], index: int) -> bool:
-    for token in reversed(tokens[:index]):
-        if token.kind not in ("space", "comment"):
-            return token.is_word("as")
-    return False
-
-
 def _locate(sql: str, text: str) -> tuple[int, int]:
     """1-based line and column of the first occurrence of ``text`` in ``sql`` (case-insensitive), or (1, 1)."""
     position = sql.lower().find(text.lower())
@@ -518,3 +421,120 @@ def _locate(sql: str, text: str) -> tuple[int, int]:
         return 1, 1
     line = sql.count("\n", 0, position) + 1
     return line, position - (sql.rfind("\n", 0, position) + 1) + 1
+
+
+def _parse_failure(error: SqlglotError, sql: str) -> SqlError:
+    details = getattr(error, "errors", None) or []
+    if details:
+        first = details[0]
+        highlight = (first.get("highlight") or "").strip()
+        detail = f"invalid token '{highlight}'" if highlight else str(first.get("description"))
+        return parse_error(detail, first.get("line") or 1, first.get("col") or 1)
+    return parse_error(str(error).splitlines()[0])
+
+
+def _semantic_failure(message: str, sql: str) -> SqlError:
+    """sqlglot's resolver errors in MaxCompute's words (``column x cannot be resolved``)."""
+    match = re.match(r"Column '(.+?)' could not be resolved(?: for table: '(.+?)')?\.(?: Line: (\d+), Col: (\d+))?",
+                     message)
+    if match:
+        name = match.group(1).strip('"').lower()
+        qualified = f"{match.group(2).strip(chr(34))}.{name}" if match.group(2) else name
+        line, column = (int(match.group(3)), int(match.group(4))) if match.group(3) else _locate(sql, name)
+        return semantic_error(f"column {qualified} cannot be resolved", line, max(column - len(name) + 1, 1))
+    match = re.match(r"Unknown column: (.+)", message)
+    if match:  # a qualified column (``u.nope``) its table does not have
+        name = match.group(1).strip().strip('"').lower()
+        written = re.search(r"([A-Za-z_][A-Za-z0-9_]*|`[^`]+`)\s*\.\s*`?" + re.escape(name) + r"\b", sql, re.IGNORECASE)
+        qualified = f"{written.group(1).strip('`').lower()}.{name}" if written else name
+        return semantic_error(f"column {qualified} cannot be resolved", *_locate(sql, written.group(0) if written
+                                                                                  else name))
+    return semantic_error(message.splitlines()[0])
+
+
+def _table_reference(table: exp.Table, sql: str) -> TableRef:
+    """The project table (or CTE) a FROM item names; a table-valued function or a file is refused."""
+    if not isinstance(table.this, exp.Identifier):
+        function = table.this.sql_name() if isinstance(table.this, exp.Func) else table.this.key
+        raise semantic_error(f"function {function.lower()} cannot be resolved: the local MaxCompute reads "
+                             "tables of the project only", *_position(table, sql))
+    catalog, database = table.catalog.lower(), table.db.lower()
+    if catalog and database != "default":
+        raise semantic_error(f"schema {database} does not exist; the local MaxCompute has only 'default'",
+                             *_position(table, sql))
+    line, column = _position(table, sql)
+    return TableRef(catalog or database or None, table.name.lower(), table.alias or None, line, column)
+
+
+def _position(node: exp.Expression, sql: str) -> tuple[int, int]:
+    """Where ``node`` starts in the statement (1-based line and column), from its first identifier's place."""
+    for identifier in [node, *node.find_all(exp.Identifier)]:
+        meta = identifier.meta if isinstance(identifier, exp.Identifier) else {}
+        if "line" in meta and "col" in meta:
+            name = identifier.name
+            return meta["line"], max(meta["col"] - len(name) + 1, 1)
+    text = node.name if isinstance(node, exp.Func) and node.name else node.sql_name() if isinstance(node, exp.Func) \
+        else node.key
+    return _locate(sql, text)
+
+
+def _words(node: exp.Expression) -> str:
+    return {"lateral": "LATERAL VIEW", "into": "SELECT ... INTO", "unnest": "UNNEST",
+            "explode": "EXPLODE"}.get(node.key, f"{node.key.upper()} inside a query")
+
+
+def _check_tables_resolved(tree: exp.Expression, project: str, tables: Mapping[tuple[str, str], StoredTable],
+                           sql: str) -> None:
+    """Every table a scope reads is a project table: a name that only a CTE of another scope defines
+    (``(with t as ...) x join t``) is no CTE where it is read, and must not reach SQLite's own tables."""
+    for scope in traverse_scope(tree):
+        for source in scope.sources.values():
+            if isinstance(source, exp.Table) and (source.db.lower(), source.name.lower()) not in tables:
+                raise table_not_found(source.db.lower() or project, source.name.lower(), *_position(source, sql))
+
+
+def _name_unnamed_outputs(tree: exp.Expression) -> None:
+    """MaxCompute names an unnamed result column ``_c<index>``; sqlglot would name it after its text."""
+    first = tree
+    while isinstance(first, (exp.SetOperation, exp.Subquery)):
+        first = first.this
+    if not isinstance(first, exp.Select):
+        return
+    for index, output in enumerate(first.expressions):
+        if not isinstance(output, (exp.Alias, exp.Column, exp.Star)):
+            output.replace(exp.alias_(output.copy(), f"_c{index}"))
+
+
+def _source_column(output: exp.Expression, tree: exp.Expression) -> Optional[tuple[str, str, str]]:
+    """(project, table, column) when the result column is a table's column as it is, through CTEs and
+    subqueries; None for anything computed."""
+    expression = output.unalias() if isinstance(output, exp.Alias) else output
+    if not isinstance(expression, exp.Column):
+        return None
+    scope = build_scope(tree)
+    while scope is not None and scope.set_operation_scopes:
+        scope = scope.set_operation_scopes[0]
+    if scope is None:
+        return None
+    for _ in range(32):  # a column through at most this many nested subqueries and CTEs
+        source = scope.sources.get(expression.table)
+        if isinstance(source, exp.Table):
+            return (source.db.lower(), source.name.lower(), expression.name.lower())
+        if source is None or not hasattr(source, "expression"):
+            return None
+        inner = next((select for select in source.expression.selects if select.alias_or_name.lower()
+                      == expression.name.lower()), None) if isinstance(source.expression, exp.Select) else None
+        inner = inner.unalias() if isinstance(inner, exp.Alias) else inner
+        if not isinstance(inner, exp.Column):
+            return None
+        scope, expression = source, inner
+    return None
+
+
+def _result_type(data_type: Optional[exp.DataType]) -> Optional[str]:
+    if data_type is None:
+        return None
+    if data_type.this == exp.DataType.Type.DECIMAL:
+        params = [param.name for param in data_type.expressions]
+        return f"decimal({','.join(params)})" if len(params) == 2 else "decimal(38,18)"
+    return RESULT_TYPES.get(data_type.this)

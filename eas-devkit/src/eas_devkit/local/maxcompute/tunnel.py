@@ -3,7 +3,11 @@
 The stream is MaxCompute's protobuf-like record format with its CRC32C checksums. It is written with
 pyodps's own ``odps.tunnel.io.writer.BaseRecordWriter`` (an internal API: requirements pin pyodps 0.13.2),
 so the local service encodes exactly what the client decodes. Rows are encoded as they are read and sent
-in chunks, never held whole in memory.
+in chunks, never held whole in memory. A client that asks for a compressed stream (``Accept-Encoding``, which
+pyodps sends with ``compress_option``) gets it compressed with pyodps's own compressors, ``Content-Encoding``
+naming the codec: ``deflate`` always (zlib is in the standard library); ``zstd``, ``x-lz4-frame`` and
+``x-snappy-framed`` when the package pyodps needs for them (zstandard, lz4, python-snappy) is installed, and
+otherwise a 400 naming it.
 
 A session is what ``POST ...?downloads`` creates: which table (and partition) or which instance's result
 it reads, and how many records it has. Sessions live in memory, expire after a day as the real ones do,
@@ -22,15 +26,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Generic, Optional, TypeVar
 
+from odps.errors import DependencyNotInstalledError
+
 # At import, not in the request threads: concurrent first imports of pyodps's modules from several threads
 # can see one half-initialised and fail (seen under load as "cannot import name 'BaseRecordWriter'").
 from odps.models import Record
 from odps.models import TableSchema as OdpsSchema
+from odps.tunnel.errors import TunnelError
+from odps.tunnel.io.stream import CompressOption, get_compress_stream
 from odps.tunnel.io.writer import BaseRecordWriter
 from odps.types import Column as OdpsColumn
 
 from .catalog import Column
-from .errors import OdpsError, invalid_argument
+from .errors import OdpsError, invalid_argument, tunnel_unsupported
 
 SESSION_LIFETIME = 24 * 3600
 MAX_SESSIONS = 10_000
@@ -162,12 +170,31 @@ def check_encodable(columns: Sequence[Column]) -> None:
                                "with CAST(... AS STRING) instead.")
 
 
-def encode_records(columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
-    """The record stream of ``rows`` (tuples in ``columns`` order), in chunks of about :data:`CHUNK_SIZE`."""
+def compression(accept_encoding: Optional[str]) -> Optional[CompressOption]:
+    """How to compress a stream for a client sending ``accept_encoding`` (None: not at all); a 400 for a codec
+    pyodps knows but cannot compress with here."""
+    encoding = (accept_encoding or "").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    try:
+        option = CompressOption(CompressOption.CompressAlgorithm.from_encoding(encoding))
+    except TunnelError:
+        return None  # not a codec of the tunnel: the stream is sent as it is, as HTTP allows
+    try:
+        get_compress_stream(_Sink(), option)
+    except DependencyNotInstalledError as error:
+        raise tunnel_unsupported(f"Accept-Encoding {encoding} ({error}; deflate works)") from None
+    return option
+
+
+def encode_records(columns: Sequence[Column], rows: Iterable[Sequence[Any]],
+                   compress: Optional[CompressOption] = None) -> Iterator[bytes]:
+    """The record stream of ``rows`` (tuples in ``columns`` order), in chunks of about :data:`CHUNK_SIZE`,
+    compressed as ``compress`` (see :func:`compression`) says."""
     schema = OdpsSchema(columns=[OdpsColumn(name=column.name, typo=column.type) for column in columns])
     converters = [_timestamp if column.column_type.base in TIMESTAMP_TYPES else None for column in columns]
     sink = _Sink()
-    writer = BaseRecordWriter(schema, sink)
+    writer = BaseRecordWriter(schema, get_compress_stream(sink, compress) if compress is not None else sink)
     for row in rows:
         values = [value if convert is None or value is None else convert(value)
                   for convert, value in zip(converters, row)]
