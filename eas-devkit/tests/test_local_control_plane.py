@@ -8,6 +8,7 @@ deleted. The guide's troubleshooting cases (a role that does not exist, a deploy
 
 from __future__ import annotations
 
+import argparse
 import copy
 import hashlib
 import json
@@ -31,6 +32,7 @@ from conftest import PROJECT
 from eas_devkit.local.control_plane.accounts import MAIN_ACCOUNT, AccessKey, Accounts, write_accounts_file
 from eas_devkit.local.control_plane.lifecycle import ASSUME_ROLE_FAILED
 from eas_devkit.local.control_plane.plane import ControlPlane
+from eas_devkit.local.control_plane.registry import new_token
 from eas_devkit.local.credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint
 from eas_devkit.local.oss.storage import ObjectStore
 from eas_devkit.local.servers import LoopbackServer
@@ -226,6 +228,15 @@ def test_gateway_needs_the_token(deployed: eas_models.Service) -> None:
     assert call(deployed, "/health", token="not-the-token").status_code == 401
     assert requests.get(deployed.internet_endpoint.replace(NAME, "no_such_service") + "/health",
                         headers={"Authorization": deployed.access_token}, timeout=10).status_code == 404
+
+
+def test_a_service_token_never_reads_as_a_command_line_option() -> None:
+    """``--token "$EAS_TOKEN"`` in the examples failed in CI once a token began with ``-`` (1 in 64 did)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--token")
+    for _ in range(2000):
+        token = new_token()
+        assert parser.parse_args(["--token", token]).token == token
 
 
 def test_the_instance_gets_role_credentials(deployed: eas_models.Service) -> None:

@@ -12,6 +12,7 @@ UpdateService during a start...): only the latest request is carried out, as on 
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import time
@@ -39,8 +40,10 @@ def format_time(epoch: float) -> str:
 
 
 def new_token() -> str:
-    """A service's access token: random, long enough that guessing is hopeless."""
-    return secrets.token_urlsafe(30)
+    """A service's access token: base64 of 40 random hex digits (160 bits), so it starts with a letter.
+
+    A leading ``-`` (which ``token_urlsafe`` can give) made ``--token "$EAS_TOKEN"`` read as an option."""
+    return base64.b64encode(secrets.token_hex(20).encode()).decode()
 
 
 @dataclass(frozen=True)
