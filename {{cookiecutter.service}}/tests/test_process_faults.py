@@ -130,7 +130,7 @@ def test_sigterm_while_a_worker_still_boots_stops_gunicorn_at_once(tmp_path):
                 try:
                     if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                         break
-                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):  # booting, or a loaded CI runner
+                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
                     time.sleep(0.02)
             os.killpg(gunicorn.pid, signal.SIGTERM)  # as EAS: the whole group
             stopped_at = time.monotonic()
