@@ -7,6 +7,7 @@ runs against the default bake, and a bake without what a benchmark needs gets "N
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,20 @@ def test_one_benchmark_runs_and_its_report_says_how_to_run_it_again(tmp_path):
     assert [row.split(" | ")[0] for row in rows] == ["| 10,000-row read, JSON", "| 10,000-row read, NDJSON"]
     assert all("pyodps open_reader: " in row for row in rows)
     assert not (PROJECT / "BENCHMARKS.md").exists()
+
+
+def test_the_overhead_benchmark_says_how_the_workers_shared_the_requests(tmp_path):
+    output = tmp_path / "figures.md"
+    result = bench(PROJECT, "--only", "overhead", "--output", str(output), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = output.read_text(encoding="utf-8")
+    single, concurrent = table_rows(report)
+    assert "worker share" not in single  # one connection: one worker
+    share = re.search(r"; worker share (\d+) % / (\d+) % \|", concurrent)
+    assert share, concurrent
+    assert 99 <= int(share[1]) + int(share[2]) <= 101 and int(share[1]) >= int(share[2])
+    assert "counted by the `pid` of each line of its request log" in report
 
 
 def test_a_benchmark_the_bake_cannot_run_is_reported_as_not_run(tmp_path, baked):

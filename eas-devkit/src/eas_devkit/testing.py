@@ -148,7 +148,9 @@ class RunningEAS:
         log = Path(self.state["state_dir"]) / "logs" / "service.log"
         deadline = time.monotonic() + timeout
         while True:
-            lines = [line for line in log.read_text(encoding="utf-8").splitlines() if request_id in line]
+            text = log.read_text(encoding="utf-8", errors="replace")
+            whole = text[:text.rfind("\n") + 1]  # not a last line still being written (nor its last bytes)
+            lines = [line for line in whole.splitlines() if request_id in line]
             found = [record for record in map(json.loads, lines) if record.get("logger") == "app.request"]
             if len(found) >= expected or time.monotonic() > deadline:
                 return found

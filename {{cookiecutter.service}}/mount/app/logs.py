@@ -52,7 +52,7 @@ LINE_BREAKS_ESCAPED = {ord(c): f"\\u{ord(c):04x}" for c in "\u0085\u2028\u2029"}
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "message", ...extra fields}``, redacted."""
+    """``{"ts", "level", "logger", "message", "pid", ...extra fields}``, redacted."""
 
     RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -62,6 +62,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # which gunicorn worker (or the master) wrote it
         }
         entry.update({key: value for key, value in record.__dict__.items() if key not in self.RESERVED})
         if record.exc_info:

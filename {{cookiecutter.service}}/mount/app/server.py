@@ -8,12 +8,21 @@ use, after gunicorn has monkey-patched the worker, so their sockets and locks co
 gunicorn answers a request it cannot parse (bad request line, bad header, headers too large) itself,
 before the app sees it, with an HTML page; here it is the service's JSON error instead, and the one log
 line every request gets.
+
+Connections are spread over the workers: they all accept on the one socket the master opened, and a worker
+that is busy for a moment (a first request that imports an SDK) lets the other take a whole burst of new
+connections, which a keep-alive client (the EAS gateway) then keeps for the rest of its life. A worker that
+serves more than its share answers the request and closes that connection (``Connection: close``); the client
+opens a new one, which any worker may accept, until the workers are within a few connections of each other.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import mmap
+import os
 import signal
 import socket
 import uuid
@@ -49,10 +58,51 @@ PARSE_ERRORS: dict[type, tuple[int, str]] = {
 log = logging.getLogger(__name__)
 
 
+class WorkerLoads:
+    """How many connections each worker serves: a few bytes of memory the master maps before it forks the
+    workers (gunicorn imports this module to find the worker class), so that every worker sees them all.
+
+    Each worker writes its pid and its connection count into its slot; a slot whose pid is gone is ignored.
+    Two workers whose ages differ by a multiple of ``SLOTS`` would share one: one of them is then not seen,
+    which only makes the balance coarser.
+    """
+
+    SLOTS = 64
+
+    def __init__(self) -> None:
+        self._slots = memoryview(mmap.mmap(-1, self.SLOTS * 2 * 8)).cast("q")  # (pid, connections) per slot
+
+    def publish(self, slot: int, pid: int, connections: int) -> None:
+        self._slots[2 * (slot % self.SLOTS) + 1] = connections
+        self._slots[2 * (slot % self.SLOTS)] = pid
+
+    def over_share(self, connections: int) -> bool:
+        """Whether a worker with ``connections`` holds more than its share, plus a quarter (at least 1)."""
+        counts = [self._slots[2 * slot + 1] for slot in range(self.SLOTS) if _alive(self._slots[2 * slot])]
+        if len(counts) < 2:
+            return False
+        share = math.ceil(sum(counts) / len(counts))
+        return connections > share + max(1, share // 4)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+LOADS = WorkerLoads()
+
+
 class ServiceWorker(GeventWorker):
     """gunicorn's gevent worker; ``handle_error`` writes the service's JSON error instead of HTML, and SIGTERM
     closes the connections that wait for a next request (a gateway keeps idle ones open for up to 30 s)
-    instead of waiting for them until ``graceful_timeout``. Requests in flight are still served to the end."""
+    instead of waiting for them until ``graceful_timeout``. Requests in flight are still served to the end.
+    A worker that holds more than its share of the connections closes one after its answer (module doc)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -71,10 +121,24 @@ class ServiceWorker(GeventWorker):
     def handle(self, listener: Any, client: socket.socket, addr: Any) -> None:
         current = gevent.getcurrent()
         self.connections[current] = client
+        LOADS.publish(self.age, self.pid, len(self.connections))
         try:
             super().handle(listener, client, addr)
         finally:
             self.connections.pop(current, None)
+            LOADS.publish(self.age, self.pid, len(self.connections))
+
+    def handle_request(self, listener_name: Any, req: Any, sock: socket.socket, addr: Any) -> Any:
+        if LOADS.over_share(len(self.connections)):
+            req.must_close = True  # answered with Connection: close; the client reconnects to any worker
+        return super().handle_request(listener_name, req, sock, addr)
+
+    def run(self) -> None:
+        LOADS.publish(self.age, self.pid, 0)
+        try:
+            super().run()
+        finally:
+            LOADS.publish(self.age, 0, 0)
 
     @contextmanager
     def timeout_ctx(self) -> Iterator[None]:

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -95,6 +96,29 @@ class LocalEAS:
     @property
     def master_pid(self) -> int:
         return int(self.info["service_pid"])
+
+    @property
+    def service_log(self) -> Path:
+        return self.state_dir / "logs" / "service.log"
+
+    def log_position(self) -> int:
+        """Where the service's log ends now: ``requests_per_worker`` counts what is written after it."""
+        return self.service_log.stat().st_size if self.service_log.exists() else 0
+
+    def requests_per_worker(self, since: int, path: str, expected: int, timeout: float = 5) -> dict[int, int]:
+        """How many requests for ``path`` each gunicorn worker answered after ``since``, from the service's
+        request log (a line per request, with the ``pid`` of the process that wrote it). A line is written
+        just after its answer: waits up to ``timeout`` for ``expected`` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(self.service_log, "rb") as log:
+                log.seek(since)
+                records = [json.loads(line) for line in log if line.startswith(b"{") and line.endswith(b"\n")]
+            served = Counter(record["pid"] for record in records
+                             if record.get("logger") == "app.request" and record.get("path") == path)
+            if sum(served.values()) >= expected or time.monotonic() > deadline:
+                return dict(served)
+            time.sleep(0.05)
 
     def credential_fetches(self) -> int:
         """How often instances have asked the credentials endpoint so far (its /admin/stats)."""

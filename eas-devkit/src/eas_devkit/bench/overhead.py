@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 
-from .clients import DirectOssGet, HttpGet, OssLocation
+from .clients import DirectOssGet, HttpGet, OssLocation, Target
 from .load import LoadResult, interleaved, run_load
 from .local import BenchError, LocalEAS, request
 from .plan import Plan
 from .report import Row, Section
-from .stats import median, ms, per_s, percentile, ratio
+from .stats import median, ms, per_s, percentile, percents, ratio, shares
 
 TITLE = "2. Service overhead"
 KEY = "bench/object-4k.bin"  # under the data prefix
@@ -31,11 +31,12 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
     section = Section(TITLE)
     size = f"{plan.object_bytes // 1024} KiB"
     for concurrency, total in plan.overhead_requests.items():
-        through, beside = interleaved(
+        served, beside = interleaved(
             plan.runs,
-            lambda c=concurrency, n=total: run_load(service, n, c, f"service, concurrency {c}"),
+            lambda c=concurrency, n=total: _through_service(eas, service, n, c),
             lambda c=concurrency, n=total: run_load(direct, n, c, f"direct oss2, concurrency {c}"),
         )
+        through = [result for result, _ in served]
         p50, p99, throughput = _figures(through)
         direct_p50, direct_p99, direct_throughput = _figures(beside)
         overhead = median([percentile(s.latencies, 0.5) - percentile(d.latencies, 0.5)
@@ -48,6 +49,8 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
                                     f"+{ms(overhead)} p50; throughput {ratio(speed)}",
                                     f"p50 overhead ≤ {ms(P50_OVERHEAD_TARGET)}", overhead <= P50_OVERHEAD_TARGET))
         else:
+            worker_shares = [median(rank) for rank in zip(*(split for _, split in served))]
+            measured += f"; worker share {percents(worker_shares)}"
             section.rows.append(Row(f"{size} GET, concurrency {concurrency}", measured, side,
                                     f"throughput {ratio(speed)}; +{ms(overhead)} p50",
                                     f"throughput ≥ {THROUGHPUT_TARGET}× direct", speed >= THROUGHPUT_TARGET))
@@ -60,10 +63,20 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
         "",
         *(f"- Concurrency {c}: {n:,} requests per side and run." for c, n in plan.overhead_requests.items()),
         "- Overhead is the per-run difference of the p50s, then the median; the throughput ratio likewise.",
+        "- Worker share: how the service's requests of a run (warm-ups included) were split over its gunicorn "
+        "workers, counted by the `pid` of each line of its request log, largest first; the median of each.",
         "- Client, service and local OSS share this machine's CPU: on few cores the service's hop costs "
         "throughput that a real deployment (client elsewhere, OSS elsewhere) would not lose.",
     ]
     return section
+
+
+def _through_service(eas: LocalEAS, service: Target, total: int, concurrency: int) -> tuple[LoadResult, list[float]]:
+    """A load run through the service, and the share of its requests each worker answered."""
+    since = eas.log_position()
+    result = run_load(service, total, concurrency, f"service, concurrency {concurrency}")
+    served = eas.requests_per_worker(since, f"/oss/objects/{KEY}", expected=total + concurrency)
+    return result, shares(list(served.values()))
 
 
 def _figures(results: list[LoadResult]) -> tuple[float, float, float]:

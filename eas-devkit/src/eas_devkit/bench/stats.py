@@ -50,3 +50,13 @@ def mib_per_s(value_bytes_per_s: float) -> str:
 
 def per_s(value: float, unit: str = "") -> str:
     return f"{value:,.0f} {unit}/s" if unit else f"{value:,.0f}/s"
+
+
+def shares(counts: Sequence[float]) -> list[float]:
+    """Each count's fraction of their sum, largest first."""
+    total = sum(counts)
+    return sorted((count / total for count in counts), reverse=True) if total else []
+
+
+def percents(fractions: Sequence[float]) -> str:
+    return " / ".join(f"{100 * fraction:.0f} %" for fraction in fractions)
