@@ -267,6 +267,16 @@ def test_the_default_bake_is_a_lean_service(bake):
     assert lines < 5_500, lines
 
 
+def test_the_code_spells_an_optional_value_one_way():
+    """``Optional[X]`` everywhere (the EAS image's Python 3.9 reads it at run time too), never PEP 604's bar."""
+    sources = [path for path in TEMPLATE.rglob("*.py")
+               if not {".venv", "build", ".git"} & set(path.relative_to(TEMPLATE).parts)]
+    spelled_with_a_bar = [f"{path.relative_to(TEMPLATE)}:{number}" for path in sources
+                          for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                          if re.search(r"[\w\]] \| None\b|\bNone \| \w", line)]
+    assert not spelled_with_a_bar, spelled_with_a_bar
+
+
 def test_the_kit_is_pinned_at_the_template_commit_the_project_records(bake):
     baked = bake()
     state = baked.json(".cruft.json")

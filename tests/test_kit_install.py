@@ -12,6 +12,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from conftest import TEMPLATE
@@ -31,7 +32,7 @@ def head_commit() -> str:
     return run("git", "rev-parse", "HEAD", cwd=TEMPLATE).stdout.strip()
 
 
-def python39() -> str | None:
+def python39() -> Optional[str]:
     candidates = [shutil.which("python3.9"), *map(str, Path.home().glob(".pyenv/versions/3.9*/bin/python3.9")),
                   *map(str, Path("/root").glob(".pyenv/versions/3.9*/bin/python3.9"))]
     for candidate in filter(None, candidates):

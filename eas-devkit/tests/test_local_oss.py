@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 import oss2
@@ -79,7 +79,7 @@ class LocalOss:
 
     root: Path
     issuer: CredentialIssuer = field(default_factory=CredentialIssuer)
-    authorize: Callable[[str, str, str, dict], bool] | None = None
+    authorize: Optional[Callable[[str, str, str, dict], bool]] = None
     clock: Callable[[], float] = time.time
     store_options: dict = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
@@ -201,8 +201,8 @@ def test_list_with_delimiter_rolls_up_common_prefixes_across_pages(oss: LocalOss
     assert top.prefix_list == [root + "a b/"]
 
 
-def oss2_signed(bucket: oss2.Bucket, method: str, key: str = "", params: dict[str, str] | None = None,
-                headers: dict[str, str] | None = None, **sign_options: object) -> oss2.http.Request:
+def oss2_signed(bucket: oss2.Bucket, method: str, key: str = "", params: Optional[dict[str, str]] = None,
+                headers: Optional[dict[str, str]] = None, **sign_options: object) -> oss2.http.Request:
     """A request signed by oss2's own signer, for tests that must send it raw or see the raw answer."""
     url = f"{bucket.endpoint}/{bucket.bucket_name}/{oss2.compat.urlquote(key, '')}"
     request = oss2.http.Request(method, url, params=params, headers=headers, region=REGION, product="oss")
@@ -210,8 +210,8 @@ def oss2_signed(bucket: oss2.Bucket, method: str, key: str = "", params: dict[st
     return request
 
 
-def signed_request(bucket: oss2.Bucket, method: str, key: str = "", params: dict[str, str] | None = None,
-                   headers: dict[str, str] | None = None, **sign_options: object) -> requests.Response:
+def signed_request(bucket: oss2.Bucket, method: str, key: str = "", params: Optional[dict[str, str]] = None,
+                   headers: Optional[dict[str, str]] = None, **sign_options: object) -> requests.Response:
     request = oss2_signed(bucket, method, key, params, headers, **sign_options)
     return requests.request(method, request.url, params=request.params, headers=dict(request.headers), timeout=10)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Optional
 
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 class APIError(Exception):
     """An error the client should see, with its HTTP status and a stable code."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+    def __init__(self, status: int, code: str, message: str, headers: Optional[dict[str, str]] = None,
                  **details: Any) -> None:
         super().__init__(message)
         self.status = status
@@ -24,12 +24,12 @@ class APIError(Exception):
         self.details = details
 
 
-def error_body(code: str, message: str, request_id: str | None, **details: Any) -> dict[str, Any]:
+def error_body(code: str, message: str, request_id: Optional[str], **details: Any) -> dict[str, Any]:
     """The one shape of every error, the service's and gunicorn's (app.server)."""
     return {"error": message, "code": code, "request_id": request_id, **details}
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+def error_response(status: int, code: str, message: str, headers: Optional[dict[str, str]] = None,
                    **details: Any) -> Response:
     response = jsonify(error_body(code, message, g.get("request_id"), **details))
     response.status_code = status

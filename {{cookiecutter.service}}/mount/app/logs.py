@@ -13,7 +13,7 @@ import re
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Optional
 
 from flask import Flask, Response, g, request
 from werkzeug.wsgi import ClosingIterator
@@ -30,7 +30,7 @@ class SecretRedactor:
         self._secrets: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
-    def remember(self, *values: str | None) -> None:
+    def remember(self, *values: Optional[str]) -> None:
         new = {value for value in values if value and len(value) >= 8} - self._secrets
         if new:
             with self._lock:

@@ -9,7 +9,7 @@ read from the same constants and settings.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Optional
 
 from flask import Blueprint, Flask, current_app
 
@@ -61,8 +61,8 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _response(description: str, content: dict[str, Any] | None = None,
-              headers: dict[str, Any] | None = None) -> dict[str, Any]:
+def _response(description: str, content: Optional[dict[str, Any]] = None,
+              headers: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description,
                                 "headers": {"X-Request-Id": _ref("headers", "RequestId"), **(headers or {})}}
     if content is not None:
@@ -70,7 +70,7 @@ def _response(description: str, content: dict[str, Any] | None = None,
     return response
 
 
-def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+def _error(description: str, headers: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     return _response(description, _json(_ref("schemas", "Error")), headers)
 
 

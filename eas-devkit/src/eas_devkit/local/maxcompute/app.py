@@ -114,13 +114,13 @@ DRAIN_SIZE = 64 * 1024
 SQL_SECONDS_VARIABLE = "LOCAL_MAXCOMPUTE_SQL_SECONDS"
 
 
-def create_maxcompute_app(catalog: Catalog, credentials: LookupSource, region: str | None = None,
-                          authorize: Authorize | None = None, *, clock: Callable[[], float] = time.time,
+def create_maxcompute_app(catalog: Catalog, credentials: LookupSource, region: Optional[str] = None,
+                          authorize: Optional[Authorize] = None, *, clock: Callable[[], float] = time.time,
                           instance_tunnel: bool = True, sql_seconds: Optional[float] = None,
                           security: Optional[ProjectSecurity] = None) -> MaxComputeApp:
     """A WSGI app serving ``catalog`` as MaxCompute; pyodps's endpoint is ``<server url>/api``.
 
-    ``credentials`` is anything with ``lookup(access_key_id) -> IssuedCredentials | None`` (the
+    ``credentials`` is anything with ``lookup(access_key_id) -> Optional[IssuedCredentials]`` (the
     ``CredentialIssuer``). ``region`` enables v4 signatures (pyodps signs v4 when given ``region_name``);
     without one, v4 requests are told to fall back to v2, which pyodps does. ``authorize`` decides RAM
     permissions; None allows every authenticated request. ``clock`` is the server's idea of now (credential
@@ -217,7 +217,7 @@ class _Call:
 class MaxComputeApp:
     """The WSGI callable :func:`create_maxcompute_app` returns; ``catalog`` and ``stats`` are public."""
 
-    def __init__(self, catalog: Catalog, authenticator: Authenticator, authorize: Authorize | None = None, *,
+    def __init__(self, catalog: Catalog, authenticator: Authenticator, authorize: Optional[Authorize] = None, *,
                  clock: Callable[[], float] = time.time, instance_tunnel: bool = True, sql_seconds: float = 0,
                  security: Optional[ProjectSecurity] = None) -> None:
         self.catalog = catalog
@@ -912,7 +912,7 @@ def _text(text: str) -> Response:
     return Response(text, content_type="text/plain")
 
 
-def _empty(status: int, headers: Mapping[str, str] | None = None) -> Response:
+def _empty(status: int, headers: Optional[Mapping[str, str]] = None) -> Response:
     response = Response(b"", status=status, headers=dict(headers or {}))
     response.headers.pop("Content-Type", None)
     return response

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 from urllib.parse import quote
 
 from .datatypes import ColumnType, from_storage, infer_type, parse_type, to_storage
@@ -128,7 +128,7 @@ class TableSchema:
         """Data columns then partition keys: the order of ``SELECT *`` and of rows given as sequences."""
         return self.columns + self.partitions
 
-    def column(self, name: str) -> Column | None:
+    def column(self, name: str) -> Optional[Column]:
         wanted = name.lower()
         return next((column for column in self.all_columns if column.name == wanted), None)
 
@@ -221,7 +221,7 @@ class Catalog:
     def project_exists(self, name: str) -> bool:
         return self.get_project(name) is not None
 
-    def get_project(self, name: str) -> Project | None:
+    def get_project(self, name: str) -> Optional[Project]:
         with self._lock:
             row = self._db.execute("SELECT name, comment, created FROM projects WHERE name = ?", (name,)).fetchone()
         return None if row is None else Project(*row)
@@ -276,7 +276,7 @@ class Catalog:
             db.execute(f"DROP TABLE IF EXISTS {quote_identifier(f'data_{row[0]}')}")
         return True
 
-    def get_table(self, project: str, name: str) -> TableSchema | None:
+    def get_table(self, project: str, name: str) -> Optional[TableSchema]:
         with self._lock:
             row = self._table_row(self._db, project, name.lower())
         return None if row is None else _schema_from_row(project, row)
@@ -323,7 +323,7 @@ class Catalog:
         return len(stored)
 
     def write_rows(self, schema: TableSchema, rows: Sequence[Sequence[Any]], *,
-                   partition: Mapping[str, str] | None = None, overwrite: bool = False) -> int:
+                   partition: Optional[Mapping[str, str]] = None, overwrite: bool = False) -> int:
         """Append (or with ``overwrite``, replace the table's or partition's rows with) ``rows`` in one transaction.
 
         ``rows`` hold the data columns as :func:`stored_row` returns them; a partitioned table needs its whole
@@ -348,7 +348,7 @@ class Catalog:
 
     # Partitions
 
-    def get_partition(self, schema: TableSchema, partition: Mapping[str, str]) -> PartitionInfo | None:
+    def get_partition(self, schema: TableSchema, partition: Mapping[str, str]) -> Optional[PartitionInfo]:
         """The partition named by ``partition`` (every key of the table), if it was created or holds rows."""
         values = self._partition_values(schema, partition)
         where, parameters = _partition_filter(schema, partition)
@@ -387,7 +387,7 @@ class Catalog:
             db.execute(f"DELETE FROM {schema.storage_table}{where}", parameters)
             db.execute("UPDATE tables SET modified = ? WHERE id = ?", (time.time(), schema.table_id))
 
-    def list_partitions(self, schema: TableSchema, prefix: Mapping[str, str] | None = None) -> list[PartitionInfo]:
+    def list_partitions(self, schema: TableSchema, prefix: Optional[Mapping[str, str]] = None) -> list[PartitionInfo]:
         """The table's partitions (created, or holding rows) in key order, those matching ``prefix`` only."""
         keys = [key.name for key in schema.partitions]
         names = ", ".join(quote_identifier(key) for key in keys)
@@ -424,16 +424,16 @@ class Catalog:
         db.execute("INSERT OR IGNORE INTO partitions (table_id, spec, created) VALUES (?, ?, ?)",
                    (schema.table_id, json.dumps(values), time.time()))
 
-    def row_count(self, project: str, table: str, partition: Mapping[str, str] | None = None) -> int:
+    def row_count(self, project: str, table: str, partition: Optional[Mapping[str, str]] = None) -> int:
         schema = self._schema(project, table)
         where, parameters = _partition_filter(schema, partition)
         with self._lock:
             return int(self._db.execute(f"SELECT count(*) FROM {schema.storage_table}{where}", parameters)
                        .fetchone()[0])
 
-    def read_rows(self, project: str, table: str, start: int = 0, count: int | None = None,
-                  columns: Sequence[str] | None = None,
-                  partition: Mapping[str, str] | None = None) -> Iterator[tuple[Any, ...]]:
+    def read_rows(self, project: str, table: str, start: int = 0, count: Optional[int] = None,
+                  columns: Optional[Sequence[str]] = None,
+                  partition: Optional[Mapping[str, str]] = None) -> Iterator[tuple[Any, ...]]:
         """Rows ``start`` to ``start + count`` in insertion order, as tuples of the ``columns`` asked for
         (default: all, partition keys last), restricted to ``partition`` (partition key -> value)."""
         schema = self._schema(project, table)
@@ -445,7 +445,7 @@ class Catalog:
         return self._read_batches(select, parameters, types, start, count)
 
     @staticmethod
-    def resolve_columns(schema: TableSchema, names: Sequence[str] | None) -> tuple[Column, ...]:
+    def resolve_columns(schema: TableSchema, names: Optional[Sequence[str]]) -> tuple[Column, ...]:
         if not names:
             return schema.all_columns
         chosen = []
@@ -540,7 +540,7 @@ class Catalog:
     # Internals
 
     @staticmethod
-    def _partition_values(schema: TableSchema, partition: Mapping[str, str] | None) -> list[Any]:
+    def _partition_values(schema: TableSchema, partition: Optional[Mapping[str, str]]) -> list[Any]:
         """The stored value of every partition key, in key order: InvalidValue for a partial or bad spec."""
         given = {key.lower(): value for key, value in (partition or {}).items()}
         keys = [key.name for key in schema.partitions]
@@ -581,12 +581,12 @@ class Catalog:
             raise NotFound(f"no project {project!r}")
 
     @staticmethod
-    def _table_row(db: sqlite3.Connection, project: str, name: str) -> tuple | None:
+    def _table_row(db: sqlite3.Connection, project: str, name: str) -> Optional[tuple]:
         return db.execute("SELECT id, name, comment, columns, partitions, created, modified FROM tables"
                           " WHERE project = ? AND name = ?", (project, name)).fetchone()
 
     def _read_batches(self, select: str, parameters: list[Any], types: list[ColumnType], start: int,
-                      count: int | None) -> Iterator[tuple[Any, ...]]:
+                      count: Optional[int]) -> Iterator[tuple[Any, ...]]:
         """Rows in batches, each read under the lock, so that a slow reader never holds the catalog."""
         offset, left = max(start, 0), count
         while left is None or left > 0:
@@ -658,7 +658,7 @@ def _row_values(row: Sequence[Any] | Mapping[str, Any], schema: TableSchema, num
     return list(row)
 
 
-def _partition_filter(schema: TableSchema, partition: Mapping[str, str] | None) -> tuple[str, list[Any]]:
+def _partition_filter(schema: TableSchema, partition: Optional[Mapping[str, str]]) -> tuple[str, list[Any]]:
     if not partition:
         return "", []
     clauses, parameters = [], []
@@ -674,7 +674,7 @@ def _partition_filter(schema: TableSchema, partition: Mapping[str, str] | None) 
     return " WHERE " + " AND ".join(clauses), parameters
 
 
-def _partition_filter_values(schema: TableSchema, partition: Mapping[str, str] | None) -> dict[str, Any]:
+def _partition_filter_values(schema: TableSchema, partition: Optional[Mapping[str, str]]) -> dict[str, Any]:
     """``partition`` (some keys) as stored values by key name; checked by :func:`_partition_filter`."""
     values = {}
     for key, value in (partition or {}).items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import xml.etree.ElementTree as ET
+from typing import Optional
 
 from werkzeug.wrappers import Response
 
@@ -109,8 +110,8 @@ def internal_error() -> OdpsError:
 class SqlError(Exception):
     """A SQL task failure: ``text`` is the task result pyodps parses (``ODPS-0130161:[1,8] Parse ...``)."""
 
-    def __init__(self, code: str, description: str, detail: str, line: int | None = None,
-                 column: int | None = None) -> None:
+    def __init__(self, code: str, description: str, detail: str, line: Optional[int] = None,
+                 column: Optional[int] = None) -> None:
         position = f"[{line},{column}] " if line is not None and column is not None else ""
         self.code = code
         self.text = f"{code}:{position}{description} - {detail}"

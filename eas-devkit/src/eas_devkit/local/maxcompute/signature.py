@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_tz
-from typing import Callable
+from typing import Callable, Optional
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..credentials import LookupSource, lookup_function, mask_key_id
@@ -90,7 +90,7 @@ class Authentication:
 class Authenticator:
     """Checks signatures against the credentials ``lookup`` knows, for the region the service is in."""
 
-    def __init__(self, credentials: LookupSource, region: str | None, endpoint_path: str = "/api",
+    def __init__(self, credentials: LookupSource, region: Optional[str], endpoint_path: str = "/api",
                  clock: Callable[[], float] = time.time) -> None:
         self._lookup = lookup_function(credentials)
         self.region = region
@@ -108,7 +108,7 @@ class Authenticator:
         if scheme != "ODPS" or not colon or not access_key_id or not signature:
             raise OdpsError(400, "InvalidArgument", "ODPS-0410011:Invalid authentication parameters - "
                                                     "expected 'Authorization: ODPS <AccessKeyId>:<Signature>'.")
-        scope: tuple[str, str] | None = None
+        scope: Optional[tuple[str, str]] = None
         if "/" in access_key_id:
             access_key_id, scope = self._v4_scope(access_key_id)
 

@@ -356,7 +356,7 @@ def _table_name(sig: list[Token], index: int) -> tuple[list[Token], int]:
     return parts, index
 
 
-def _table(parts: list[Token], alias: str | None) -> TableRef:
+def _table(parts: list[Token], alias: Optional[str]) -> TableRef:
     project = parts[0].name if len(parts) > 1 else None
     return TableRef(project, parts[-1].name, alias, parts[0].line, parts[0].column)
 

@@ -94,7 +94,7 @@ class SessionStore(Generic[S]):
                 self._sessions.popitem(last=False)
         return session
 
-    def find(self, session_id: str) -> S | None:
+    def find(self, session_id: str) -> Optional[S]:
         with self._lock:
             return self._sessions.get(session_id)
 
@@ -113,16 +113,16 @@ class SessionRegistry:
         self._store: SessionStore[DownloadSession] = SessionStore(clock)
 
     def create(self, project: str, columns: Sequence[Column], record_count: int, *,
-               partitions: Sequence[Column] = (), table: str | None = None,
-               partition: dict[str, str] | None = None, instance_id: str | None = None) -> DownloadSession:
+               partitions: Sequence[Column] = (), table: Optional[str] = None,
+               partition: Optional[dict[str, str]] = None, instance_id: Optional[str] = None) -> DownloadSession:
         now = self._store.clock()
         return self._store.add(DownloadSession(
             id=SessionStore.new_id(now), project=project, columns=tuple(columns), partitions=tuple(partitions),
             record_count=record_count, created=now, table=table, partition=dict(partition or {}),
             instance_id=instance_id), MAX_SESSIONS)
 
-    def get(self, session_id: str, project: str, *, table: str | None = None,
-            instance_id: str | None = None) -> DownloadSession:
+    def get(self, session_id: str, project: str, *, table: Optional[str] = None,
+            instance_id: Optional[str] = None) -> DownloadSession:
         """The session, if it exists, is not expired and belongs to this table or instance."""
         session = self._store.find(session_id)
         if session is None or session.project != project or session.table != table \
@@ -142,7 +142,7 @@ def schema_document(columns: Sequence[Column], partitions: Sequence[Column] = ()
             "partitionKeys": [describe(column) for column in partitions]}
 
 
-def parse_row_range(text: str | None, record_count: int) -> tuple[int, int]:
+def parse_row_range(text: Optional[str], record_count: int) -> tuple[int, int]:
     """``(start,count)`` as pyodps sends it in ``rowrange``, checked against the session's records."""
     if text is None:
         return 0, record_count

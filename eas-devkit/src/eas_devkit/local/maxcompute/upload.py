@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Optional
 
 # At import, not in request threads (see .tunnel): pyodps's modules are not safe to import concurrently.
 from odps.config import option_context
@@ -109,7 +109,7 @@ class UploadRegistry:
                                              partition=dict(partition), overwrite=overwrite, created=now),
                                MAX_SESSIONS)
 
-    def get(self, session_id: str, project: str, table: str, partition: dict[str, str] | None) -> UploadSession:
+    def get(self, session_id: str, project: str, table: str, partition: Optional[dict[str, str]]) -> UploadSession:
         """The session, if it exists, is not expired and writes this table (and this partition, when given)."""
         session = self._store.find(session_id)
         if session is None or session.project != project or session.schema.name != table:
@@ -123,7 +123,7 @@ class UploadRegistry:
         return session
 
 
-def parse_block_id(text: str | None) -> int:
+def parse_block_id(text: Optional[str]) -> int:
     if text is None or not text.isdigit() or int(text) > MAX_BLOCK_ID:
         raise OdpsError(400, "InvalidBlockID", f"The specified block id is not valid: {text!r} is not an integer "
                                                f"from 0 to {MAX_BLOCK_ID}.")
@@ -137,7 +137,7 @@ def check_decodable(columns: tuple[Column, ...]) -> None:
                                "ends (pyodps decodes timestamps with pandas.Timestamp).")
 
 
-def decode_block(columns: tuple[Column, ...], body: IO[bytes], content_encoding: str | None) -> list[list[Any]]:
+def decode_block(columns: tuple[Column, ...], body: IO[bytes], content_encoding: Optional[str]) -> list[list[Any]]:
     """The rows of one block (the data columns, as the catalog stores them) from the request body ``body``.
 
     A stream that does not decode, fails a checksum or ends early is ``MalformedDataStream``; a value that

@@ -123,11 +123,11 @@ _RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*(?:,.*)?", re.DOTALL)
 
 
 def create_oss_app(store: ObjectStore, credentials: LookupSource, region: str,
-                   authorize: Authorize | None = None, *, account_id: str = "*",
+                   authorize: Optional[Authorize] = None, *, account_id: str = "*",
                    clock: Callable[[], float] = time.time) -> OssApp:
     """A WSGI app serving ``store`` as OSS in ``region``.
 
-    ``credentials`` is anything with ``lookup(access_key_id) -> IssuedCredentials | None`` (the
+    ``credentials`` is anything with ``lookup(access_key_id) -> Optional[IssuedCredentials]`` (the
     ``CredentialIssuer``). ``authorize`` decides RAM permissions; None allows every authenticated request.
     ``account_id`` owns the buckets (in resource ARNs). ``clock`` is the server's idea of now (request-time
     skew, presigned URL and credential expiry).
@@ -155,7 +155,7 @@ class _Call:
     params: Mapping[str, str]
     access_key_id: str
 
-    def url_encoder(self) -> Callable[[str], str] | None:
+    def url_encoder(self) -> Optional[Callable[[str], str]]:
         """How names are written in XML: URL-encoded when the request asked for ``encoding-type=url``."""
         return _url_encode if self.params.get("encoding-type") == "url" else None
 
@@ -176,7 +176,7 @@ class OssApp:
     directly."""
 
     def __init__(self, store: ObjectStore, authenticator: Authenticator,
-                 authorize: Authorize | None = None, *, region: str = "*", account_id: str = "*") -> None:
+                 authorize: Optional[Authorize] = None, *, region: str = "*", account_id: str = "*") -> None:
         self.store = store
         self.authenticator = authenticator
         self.authorize = authorize
@@ -811,8 +811,8 @@ def _parse_target(request: Request) -> _Target:
     return _Target(bucket, key)
 
 
-def _int_param(params: Mapping[str, str], name: str, default: int | None, low: int,
-               high: int | None) -> int:
+def _int_param(params: Mapping[str, str], name: str, default: Optional[int], low: int,
+               high: Optional[int]) -> int:
     raw = params.get(name, "")
     if raw == "" and default is not None:
         return default
@@ -829,7 +829,7 @@ def _upload_id(params: Mapping[str, str]) -> str:
     return upload_id
 
 
-def _body_size(request: Request) -> int | None:
+def _body_size(request: Request) -> Optional[int]:
     """The announced body length; None for a chunked body, which is read to its end."""
     if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
         return None
@@ -1061,7 +1061,7 @@ def _object_headers(info: ObjectInfo) -> dict[str, str]:
     return headers
 
 
-def _check_conditions(request: Request, info: ObjectInfo) -> Response | None:
+def _check_conditions(request: Request, info: ObjectInfo) -> Optional[Response]:
     """Apply If-Match / If-Unmodified-Since (412) and If-None-Match / If-Modified-Since (304)."""
     modified = int(info.last_modified)
     if_match = request.headers.get("If-Match")
@@ -1121,7 +1121,7 @@ def _precondition_failed(condition: str) -> OssError:
                     Condition=condition)
 
 
-def _choose_range(header: str | None, size: int, standard: bool) -> tuple[int, int] | None:
+def _choose_range(header: Optional[str], size: int, standard: bool) -> Optional[tuple[int, int]]:
     """The ``[start, end)`` a ``Range`` header selects, or None to send the whole object with 200.
 
     Real OSS ignores a malformed or out-of-range ``Range`` and answers 200 with the whole object, unless the
@@ -1179,18 +1179,18 @@ class _FileSlice:
 # XML
 
 
-def _xml(root: ET.Element, headers: Mapping[str, str] | None = None) -> Response:
+def _xml(root: ET.Element, headers: Optional[Mapping[str, str]] = None) -> Response:
     body = (XML_DECLARATION + ET.tostring(root, encoding="unicode")).encode("utf-8")
     return Response(body, status=200, headers=dict(headers or {}), content_type=XML_CONTENT_TYPE)
 
 
-def _add(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
+def _add(parent: ET.Element, tag: str, text: Optional[str] = None) -> ET.Element:
     element = ET.SubElement(parent, tag)
     element.text = text
     return element
 
 
-def _add_contents(root: ET.Element, info: ObjectInfo, encode: Callable[[str], str] | None,
+def _add_contents(root: ET.Element, info: ObjectInfo, encode: Optional[Callable[[str], str]],
                   with_owner: bool) -> None:
     contents = _add(root, "Contents")
     _add(contents, "Key", _maybe(encode, info.key))
@@ -1233,7 +1233,7 @@ def _url_encode(value: str) -> str:
     return quote(value, safe="/")
 
 
-def _maybe(encode: Callable[[str], str] | None, value: str) -> str:
+def _maybe(encode: Optional[Callable[[str], str]], value: str) -> str:
     return encode(value) if encode is not None else value
 
 
@@ -1249,7 +1249,7 @@ def _decode_token(token: str) -> str:
         raise invalid_argument("continuation-token", token, "The continuation token is not valid.") from None
 
 
-def _empty(status: int, headers: Mapping[str, str] | None = None) -> Response:
+def _empty(status: int, headers: Optional[Mapping[str, str]] = None) -> Response:
     response = Response(b"", status=status, headers=dict(headers or {}))
     response.headers.pop("Content-Type", None)
     return response
@@ -1276,7 +1276,7 @@ def _iso8601(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
 
 
-def _parse_http_date(value: str | None) -> int | None:
+def _parse_http_date(value: Optional[str]) -> Optional[int]:
     parsed = parsedate_tz(value) if value else None
     if parsed is None:
         return None

@@ -12,6 +12,7 @@ import base64
 import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from typing import Optional
 
 from werkzeug.wrappers import Response
 
@@ -39,8 +40,8 @@ class OssError(Exception):
     ``headers`` are extra response headers (``x-oss-next-append-position``...).
     """
 
-    def __init__(self, status: int, code: str, message: str, *, ec: str | None = None,
-                 headers: Mapping[str, str] | None = None, **extra: object) -> None:
+    def __init__(self, status: int, code: str, message: str, *, ec: Optional[str] = None,
+                 headers: Optional[Mapping[str, str]] = None, **extra: object) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
@@ -91,7 +92,7 @@ def no_such_upload(upload_id: str) -> OssError:
                     "or the upload may have been aborted or completed.", UploadId=upload_id)
 
 
-def invalid_argument(name: str, value: str | None, message: str) -> OssError:
+def invalid_argument(name: str, value: Optional[str], message: str) -> OssError:
     return OssError(400, "InvalidArgument", message, ArgumentName=name, ArgumentValue=value)
 
 

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_tz
-from typing import Callable
+from typing import Callable, Optional
 from urllib.parse import quote
 
 from ..credentials import LookupSource, lookup_function
@@ -104,7 +104,7 @@ class Authentication:
 class _Expected:
     signature: str
     string_to_sign: str
-    canonical_request: str | None = None
+    canonical_request: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class _Claim:
     version: str
     presigned: bool
     access_key_id: str
-    security_token: str | None
+    security_token: Optional[str]
     signature: str
     compute: Callable[[str], _Expected]  # secret -> what the signature should be
     check_time: Callable[[float], None]  # raises when the request is too old or too new
@@ -129,7 +129,7 @@ class Authenticator:
         self.region = region
         self._clock = clock
 
-    def authenticate(self, request: SignedRequest) -> Authentication | None:
+    def authenticate(self, request: SignedRequest) -> Optional[Authentication]:
         """The verified signer, or None for an anonymous request. Raises :class:`OssError` otherwise."""
         claim = self._claim(request)
         if claim is None:
@@ -153,7 +153,7 @@ class Authenticator:
 
     # What the request claims
 
-    def _claim(self, request: SignedRequest) -> _Claim | None:
+    def _claim(self, request: SignedRequest) -> Optional[_Claim]:
         authorization = request.headers.get("authorization", "").strip()
         if authorization:
             scheme, _, rest = authorization.partition(" ")
@@ -396,7 +396,7 @@ def _header_list(text: str) -> list[str]:
 # Time
 
 
-def _parse_http_date(value: str) -> float | None:
+def _parse_http_date(value: str) -> Optional[float]:
     parsed = parsedate_tz(value) if value else None
     if parsed is None:
         return None
@@ -410,7 +410,7 @@ def _parse_v4_date(value: str) -> float:
         raise access_denied("x-oss-date must be present, in the form YYYYMMDDTHHMMSSZ.") from None
 
 
-def _check_skew(request_time: float | None, raw: str, now: float) -> None:
+def _check_skew(request_time: Optional[float], raw: str, now: float) -> None:
     if request_time is None:
         raise access_denied("OSS authentication requires a valid Date.")
     if abs(request_time - now) > MAX_SKEW_SECONDS:
@@ -439,7 +439,7 @@ def _wire(value: str) -> bytes:
         return value.encode("utf-8")
 
 
-def _redact(text: str | None, token: str | None) -> str | None:
+def _redact(text: Optional[str], token: Optional[str]) -> Optional[str]:
     """``text`` with every form of the security token (raw, URL-encoded) replaced by a mask."""
     if text is None or not token:
         return text
@@ -448,7 +448,7 @@ def _redact(text: str | None, token: str | None) -> str | None:
     return text
 
 
-def _same_secret(claimed: str | None, actual: str) -> bool:
+def _same_secret(claimed: Optional[str], actual: str) -> bool:
     if not claimed:
         return False
     return hmac.compare_digest(claimed.encode("utf-8"), actual.encode("utf-8"))

@@ -37,7 +37,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Protocol
+from typing import BinaryIO, Callable, Optional, Protocol
 
 import crcmod
 
@@ -125,7 +125,7 @@ class ObjectInfo:
     symlink_target: str = ""  # the target key of a "Symlink" object
 
     @property
-    def content_md5(self) -> str | None:
+    def content_md5(self) -> Optional[str]:
         """Base64 MD5 of the body; only a Normal object's ETag is its MD5."""
         if self.object_type != "Normal":
             return None
@@ -213,7 +213,7 @@ def parse_content_md5(value: str) -> bytes:
     return digest
 
 
-def _prefix_end(prefix: bytes) -> bytes | None:
+def _prefix_end(prefix: bytes) -> Optional[bytes]:
     """The smallest byte string greater than every string starting with ``prefix`` (None: no bound)."""
     stripped = prefix.rstrip(b"\xff")
     if not stripped:
@@ -331,10 +331,10 @@ class ObjectStore:
 
     # Objects
 
-    def put_object(self, bucket: str, key: str, body: Readable, *, size: int | None = None,
-                   content_type: str | None = None, metadata: Mapping[str, str] | None = None,
-                   content_md5: str | None = None, forbid_overwrite: bool = False, acl: str = "default",
-                   tags: Mapping[str, str] | None = None) -> ObjectInfo:
+    def put_object(self, bucket: str, key: str, body: Readable, *, size: Optional[int] = None,
+                   content_type: Optional[str] = None, metadata: Optional[Mapping[str, str]] = None,
+                   content_md5: Optional[str] = None, forbid_overwrite: bool = False, acl: str = "default",
+                   tags: Optional[Mapping[str, str]] = None) -> ObjectInfo:
         """Stream ``body`` (``size`` bytes, or until EOF when None) into ``bucket/key``.
 
         ``content_md5`` is the request's base64 ``Content-MD5`` header, checked against what arrived.
@@ -353,8 +353,8 @@ class ObjectStore:
 
     def copy_object(self, source: tuple[str, str], bucket: str, key: str, *,
                     check_source: Callable[[ObjectInfo], None] = lambda info: None,
-                    content_type: str | None = None, metadata: Mapping[str, str] | None = None,
-                    tags: Mapping[str, str] | None = None, acl: str = "default",
+                    content_type: Optional[str] = None, metadata: Optional[Mapping[str, str]] = None,
+                    tags: Optional[Mapping[str, str]] = None, acl: str = "default",
                     forbid_overwrite: bool = False) -> ObjectInfo:
         """Copy ``source`` (bucket, key) to ``bucket/key`` byte for byte; ``check_source`` sees the source's
         metadata first (copy conditions). ``metadata`` and ``content_type`` None keep the source's (the COPY
@@ -377,10 +377,10 @@ class ObjectStore:
                           acl=acl, tags=dict(info.tags if tags is None else tags))
         return self._install(copy, received.path, forbid_overwrite=forbid_overwrite)
 
-    def append_object(self, bucket: str, key: str, position: int, body: Readable, *, size: int | None = None,
-                      content_type: str | None = None, metadata: Mapping[str, str] | None = None,
-                      content_md5: str | None = None, acl: str = "default",
-                      tags: Mapping[str, str] | None = None) -> ObjectInfo:
+    def append_object(self, bucket: str, key: str, position: int, body: Readable, *, size: Optional[int] = None,
+                      content_type: Optional[str] = None, metadata: Optional[Mapping[str, str]] = None,
+                      content_md5: Optional[str] = None, acl: str = "default",
+                      tags: Optional[Mapping[str, str]] = None) -> ObjectInfo:
         """AppendObject: add ``body`` at ``position``, which must be the current length (0 creates the object,
         with ``content_type``, ``metadata``, ``acl`` and ``tags``; later appends keep the first ones)."""
         validate_key(key)
@@ -414,8 +414,8 @@ class ObjectStore:
                               tags=dict(tags or {}) if current is None else current.tags)
             return self._install(info, whole.path)
 
-    def set_object_attributes(self, bucket: str, key: str, *, acl: str | None = None,
-                              tags: Mapping[str, str] | None = None) -> ObjectInfo:
+    def set_object_attributes(self, bucket: str, key: str, *, acl: Optional[str] = None,
+                              tags: Optional[Mapping[str, str]] = None) -> ObjectInfo:
         """Change an object's ACL or tags (PutObjectACL, PutObjectTagging, DeleteObjectTagging)."""
         with self._lock:
             info = self._object_row(bucket, key)
@@ -427,8 +427,8 @@ class ObjectStore:
                                  (json.dumps(dict(tags)), bucket, key.encode("utf-8")))
             return info
 
-    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: str | None = None,
-                  metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+    def put_bytes(self, bucket: str, key: str, data: bytes, content_type: Optional[str] = None,
+                  metadata: Optional[Mapping[str, str]] = None) -> ObjectInfo:
         """Put an object from memory (tests, fixtures)."""
         return self.put_object(bucket, key, io.BytesIO(data), size=len(data), content_type=content_type,
                                metadata=metadata)
@@ -446,9 +446,9 @@ class ObjectStore:
             info = self._followed(self._object_row(bucket, key))
             return info, open(self._blob_dir(bucket) / info.blob, "rb")  # noqa: SIM115 - returned open
 
-    def put_symlink(self, bucket: str, key: str, target: str, *, content_type: str | None = None,
-                    metadata: Mapping[str, str] | None = None, acl: str = "default",
-                    tags: Mapping[str, str] | None = None, forbid_overwrite: bool = False) -> ObjectInfo:
+    def put_symlink(self, bucket: str, key: str, target: str, *, content_type: Optional[str] = None,
+                    metadata: Optional[Mapping[str, str]] = None, acl: str = "default",
+                    tags: Optional[Mapping[str, str]] = None, forbid_overwrite: bool = False) -> ObjectInfo:
         """PutSymlink: ``key`` reads as ``target`` (which need not exist yet)."""
         validate_key(key)
         validate_key(target)
@@ -533,10 +533,10 @@ class ObjectStore:
 
     # Multipart uploads
 
-    def initiate_multipart(self, bucket: str, key: str, content_type: str | None = None,
-                           metadata: Mapping[str, str] | None = None,
+    def initiate_multipart(self, bucket: str, key: str, content_type: Optional[str] = None,
+                           metadata: Optional[Mapping[str, str]] = None,
                            forbid_overwrite: bool = False, acl: str = "default",
-                           tags: Mapping[str, str] | None = None) -> MultipartUpload:
+                           tags: Optional[Mapping[str, str]] = None) -> MultipartUpload:
         """Start an upload; with ``forbid_overwrite`` (x-oss-forbid-overwrite) an existing key is refused now,
         as OSS does, and again when the upload completes."""
         validate_key(key)
@@ -560,7 +560,7 @@ class ObjectStore:
         return upload
 
     def upload_part(self, bucket: str, key: str, upload_id: str, part_number: int, body: Readable, *,
-                    size: int | None = None, content_md5: str | None = None) -> PartInfo:
+                    size: Optional[int] = None, content_md5: Optional[str] = None) -> PartInfo:
         """Store one part; uploading the same part number again replaces it, as in OSS."""
         if not 1 <= part_number <= MAX_PART_NUMBER:
             raise invalid_argument("partNumber", str(part_number),
@@ -600,7 +600,7 @@ class ObjectStore:
         return parts[:max_parts], len(parts) > max_parts
 
     def upload_part_copy(self, source: tuple[str, str], bucket: str, key: str, upload_id: str,
-                         part_number: int, byte_range: tuple[int, int] | None = None,
+                         part_number: int, byte_range: Optional[tuple[int, int]] = None,
                          check_source: Callable[[ObjectInfo], None] = lambda info: None) -> PartInfo:
         """UploadPartCopy: the part is ``[start, end)`` of ``source`` (bucket, key), or all of it."""
         info, handle = self.open_object(*source)
@@ -645,8 +645,8 @@ class ObjectStore:
         return UploadPage(uploads, prefixes, False, "", "")
 
     def complete_multipart(self, bucket: str, key: str, upload_id: str,
-                           parts: Sequence[tuple[int, str]] | None, forbid_overwrite: bool = False,
-                           acl: str | None = None) -> ObjectInfo:
+                           parts: Optional[Sequence[tuple[int, str]]], forbid_overwrite: bool = False,
+                           acl: Optional[str] = None) -> ObjectInfo:
         """Assemble the object from ``(part number, ETag)`` pairs, or from every part when None.
 
         The object's ETag is OSS's multipart form: the MD5 of the concatenated part MD5s, then ``-<count>``.
@@ -703,8 +703,8 @@ class ObjectStore:
             raise OssError(409, "FileAlreadyExists", "The object you specified already exists and can not "
                            "be overwritten.", Key=key)
 
-    def _receive(self, bucket: str, body: Readable, size: int | None,
-                 expected_md5: bytes | None) -> _ReceivedBody:
+    def _receive(self, bucket: str, body: Readable, size: Optional[int],
+                 expected_md5: Optional[bytes]) -> _ReceivedBody:
         """Stream ``body`` into a temporary file next to the blobs; delete it on any failure."""
         if size is not None and size > self.max_object_size:
             raise _entity_too_large(size, self.max_object_size)
@@ -763,7 +763,7 @@ class ObjectStore:
         return info
 
     def _choose_parts(self, stored: Mapping[int, PartInfo],
-                      requested: Sequence[tuple[int, str]] | None) -> list[PartInfo]:
+                      requested: Optional[Sequence[tuple[int, str]]]) -> list[PartInfo]:
         if requested is None:
             chosen = [stored[number] for number in sorted(stored)]
         else:
@@ -859,7 +859,7 @@ class ObjectStore:
                                 (upload_id,))
         return [self._part_from_row(row) for row in rows]
 
-    def _scan(self, bucket: str, lower: bytes, inclusive: bool, upper: bytes | None,
+    def _scan(self, bucket: str, lower: bytes, inclusive: bool, upper: Optional[bytes],
               limit: int) -> list[sqlite3.Row]:
         sql = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key {'>=' if inclusive else '>'} ?"
         args: list[object] = [bucket, lower]
@@ -870,7 +870,7 @@ class ObjectStore:
             return self._db.execute(sql + " ORDER BY key LIMIT ?", (*args, limit)).fetchall()
 
     @staticmethod
-    def _common_prefix(key: bytes, prefix_length: int, delimiter: bytes) -> bytes | None:
+    def _common_prefix(key: bytes, prefix_length: int, delimiter: bytes) -> Optional[bytes]:
         if not delimiter:
             return None
         position = key.find(delimiter, prefix_length)
