@@ -262,9 +262,10 @@ def test_the_bake_holds_the_service_and_no_file_of_the_kit(bake):
 
 
 def test_the_default_bake_is_a_lean_service(bake):
-    """The code a service team owns and reviews: under 5,500 lines of Python, its tests and recipes included."""
+    """The code a service team owns and reviews: under 5,800 lines of Python, its tests and recipes included
+    (5,666 with the worker balance of issue 16; 5,496 when the kit moved out)."""
     lines = sum(len(path.read_text(encoding="utf-8").splitlines()) for path in bake().path.rglob("*.py"))
-    assert lines < 5_500, lines
+    assert lines < 5_800, lines
 
 
 def test_the_code_spells_an_optional_value_one_way():
