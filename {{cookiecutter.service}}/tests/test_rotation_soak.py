@@ -91,8 +91,11 @@ def operations(eas: RunningEAS, ledger: SoakLedger, client: int) -> list:
 
 
 def run_client(eas: RunningEAS, ledger: SoakLedger, client: int, deadline: float) -> None:
+    """Until the deadline, and at least two operations (a loaded runner gets more time, not a failure)."""
     mix = operations(eas, ledger, client)
-    while time.monotonic() < deadline:
+    made = 0
+    while time.monotonic() < deadline or (made < 2 and time.monotonic() < deadline + 120):
+        made += 1
         operation = random.choice(mix)
         try:
             operation()
@@ -119,8 +122,7 @@ def test_mixed_traffic_through_rotations_loses_nothing(soak_eas, reliability):
     assert ledger.failed == 0, f"{soak_eas.service_problems()[-3000:]}\n" \
                                f"{ledger.failed} of {ledger.requests} requests failed: {ledger.failures}"
     assert not mismatched, f"{len(mismatched)} objects read back different: {mismatched[:5]}"
-    # A floor that says the soak ran, not a throughput target: a 6 s soak on a loaded 2-core machine, cold
-    # workers importing pyodps, made 69 requests once.
+    # Says the soak ran (each client goes on past the deadline until it made two), not a throughput target.
     assert ledger.requests >= CLIENTS * 2, f"only {ledger.requests} requests in {SOAK_SECONDS} s"
     assert rotations >= SOAK_SECONDS // ROTATE_EVERY - 1, f"{rotations} rotations in {SOAK_SECONDS} s"
     # The service followed the rotations, not one key held for the whole soak.

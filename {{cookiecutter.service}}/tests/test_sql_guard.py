@@ -93,13 +93,14 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_a_64_kib_hostile_statement_is_judged_in_well_under_50_ms(name):
-    """The check is linear: the old one took ~1 s for 16 000 unclosed comments, ~3-4 s for 64 KiB."""
+    """The check is linear: the old one took ~1 s for 16 000 unclosed comments, ~3-4 s for 64 KiB. CPU time of
+    this thread, so a loaded machine does not make it fail."""
     sql = HOSTILE[name]
     assert 60_000 < len(sql) <= 64 * 1024
     best = float("inf")
     for _ in range(3):
-        started = time.perf_counter()
+        started = time.thread_time()
         with contextlib.suppress(UnsafeSQL):
             single_select(sql)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.thread_time() - started)
     assert best < 0.05, f"{name}: {best * 1000:.1f} ms"
