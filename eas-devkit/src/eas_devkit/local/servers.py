@@ -24,10 +24,11 @@ import logging
 import threading
 from collections.abc import Iterable
 from typing import Any, Callable, Optional
+from urllib.parse import unquote_to_bytes
 
 from cheroot.server import HTTPConnection, HTTPRequest
 from cheroot.workers.threadpool import ThreadPool, WorkerThread
-from cheroot.wsgi import Server
+from cheroot.wsgi import Gateway_10, Server
 from werkzeug.wrappers import Request, Response
 
 LOOPBACK = "127.0.0.1"
@@ -35,6 +36,7 @@ MIN_THREADS = 4
 KEEP_ALIVE_CONNECTIONS = 1024  # idle ones; cheroot's default (10) would make a 16-thread client reconnect
 SOCKET_TIMEOUT_SECONDS = 120  # a client silent this long mid-request is dropped; an idle connection closed
 IDLE_WORKERS_STOP_SECONDS = 0.25  # what stop() waits for its idle threads to end
+SOCKET = "eas_devkit.socket"  # the environ key of the request's TCP socket (local.faults resets it)
 log = logging.getLogger("eas_devkit.local")
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -154,6 +156,7 @@ class _Server(Server):
         super().__init__((LOOPBACK, port), app, numthreads=MIN_THREADS, server_name=LOOPBACK,
                          timeout=SOCKET_TIMEOUT_SECONDS)
         self.thread_name = f"local-eas-{name}"
+        self.gateway = _Gateway
         self.requests = _Workers(self, min=MIN_THREADS)
 
     def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
@@ -165,9 +168,33 @@ class _Server(Server):
             log.debug("%s: %s", self.thread_name, msg)
 
 
+class _Gateway(Gateway_10):
+    """cheroot's WSGI environ as werkzeug's server and gunicorn make it, and a connection closed after a response
+    shorter than its ``Content-Length`` (the client would wait for the rest)."""
+
+    def get_environ(self) -> dict:
+        environ = super().get_environ()
+        target = environ["REQUEST_URI"]
+        environ["RAW_URI"] = target
+        path = target.partition("?")[0]
+        if path.startswith("/"):  # cheroot leaves %2F undecoded (oss2 sends a key's slashes so)
+            environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1")
+        environ[SOCKET] = self.req.conn.socket
+        return environ
+
+    def respond(self) -> None:
+        self.sent_bytes = 0
+        super().respond()
+        if self.remaining_bytes_out is not None and self.sent_bytes < self.remaining_bytes_out:
+            self.req.close_connection = True
+
+    def write(self, chunk: bytes) -> None:
+        super().write(chunk)
+        self.sent_bytes += len(chunk)
+
+
 class _RequestLog:
-    """Our request log (method, path and status, never the query string), and ``RAW_URI``, the request target
-    as sent, which werkzeug's server and gunicorn set and cheroot calls ``REQUEST_URI``."""
+    """Our request log: method, path and status, never the query string."""
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
@@ -177,7 +204,6 @@ class _RequestLog:
             log.debug("%s %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status.split(" ", 1)[0])
             return start_response(status, headers, exc_info)
 
-        environ.setdefault("RAW_URI", environ.get("REQUEST_URI", ""))
         return self.app(environ, logged_start_response)
 
 
