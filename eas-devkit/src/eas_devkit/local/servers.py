@@ -13,7 +13,8 @@ has the numbers). Request bodies stream in, de-chunked (oss2 streams uploads chu
 is set), responses without a length stream out chunked, with TCP_NODELAY. The server's own request and error
 logs are replaced by ours (method and path, never the query string: a presigned URL's carries a signature and a
 security token), and it adds no ``Server`` header of its own beside the app's (OSS sends ``AliyunOSS``).
-``stop()`` closes the idle connections at once and does not wait for requests in flight.
+``stop()`` closes the idle connections at once and does not wait for requests in flight. The environ is the one
+werkzeug's server and gunicorn give (``PATH_INFO`` decoded, ``RAW_URI``), plus the request's socket (``SOCKET``).
 """
 
 from __future__ import annotations
