@@ -186,7 +186,8 @@ class _Gateway(Gateway_10):
     def respond(self) -> None:
         self.sent_bytes = 0
         super().respond()
-        if self.remaining_bytes_out is not None and self.sent_bytes < self.remaining_bytes_out:
+        bodiless = self.req.method == b"HEAD" or self.req.status[:3] in (b"204", b"304")
+        if not bodiless and self.remaining_bytes_out is not None and self.sent_bytes < self.remaining_bytes_out:
             self.req.close_connection = True
 
     def write(self, chunk: bytes) -> None:
