@@ -71,6 +71,7 @@ class Seen:
     path: str
     transfer_encoding: str
     content_length: str
+    peer: str  # the client's port: one per TCP connection
 
 
 @dataclass
@@ -95,7 +96,8 @@ class LocalOss:
             return self.app(environ, start_response)
         finally:  # the handler, and so any upload, has finished by now
             self.seen.append(Seen(environ["REQUEST_METHOD"], environ["PATH_INFO"],
-                                  environ.get("HTTP_TRANSFER_ENCODING", ""), environ.get("CONTENT_LENGTH", "")))
+                                  environ.get("HTTP_TRANSFER_ENCODING", ""), environ.get("CONTENT_LENGTH", ""),
+                                  environ.get("REMOTE_PORT", "")))
 
     def provider(self) -> StaticProvider:
         return StaticProvider.of(self.issuer.current())
@@ -314,6 +316,24 @@ def test_put_from_a_non_seekable_stream_is_chunked(oss: LocalOss, bucket: oss2.B
     assert upload.transfer_encoding == "chunked"
     assert bucket.get_object(key).read() == data
     assert oss.store.head_object(BUCKET, key).metadata == {"x-oss-meta-origin": "stream"}
+
+
+def test_one_client_keeps_its_connection_across_requests_as_oss_does(oss: LocalOss) -> None:
+    """A sized upload, a chunked one, a download and an error: all on one TCP connection, as against the real
+    OSS (werkzeug's development server, used before, closed every one: each request reconnected)."""
+    bucket = oss.bucket("v1")
+    key = unique("keepalive")
+    first = len(oss.seen)
+
+    bucket.put_object(key, b"sized")
+    bucket.put_object(key, iter([b"chunked ", b"body"]))
+    assert bucket.get_object(key).read() == b"chunked body"
+    with pytest.raises(oss2.exceptions.NoSuchKey):
+        bucket.get_object(key + "-missing")
+    assert bucket.get_object(key).read() == b"chunked body"
+
+    peers = {seen.peer for seen in oss.seen[first:]}
+    assert len(oss.seen[first:]) == 5 and len(peers) == 1, peers
 
 
 def test_head_meta_and_exists(bucket: oss2.Bucket) -> None:
@@ -1014,11 +1034,7 @@ def test_an_interrupted_upload_leaves_nothing(make_oss: Callable[..., LocalOss],
 
 
 def test_a_64_mib_transfer_streams_in_small_memory(oss: LocalOss) -> None:
-    """Client and server share the process, so the traced peak covers both; each streams in 256 KiB pieces.
-
-    About 10 MiB of the peak is werkzeug's dev server, not the OSS: after each response it drains the socket
-    with ``rfile.read(10_000_000)``, which allocates its whole buffer before finding the client gone.
-    """
+    """Client and server share the process, so the traced peak covers both; each streams in 256 KiB pieces."""
     bucket = oss.bucket("v1")
     key = unique("big")
     piece = 256 * 1024
@@ -1048,7 +1064,7 @@ def test_a_64_mib_transfer_streams_in_small_memory(oss: LocalOss) -> None:
     assert put.etag == sent.hexdigest().upper()
     assert received.digest() == sent.digest()
     assert result.content_length == 64 * MiB
-    assert peak < 16 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
+    assert peak < 8 * MiB, f"peak traced memory {peak / MiB:.1f} MiB"
 
 
 # The store on its own

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from .servers import SOCKET
+
 SERVICES = ("oss", "maxcompute")
 KINDS = ("status", "reset", "truncate", "latency")
 MAX_LATENCY_SECONDS = 300
@@ -197,8 +199,8 @@ class FaultMiddleware:
         if rule.kind == "status":
             return self._error(environ, start_response, rule.status or 503)
         if rule.kind == "reset":
-            reset_connection(environ["werkzeug.socket"])
-            raise ConnectionResetError("fault injected: connection reset")  # werkzeug drops it quietly
+            reset_connection(environ[SOCKET])
+            raise ConnectionResetError("fault injected: connection reset")  # the server drops it quietly
         return self._truncated(environ, start_response)
 
     def _error(self, environ: dict, start_response: Callable, status: int) -> Iterable[bytes]:
@@ -219,8 +221,8 @@ class FaultMiddleware:
         return response(environ, start_response)
 
     def _truncated(self, environ: dict, start_response: Callable) -> Iterator[bytes]:
-        """The real response's status and headers, and the first half of its body (werkzeug closes every
-        connection after its response, so the client sees the end of the stream before Content-Length)."""
+        """The real response's status and headers, and the first half of its body (the server closes a
+        connection after a response shorter than its Content-Length: the client sees the stream end early)."""
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
@@ -248,9 +250,9 @@ class FaultMiddleware:
 def reset_connection(connection: socket.socket) -> None:
     """Abort the TCP connection with a RST, not a FIN.
 
-    ``close()`` on the socket would wait for werkzeug's file objects, and ``shutdown()`` sends a FIN; so
+    ``close()`` on the socket would wait for the server's file objects, and ``shutdown()`` sends a FIN; so
     the descriptor is swapped (``dup2``, atomically) for one end of a closed socket pair: the TCP socket's
-    last descriptor goes, with SO_LINGER 0, which sends the RST, and werkzeug reads an orderly EOF after.
+    last descriptor goes, with SO_LINGER 0, which sends the RST, and the server reads an orderly EOF after.
     """
     connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     ended, other = socket.socketpair()

@@ -1,4 +1,4 @@
-"""Run WSGI apps on 127.0.0.1 in background threads, with werkzeug's threaded server.
+"""Run WSGI apps on 127.0.0.1 in background threads, with cheroot (CherryPy's threaded HTTP/1.1 server).
 
 Loopback only, always: the local EAS must never listen on another address, and it answers only requests
 addressed to this machine. A request whose ``Host`` is not a loopback name or address (``127.0.0.1``,
@@ -7,8 +7,14 @@ rebinding (its own name, resolved to 127.0.0.1), and what no SDK pointed at the 
 refuses in the shape of the service it stands for (OSS's XML, the OpenAPI's JSON...); the default is a
 JSON 400 naming the header.
 
-Werkzeug de-chunks request bodies (oss2 streams uploads chunked) and speaks real HTTP/1.1; its request log
-is replaced by ours, because a presigned URL's query string carries a signature and a security token.
+Connections are kept alive between requests, as the real OSS, MaxCompute and EAS endpoints keep them (werkzeug's
+development server, used before, closes every one: each SDK request reconnected; README "Which HTTP server"
+has the numbers). Request bodies stream in, de-chunked (oss2 streams uploads chunked: ``wsgi.input_terminated``
+is set), responses without a length stream out chunked, with TCP_NODELAY. The server's own request and error
+logs are replaced by ours (method and path, never the query string: a presigned URL's carries a signature and a
+security token), and it adds no ``Server`` header of its own beside the app's (OSS sends ``AliyunOSS``).
+``stop()`` closes the idle connections at once and does not wait for requests in flight. The environ is the one
+werkzeug's server and gunicorn give (``PATH_INFO`` decoded, ``RAW_URI``), plus the request's socket (``SOCKET``).
 """
 
 from __future__ import annotations
@@ -18,12 +24,20 @@ import json
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any, Callable
+from typing import Any, Callable, Optional
+from urllib.parse import unquote_to_bytes
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from cheroot.server import HTTPConnection, HTTPRequest
+from cheroot.workers.threadpool import ThreadPool, WorkerThread
+from cheroot.wsgi import Gateway_10, Server
 from werkzeug.wrappers import Request, Response
 
 LOOPBACK = "127.0.0.1"
+MIN_THREADS = 4
+KEEP_ALIVE_CONNECTIONS = 1024  # idle ones; cheroot's default (10) would make a 16-thread client reconnect
+SOCKET_TIMEOUT_SECONDS = 120  # a client silent this long mid-request is dropped; an idle connection closed
+IDLE_WORKERS_STOP_SECONDS = 0.25  # what stop() waits for its idle threads to end
+SOCKET = "eas_devkit.socket"  # the environ key of the request's TCP socket (local.faults resets it)
 log = logging.getLogger("eas_devkit.local")
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -77,22 +91,122 @@ class LoopbackHostCheck:
         return self.refuse(Request(environ), host_refused_message(host))(environ, start_response)
 
 
-class QuietRequestHandler(WSGIRequestHandler):
-    # http.server sends headers and body in separate packets; with Nagle on, each request waits ~40 ms.
-    disable_nagle_algorithm = True
-    protocol_version = "HTTP/1.1"  # chunked responses, as the real services
+class _Request(HTTPRequest):
+    def send_headers(self) -> None:
+        if self.chunked_read and not self.rfile.closed:
+            # The app answered without reading the chunked body to its end: what is left of it would be read as
+            # the next request. (cheroot reads a sized body's rest itself, and keeps the connection.)
+            self.close_connection = True
+        if any(name.lower() == b"server" for name, _ in self.outheaders):
+            super().send_headers()
+            return
+        # cheroot adds "Server: <its name>" when the app sent none: the emulators send their service's own or none.
+        wfile = self.conn.wfile
+        self.conn.wfile = _WithoutLine(wfile, b"Server: " + self.server.server_name.encode("latin-1") + b"\r\n")
+        try:
+            super().send_headers()
+        finally:
+            self.conn.wfile = wfile
 
-    def send_response(self, code: int, message=None) -> None:
-        # http.server's own adds "Server: Werkzeug/… Python/…" next to the app's (AliyunOSS for the OSS).
-        self.log_request(code)
-        self.send_response_only(code, message)
-        self.send_header("Date", self.date_time_string())
 
-    def log_request(self, code="-", size="-") -> None:
-        log.debug("%s %s %s", self.command, self.path.split("?", 1)[0], code)
+class _WithoutLine:
+    """A write-only file that drops one header line from the (single) write of the response head."""
 
-    def log_error(self, format: str, *args) -> None:  # noqa: A002 - signature of http.server
-        log.debug("http error: " + format, *args)
+    def __init__(self, wfile: Any, line: bytes) -> None:
+        self._wfile = wfile
+        self._line = line
+
+    def write(self, data: bytes) -> Any:
+        return self._wfile.write(data.replace(b"\r\n" + self._line, b"\r\n", 1))
+
+
+class _Connection(HTTPConnection):
+    RequestHandlerClass = _Request
+
+
+class _Workers(ThreadPool):
+    """cheroot's pool, but a thread more whenever none is idle (werkzeug's server had one thread per request:
+    a gateway request waits for its instance up to 600 s), daemon threads, and a ``stop`` that does not wait for
+    requests in flight (they finish on their own, as with werkzeug's server)."""
+
+    def put(self, obj: Any) -> None:
+        if self.idle <= self.qsize and len(self._threads) < self.max:
+            self._threads.append(self._spawn_worker())
+        super().put(obj)
+
+    def _spawn_worker(self) -> WorkerThread:
+        worker = WorkerThread(self.server)
+        worker.name = f"{self.server.thread_name}-{len(self._threads)}"
+        worker.daemon = True
+        worker.start()
+        return worker
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        waiting = threading.Thread(target=super().stop, args=(None,), name=f"{self.server.thread_name}-stop",
+                                   daemon=True)
+        waiting.start()
+        waiting.join(IDLE_WORKERS_STOP_SECONDS)
+
+
+class _Server(Server):
+    ConnectionClass = _Connection
+    keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
+    expiration_interval = 0.1  # how often its loop looks for stop(): stop() waits for it
+
+    def __init__(self, app: WSGIApp, port: int, name: str) -> None:
+        super().__init__((LOOPBACK, port), app, numthreads=MIN_THREADS, server_name=LOOPBACK,
+                         timeout=SOCKET_TIMEOUT_SECONDS)
+        self.thread_name = f"local-eas-{name}"
+        self.gateway = _Gateway
+        self.requests = _Workers(self, min=MIN_THREADS)
+
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        # cheroot's messages name the peer and the error, never the request line (its query string carries
+        # a presigned URL's signature and security token).
+        if level >= logging.ERROR:
+            log.error("%s: %s", self.thread_name, msg, exc_info=traceback)
+        else:
+            log.debug("%s: %s", self.thread_name, msg)
+
+
+class _Gateway(Gateway_10):
+    """cheroot's WSGI environ as werkzeug's server and gunicorn make it, and a connection closed after a response
+    shorter than its ``Content-Length`` (the client would wait for the rest)."""
+
+    def get_environ(self) -> dict:
+        environ = super().get_environ()
+        target = environ["REQUEST_URI"]
+        environ["RAW_URI"] = target
+        path = target.partition("?")[0]
+        if path.startswith("/"):  # cheroot leaves %2F undecoded (oss2 sends a key's slashes so)
+            environ["PATH_INFO"] = unquote_to_bytes(path).decode("latin-1")
+        environ[SOCKET] = self.req.conn.socket
+        return environ
+
+    def respond(self) -> None:
+        self.sent_bytes = 0
+        super().respond()
+        bodiless = self.req.method == b"HEAD" or self.req.status[:3] in (b"204", b"304")
+        if not bodiless and self.remaining_bytes_out is not None and self.sent_bytes < self.remaining_bytes_out:
+            self.req.close_connection = True
+
+    def write(self, chunk: bytes) -> None:
+        super().write(chunk)
+        self.sent_bytes += len(chunk)
+
+
+class _RequestLog:
+    """Our request log: method, path and status, never the query string."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        def logged_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+            log.debug("%s %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, logged_start_response)
 
 
 class LoopbackServer:
@@ -102,15 +216,13 @@ class LoopbackServer:
     def __init__(self, app: WSGIApp, port: int = 0, name: str = "server",
                  refuse_host: HostRefusal = json_host_refusal) -> None:
         self.name = name
-        self._server: BaseWSGIServer = make_server(
-            LOOPBACK, port, LoopbackHostCheck(app, refuse_host), threaded=True, request_handler=QuietRequestHandler
-        )
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"local-eas-{name}", daemon=True)
+        self._server = _Server(_RequestLog(LoopbackHostCheck(app, refuse_host)), port, name)
+        self._server.prepare()  # binds: the port is known before start()
+        self._thread = threading.Thread(target=self._server.serve, name=f"local-eas-{name}", daemon=True)
 
     @property
     def port(self) -> int:
-        return self._server.server_port
+        return int(self._server.bind_addr[1])
 
     @property
     def url(self) -> str:
@@ -121,6 +233,6 @@ class LoopbackServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Stop listening, close the idle keep-alive connections; requests in flight finish on their own."""
+        self._server.stop()
         self._thread.join(timeout=5)
