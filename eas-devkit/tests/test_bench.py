@@ -41,6 +41,8 @@ def test_one_benchmark_runs_and_its_report_says_how_to_run_it_again(tmp_path):
     rows = table_rows(report)
     assert [row.split(" | ")[0] for row in rows] == ["| 10,000-row read, JSON", "| 10,000-row read, NDJSON"]
     assert all("pyodps open_reader: " in row for row in rows)
+    assert "≥ 0.9× direct" in rows[0] and "≥ 0.85× direct" in rows[1]
+    assert "Where the time goes, per 10,000-row read as NDJSON (CPU by process" in report
     assert not (PROJECT / "BENCHMARKS.md").exists()
 
 
@@ -56,6 +58,14 @@ def test_the_overhead_benchmark_says_how_the_workers_shared_the_requests(tmp_pat
     assert share, concurrent
     assert 99 <= int(share[1]) + int(share[2]) <= 101 and int(share[1]) >= int(share[2])
     assert "counted by the `pid` of each line of its request log" in report
+    # Where the time goes: CPU per request of every process on each side, and the ratio that allows.
+    profile = re.search(r"Where the time goes, per request at concurrency \d+ .*: through the service "
+                        r"client ([\d.]+) ms, service ([\d.]+) ms, local EAS ([\d.]+) ms, in all ([\d.]+) ms; "
+                        r"direct client ([\d.]+) ms, local EAS ([\d.]+) ms, in all ([\d.]+) ms\. .* can reach "
+                        r"about ([\d.]+)× direct", report)
+    assert profile, report
+    client, service, local_eas, total, *_ = map(float, profile.groups())
+    assert service > 0 and local_eas > 0 and abs(client + service + local_eas - total) < 0.02
 
 
 def test_a_benchmark_the_bake_cannot_run_is_reported_as_not_run(tmp_path, baked):

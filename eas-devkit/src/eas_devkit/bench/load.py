@@ -29,6 +29,7 @@ class LoadResult:
     latencies: list[float]  # seconds, one per request
     seconds: float  # wall time, first request sent to last answer received
     received_bytes: int
+    client_cpu: float = 0.0  # CPU seconds the client processes spent while the clock ran
 
     @property
     def throughput(self) -> float:
@@ -63,7 +64,8 @@ def run_load(target: Target, total: int, concurrency: int, label: str) -> LoadRe
                 child.kill()
     latencies = [latency for outcome in outcomes for latency in outcome["latencies"]]
     wall = max(outcome["end"] for outcome in outcomes) - min(outcome["start"] for outcome in outcomes)
-    return LoadResult(latencies, wall, sum(outcome["bytes"] for outcome in outcomes))
+    return LoadResult(latencies, wall, sum(outcome["bytes"] for outcome in outcomes),
+                      sum(outcome["cpu"] for outcome in outcomes))
 
 
 def _collect(results: Any, processes: int, total: int, done: Any, label: str) -> list[dict[str, Any]]:
@@ -136,12 +138,13 @@ def _client_process(target: Target, counts: list[int], ready: Any, go: Any, done
         ready.abort()
         return
     ready.wait()
+    cpu = time.process_time()  # the threads are connected and wait for go: from here on, the clock's work
     for thread in threads:
         thread.join()
     if errors:
         results.put({"error": errors[0]})
         return
-    results.put(_merge(outcomes))
+    results.put({**_merge(outcomes), "cpu": time.process_time() - cpu})
 
 
 def _merge(outcomes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -120,6 +120,13 @@ class LocalEAS:
                 return dict(served)
             time.sleep(0.05)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by the service (gunicorn's master and workers) and by the local EAS's
+        process (the gateway, OSS, MaxCompute and credentials servers: threads of one process)."""
+        assert self.process is not None
+        service = [self.master_pid, *workers_of(self.master_pid)]
+        return {"service": sum(map(cpu_seconds, service)), "local EAS": cpu_seconds(self.process.pid)}
+
     def credential_fetches(self) -> int:
         """How often instances have asked the credentials endpoint so far (its /admin/stats)."""
         return int(get_json(self.info["admin_url"] + "/stats", admin_headers(self.info))["fetches"])
@@ -241,6 +248,15 @@ def restart_workers(master: int, count: int) -> list[int]:
     old = frozenset(workers_of(master))
     os.kill(master, signal.SIGHUP)
     return wait_for_workers(master, count, exclude=old)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
 
 
 def memory_kib(pid: int) -> dict[str, int]:

@@ -8,18 +8,20 @@ side is what a caller inside the VPC would do without the service; the differenc
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from .clients import DirectOssGet, HttpGet, OssLocation, Target
 from .load import LoadResult, interleaved, run_load
 from .local import BenchError, LocalEAS, request
 from .plan import Plan
+from .profile import CpuSpent, cpu_spent, per_unit, where_the_time_goes
 from .report import Row, Section
 from .stats import median, ms, per_s, percentile, percents, ratio, shares
 
 TITLE = "2. Service overhead"
 KEY = "bench/object-4k.bin"  # under the data prefix
-P50_OVERHEAD_TARGET = 0.002
-THROUGHPUT_TARGET = 0.5
+P50_OVERHEAD_TARGET = 0.001
+THROUGHPUT_TARGET = 0.85
 
 
 def run(eas: LocalEAS, plan: Plan) -> Section:
@@ -30,13 +32,16 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
     direct = DirectOssGet(OssLocation.of(eas.info), eas.env.get("OSS_DATA_PREFIX", "") + KEY)
     section = Section(TITLE)
     size = f"{plan.object_bytes // 1024} KiB"
+    profiles: list[str] = []
     for concurrency, total in plan.overhead_requests.items():
-        served, beside = interleaved(
+        served, direct_runs = interleaved(
             plan.runs,
             lambda c=concurrency, n=total: _through_service(eas, service, n, c),
-            lambda c=concurrency, n=total: run_load(direct, n, c, f"direct oss2, concurrency {c}"),
+            lambda c=concurrency, n=total: _cpu_per_request(
+                eas, lambda: run_load(direct, n, c, f"direct oss2, concurrency {c}")),
         )
-        through = [result for result, _ in served]
+        through = [result for result, _, _ in served]
+        beside = [result for result, _ in direct_runs]
         p50, p99, throughput = _figures(through)
         direct_p50, direct_p99, direct_throughput = _figures(beside)
         overhead = median([percentile(s.latencies, 0.5) - percentile(d.latencies, 0.5)
@@ -49,7 +54,9 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
                                     f"+{ms(overhead)} p50; throughput {ratio(speed)}",
                                     f"p50 overhead ≤ {ms(P50_OVERHEAD_TARGET)}", overhead <= P50_OVERHEAD_TARGET))
         else:
-            worker_shares = [median(rank) for rank in zip(*(split for _, split in served))]
+            worker_shares = [median(rank) for rank in zip(*(split for _, split, _ in served))]
+            profiles.append(where_the_time_goes(f"per request at concurrency {concurrency}", ms,
+                                                [cpu for _, _, cpu in served], [cpu for _, cpu in direct_runs]))
             measured += f"; worker share {percents(worker_shares)}"
             section.rows.append(Row(f"{size} GET, concurrency {concurrency}", measured, side,
                                     f"throughput {ratio(speed)}; +{ms(overhead)} p50",
@@ -67,16 +74,25 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
         "workers, counted by the `pid` of each line of its request log, largest first; the median of each.",
         "- Client, service and local OSS share this machine's CPU: on few cores the service's hop costs "
         "throughput that a real deployment (client elsewhere, OSS elsewhere) would not lose.",
+        *profiles,
     ]
     return section
 
 
-def _through_service(eas: LocalEAS, service: Target, total: int, concurrency: int) -> tuple[LoadResult, list[float]]:
-    """A load run through the service, and the share of its requests each worker answered."""
+def _cpu_per_request(eas: LocalEAS, load: Callable[[], LoadResult]) -> tuple[LoadResult, CpuSpent]:
+    """A load run, and the CPU per request of each process: the client's is its spawned processes'."""
+    result, spent = cpu_spent(eas, load)
+    return result, per_unit({**spent, "client": result.client_cpu}, len(result.latencies))
+
+
+def _through_service(eas: LocalEAS, service: Target, total: int,
+                     concurrency: int) -> tuple[LoadResult, list[float], CpuSpent]:
+    """A load run through the service, the share of its requests each worker answered, and its CPU."""
     since = eas.log_position()
-    result = run_load(service, total, concurrency, f"service, concurrency {concurrency}")
+    result, cpu = _cpu_per_request(eas, lambda: run_load(service, total, concurrency,
+                                                         f"service, concurrency {concurrency}"))
     served = eas.requests_per_worker(since, f"/oss/objects/{KEY}", expected=total + concurrency)
-    return result, shares(list(served.values()))
+    return result, shares(list(served.values())), cpu
 
 
 def _figures(results: list[LoadResult]) -> tuple[float, float, float]:

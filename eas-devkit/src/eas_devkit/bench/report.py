@@ -59,8 +59,7 @@ def write_report(path: Path, sections: list[Section], command: str, quick: bool,
         f"{runs} run{'s' if runs != 1 else ''}; every comparison was measured side by side, alternating, in the "
         "same run and against the same local EAS. Figures on a loopback machine show the service's own costs; "
         "network latency to the real OSS and MaxCompute adds the same to both sides. The local OSS and MaxCompute "
-        "(werkzeug's server) close the connection after every response, so every request to them, direct or from "
-        "the service, opens a new TCP connection; the real services keep connections alive.",
+        "keep connections alive, as the real services do, for the service and for the direct clients alike.",
         "",
     ]
     if quick:

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -21,14 +22,15 @@ from .clients import HttpGet, OssLocation
 from .load import interleaved
 from .local import BenchError, LocalEAS, has_mapped, memory_kib, request, reset_peak_rss, workers_of
 from .plan import Plan
+from .profile import cpu_spent, per_unit, where_the_time_goes
 from .report import Row, Section
-from .stats import MIB, median, mib, mib_per_s, ratio, size
+from .stats import GIB, MIB, median, mib, mib_per_s, ratio, seconds, size
 
 TITLE = "3. Streaming"
 SERVICE_KEY = "bench/stream-service.bin"  # under the data prefix
 DIRECT_KEY = "bench/stream-direct.bin"
 BLOCK = MIB
-THROUGHPUT_TARGET = 0.7
+THROUGHPUT_TARGET = 0.85
 RSS_TARGET = 50 * MIB
 OSS2_LOADED = "_crcfunext"  # crcmod's C extension: mapped once a worker has imported oss2
 
@@ -129,11 +131,13 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
         return Transfer(seconds)
 
     try:
-        up, direct_up, down, direct_down = interleaved(plan.runs, service_upload, direct_upload, service_download,
-                                                       direct_download)
+        measured = interleaved(plan.runs, *(partial(cpu_spent, eas, transfer) for transfer in (
+            service_upload, direct_upload, service_download, direct_download)))
     finally:
         for key in (SERVICE_KEY, DIRECT_KEY):
             request("DELETE", f"{eas.url}/oss/objects/{key}")
+    up, direct_up, down, direct_down = ([transfer for transfer, _ in runs] for runs in measured)
+    spent = [[per_unit(cpu, length / GIB) for _, cpu in runs] for runs in measured]
     section = Section(TITLE)
     for name, through, beside in (("download", down, direct_down), ("upload", up, direct_up)):
         speed = median([length / t.seconds for t in through])
@@ -157,6 +161,8 @@ def run(eas: LocalEAS, plan: Plan) -> Section:
         "- Memory: the growth of the serving worker's peak RSS (VmHWM, reset through /proc/<pid>/clear_refs just "
         "before; RSS sampled every 20 ms where that is not allowed) over its RSS just before the transfer, the "
         "largest of all workers (any may serve it).",
+        where_the_time_goes("per GiB downloaded", seconds, spent[2], spent[3]),
+        where_the_time_goes("per GiB uploaded", seconds, spent[0], spent[1]),
         "- Per run (service / direct seconds): "
         + "; ".join(f"down {t.seconds:.2f} / {b.seconds:.2f}" for t, b in zip(down, direct_down)) + "; "
         + "; ".join(f"up {t.seconds:.2f} / {b.seconds:.2f}" for t, b in zip(up, direct_up)) + ".",
