@@ -27,6 +27,7 @@ from oss2.models import PartInfo
 from eas_devkit.local.credentials import CredentialIssuer, IssuedCredentials
 from eas_devkit.local.oss import ObjectStore, create_oss_app
 from eas_devkit.local.oss.storage import new_crc64
+from eas_devkit.local.ram import ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, Decision
 from eas_devkit.local.servers import LoopbackServer
 
 REGION = "cn-hangzhou"
@@ -912,12 +913,12 @@ def test_authorize_sees_ram_actions_and_can_deny(make_oss: Callable[..., LocalOs
     asked: list[tuple[str, str, str]] = []
     contexts: list[dict] = []
 
-    def authorize(action: str, resource: str, access_key_id: str, context: dict) -> bool:
+    def authorize(action: str, resource: str, access_key_id: str, context: dict) -> Decision:
         asked.append((action, resource, access_key_id))
         contexts.append(context)
         if resource.endswith("/boom"):
             raise RuntimeError("policy engine failure")
-        return action != "oss:DeleteObject"
+        return IMPLICIT_DENY if action == "oss:DeleteObject" else ALLOW
 
     local = make_oss(authorize=authorize)
     bucket = local.bucket("v4")
@@ -933,6 +934,10 @@ def test_authorize_sees_ram_actions_and_can_deny(make_oss: Callable[..., LocalOs
     with pytest.raises(oss2.exceptions.AccessDenied) as excinfo:
         bucket.delete_object("k")
     assert excinfo.value.message == "You have no right to access this object because of bucket acl."
+    assert excinfo.value.ec == "0003-00000001"  # no Allow matched: an implicit deny, as OSS words it
+    assert denial_detail(excinfo.value) == {"PolicyType": "AccountLevelIdentityBasedPolicy",
+                                            "AuthPrincipalType": "AssumedRoleUser",
+                                            "NoPermissionType": "ImplicitDeny", "AuthAction": "oss:DeleteObject"}
     with pytest.raises(oss2.exceptions.AccessDenied):
         bucket.batch_delete_objects(["k"])
 
@@ -947,6 +952,22 @@ def test_authorize_sees_ram_actions_and_can_deny(make_oss: Callable[..., LocalOs
     assert contexts[3] == {"oss:Prefix": "models/", "oss:Delimiter": "/"}
     assert not any(contexts[:3] + contexts[4:])
     assert local.store.read_bytes(BUCKET, "k") == b"x"
+
+
+def test_a_deny_statement_is_an_explicit_deny_as_oss_words_it(make_oss: Callable[..., LocalOss]) -> None:
+    local = make_oss(authorize=lambda action, resource, access_key_id, context: (
+        EXPLICIT_DENY if action == "oss:PutObject" else ALLOW))
+    with pytest.raises(oss2.exceptions.AccessDenied) as excinfo:
+        local.bucket("v4").put_object("k", b"x")
+    assert (excinfo.value.message, excinfo.value.ec) == ("Access denied by bucket policy.", "0003-00000201")
+    assert denial_detail(excinfo.value)["NoPermissionType"] == "ExplicitDeny"
+    assert denial_detail(excinfo.value)["AuthAction"] == "oss:PutObject"
+
+
+def denial_detail(error: oss2.exceptions.OssError) -> dict[str, str]:
+    detail = ET.fromstring(error.body).find("AccessDeniedDetail")
+    assert detail is not None, error.body
+    return {child.tag: child.text or "" for child in detail}
 
 
 def test_an_unexpected_failure_is_an_internal_error_without_secrets(make_oss: Callable[..., LocalOss],

@@ -37,7 +37,7 @@ BUCKET_POLICY = {
     ],
 )
 def test_policy_evaluation_follows_ram(action, resource, context, allowed):
-    assert Policy.parse(BUCKET_POLICY).allows(action, resource, context) is allowed
+    assert Policy.parse(BUCKET_POLICY).allows(action, resource, context).allowed is allowed
 
 
 def test_question_mark_is_one_character_and_brackets_are_literal():

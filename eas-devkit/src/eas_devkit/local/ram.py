@@ -41,6 +41,21 @@ class PolicyError(ValueError):
 
 
 @dataclass(frozen=True)
+class Decision:
+    """RAM's answer: true when allowed. A denial is explicit when a Deny statement matched, implicit when no
+    Allow did (OSS says which in its AccessDenied error)."""
+
+    allowed: bool
+    explicit: bool = False
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOW, IMPLICIT_DENY, EXPLICIT_DENY = Decision(True), Decision(False), Decision(False, explicit=True)
+
+
+@dataclass(frozen=True)
 class Statement:
     effect: str
     actions: tuple[str, ...]
@@ -68,11 +83,13 @@ class Policy:
         return cls(tuple(_statement(item, f"{source}: Statement[{index}]")
                          for index, item in enumerate(data["Statement"])))
 
-    def allows(self, action: str, resource: str, context: Optional[Mapping[str, str]] = None) -> bool:
+    def allows(self, action: str, resource: str, context: Optional[Mapping[str, str]] = None) -> Decision:
         """RAM's rule: an explicit Deny wins; otherwise an Allow is needed."""
         context = context or {}
         matching = [statement.effect for statement in self.statements if statement.applies(action, resource, context)]
-        return "Deny" not in matching and "Allow" in matching
+        if "Deny" in matching:
+            return EXPLICIT_DENY
+        return ALLOW if "Allow" in matching else IMPLICIT_DENY
 
     def actions(self) -> set[str]:
         return {action for statement in self.statements for action in statement.actions}

@@ -47,7 +47,7 @@ from .instance import (
     local_script,
 )
 from .oss import ObjectStore, create_oss_app
-from .ram import Policy, PolicyFile, pai_default_role
+from .ram import ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, Decision, Policy, PolicyFile, pai_default_role
 from .reload import Restart, error_lines
 from .servers import HostRefusal, LoopbackServer, json_host_refusal
 
@@ -189,7 +189,7 @@ class LocalEAS:
         permission policy (the PAI default role's model without a role_arn), minus ``--deny``."""
         denied = self.settings.denied_actions
         if not self.spec.has_role:
-            return lambda action, resource, access_key_id, context=None: False  # no role: nothing allowed
+            return lambda action, resource, access_key_id, context=None: IMPLICIT_DENY  # no role: nothing allowed
         if self.spec.role_arn:
             path = self.settings.permission_policy or self.settings.project / "ram" / "permission-policy.json"
             if not path.is_file():
@@ -202,9 +202,9 @@ class LocalEAS:
             role_policy = lambda: default_role  # noqa: E731
 
         def authorize(action: str, resource: str, access_key_id: str,
-                      context: Optional[Mapping[str, str]] = None) -> bool:
+                      context: Optional[Mapping[str, str]] = None) -> Decision:
             if any(fnmatch.fnmatchcase(action, pattern) for pattern in denied):
-                return False
+                return EXPLICIT_DENY  # --deny stands for a Deny statement added to the role's policy
             return role_policy().allows(action, resource, context)
 
         return authorize
@@ -221,9 +221,9 @@ class LocalEAS:
         """``authorize`` for the role's credentials; the deploying developer may do anything (uploading the
         code needs oss:PutObject on the code bucket, which the developer's own account has in the cloud)."""
         def decide(action: str, resource: str, access_key_id: str,
-                   context: Optional[Mapping[str, str]] = None) -> bool:
+                   context: Optional[Mapping[str, str]] = None) -> Decision:
             if self.accounts is not None and self.accounts.lookup(access_key_id) is not None:
-                return True
+                return ALLOW
             return authorize(action, resource, access_key_id, context)
 
         return decide
@@ -393,7 +393,7 @@ class LocalEAS:
         return instance
 
 
-Authorize = Callable[..., bool]  # (action, resource, AccessKeyId[, condition context]) -> allowed
+Authorize = Callable[..., Decision]  # (action, resource, AccessKeyId[, condition context]) -> RAM's answer
 
 
 def read_state(state_dir: Path, wait: float = 0) -> dict[str, Any]:

@@ -210,7 +210,7 @@ class Accounts:
     def _decide(policies: Sequence[Policy], action: str, resource: str) -> bool:
         """RAM over all of a user's policies: a Deny in any wins, else an Allow in any is needed."""
         combined = Policy(tuple(statement for policy in policies for statement in policy.statements))
-        return combined.allows(action, resource)
+        return combined.allows(action, resource).allowed
 
     def _require_principal(self, principal: str) -> None:
         if principal != MAIN_ACCOUNT and principal not in self.facts.users:

@@ -33,6 +33,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
 from ..credentials import LookupSource
+from ..ram import Decision
 from .errors import (
     XML_CONTENT_TYPE,
     XML_DECLARATION,
@@ -46,6 +47,7 @@ from .errors import (
     new_request_id,
     no_such_bucket,
     not_implemented,
+    ram_denied,
     unsupported_header,
 )
 from .signature import V1_SUBRESOURCES, Authenticator, SignedRequest
@@ -60,7 +62,7 @@ from .storage import (
 
 log = logging.getLogger("eas_devkit.local.oss")
 
-Authorize = Callable[[str, str, str, Mapping[str, str]], bool]
+Authorize = Callable[[str, str, str, Mapping[str, str]], Decision]
 """``(RAM action, resource ARN, AccessKeyId, condition context) -> allowed``, asked after authentication for
 every request. The resource carries the region and the bucket owner's account, as RAM sees a request
 (``acs:oss:cn-hangzhou:<account>:bucket/key``); ListObjects gives ``oss:Prefix`` and ``oss:Delimiter`` in the
@@ -247,8 +249,9 @@ class OssApp:
             return
         context = {f"oss:{name.capitalize()}": call.params[name] for name in ("prefix", "delimiter")
                    if action == "oss:ListObjects" and name in call.params}
-        if not self.authorize(action, target.resource(self.region, self.account_id), call.access_key_id, context):
-            raise access_denied()
+        decision = self.authorize(action, target.resource(self.region, self.account_id), call.access_key_id, context)
+        if not decision:
+            raise ram_denied(action, call.access_key_id, self.account_id, decision.explicit)
 
     def _route(self, method: str, target: _Target, params: Mapping[str, str],
                headers: Mapping[str, str]) -> _Operation:

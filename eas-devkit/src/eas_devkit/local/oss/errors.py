@@ -48,7 +48,9 @@ class OssError(Exception):
         self.message = message
         self.ec = ec
         self.headers = dict(headers or {})
-        self.extra = {name: str(value) for name, value in extra.items() if value is not None}
+        # A mapping becomes an element of its own (AccessDeniedDetail), each item a child.
+        self.extra = {name: ({key: str(item) for key, item in value.items()} if isinstance(value, Mapping)
+                             else str(value)) for name, value in extra.items() if value is not None}
 
     def to_xml(self, request_id: str, host_id: str) -> bytes:
         root = ET.Element("Error")
@@ -56,7 +58,12 @@ class OssError(Exception):
         if self.ec is not None:
             self.extra["EC"] = self.ec
         for name, value in [*fields, *self.extra.items()]:
-            ET.SubElement(root, name).text = value
+            element = ET.SubElement(root, name)
+            if isinstance(value, Mapping):
+                for key, item in value.items():
+                    ET.SubElement(element, key).text = item
+            else:
+                element.text = value
         return (XML_DECLARATION + ET.tostring(root, encoding="unicode")).encode("utf-8")
 
     def to_response(self, request_id: str, host_id: str, method: str) -> Response:
@@ -73,9 +80,25 @@ class OssError(Exception):
 # The errors raised from more than one place, with the messages real OSS uses.
 
 
-def access_denied(message: str = "You have no right to access this object because of bucket acl.",
-                  **extra: object) -> OssError:
-    return OssError(403, "AccessDenied", message, **extra)
+def access_denied(message: str = "You have no right to access this object because of bucket acl.", *,
+                  ec: Optional[str] = None, **extra: object) -> OssError:
+    return OssError(403, "AccessDenied", message, ec=ec, **extra)
+
+
+def ram_denied(action: str, access_key_id: str, account_id: str, explicit: bool) -> OssError:
+    """A request the caller's RAM policy does not allow, as OSS answers it: EC 0003-00000201 and OSS's
+    wording for a matching Deny statement, 0003-00000001 and the bucket-ACL wording when no Allow matched, and
+    the ``AccessDeniedDetail`` that says which (OSS's ``EncodedDiagnosticMessage``, which only RAM's
+    DecodeDiagnosticMessage reads, is not emulated)."""
+    detail = {"PolicyType": "AccountLevelIdentityBasedPolicy",
+              **({"AuthPrincipalOwnerId": account_id} if account_id != "*" else {}),
+              "AuthPrincipalType": "AssumedRoleUser" if access_key_id.startswith("STS.") else "SubUser",
+              "NoPermissionType": "ExplicitDeny" if explicit else "ImplicitDeny",
+              "AuthAction": action}
+    if explicit:
+        return OssError(403, "AccessDenied", "Access denied by bucket policy.", ec="0003-00000201",
+                        AccessDeniedDetail=detail)
+    return access_denied(ec="0003-00000001", AccessDeniedDetail=detail)
 
 
 def no_such_bucket(bucket: str) -> OssError:
