@@ -68,6 +68,18 @@ def test_a_chunked_body_the_app_did_not_read_does_not_reach_the_next_request(ser
     assert (after.status_code, after.text.split()[1]) == (200, "0")
 
 
+def test_a_sized_body_the_app_did_not_read_is_not_waited_for(serve) -> None:
+    """A GET with ``Content-Length: 9`` and no body (oss2's ``get_object_with_url`` with a signed
+    Content-Length) got no answer until the socket timed out: the server waited for the 9 bytes first."""
+    server = serve(refuse_unread)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+        client.sendall(b"PUT /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9\r\n\r\n")
+        answer = client.makefile("rb").read()  # to the end: the server closes the connection after it
+
+    assert answer.startswith(b"HTTP/1.1 403 ") and b"\r\nConnection: close\r\n" in answer, answer
+    assert answer.endswith(b"\r\n\r\n7\r\nrefused\r\n0\r\n\r\n"), answer
+
+
 def test_the_server_adds_no_server_header_of_its_own(serve) -> None:
     def branded(environ: dict, start_response: Callable) -> list[bytes]:
         start_response("200 OK", [("Server", "AliyunOSS"), ("Content-Length", "2")])

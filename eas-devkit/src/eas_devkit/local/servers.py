@@ -93,9 +93,12 @@ class LoopbackHostCheck:
 
 class _Request(HTTPRequest):
     def send_headers(self) -> None:
-        if self.chunked_read and not self.rfile.closed:
-            # The app answered without reading the chunked body to its end: what is left of it would be read as
-            # the next request. (cheroot reads a sized body's rest itself, and keeps the connection.)
+        unread = not self.rfile.closed if self.chunked_read else getattr(self.rfile, "remaining", 0) > 0
+        if unread:
+            # The app answered without reading the body to its end. Left, a chunked body's rest would be read as
+            # the next request; cheroot would read a sized body's rest before the answer goes out, which never
+            # comes for a GET that names a Content-Length and sends nothing (oss2's signed URLs can), and takes
+            # a refused 1 GiB upload to its end first. OSS answers and closes.
             self.close_connection = True
         if any(name.lower() == b"server" for name, _ in self.outheaders):
             super().send_headers()
