@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GIB = 1024**3
-MIB = 1024**2
+from .stats import GIB, MIB
 
 
 @dataclass(frozen=True)
