@@ -52,7 +52,8 @@ ONLY_WITH = {
         "examples/presigned_download.py",  # signs with the role's credentials
         "examples/write_maxcompute_rows.py",
     ],
-    "handlers": ["mount/app/params.py", "mount/app/retries.py", "tests/test_ram_policy.py"],
+    "handlers": ["mount/app/params.py", "mount/app/retries.py", "tests/test_ram_policy.py",
+                 "tests/test_https_endpoints.py"],
     # The PAI default role is built in: nobody creates it, edits its trust policy or passes it.
     "custom_role": ["ram/trust-policy.json", "ram/passrole-policy.json", "tests/test_ram_policy.py"],
     # A custom role must be added to the MaxCompute project and granted there; the PAI default role acts

@@ -20,22 +20,27 @@ from .lazy import PerProcess
 from .logs import register_request_log
 from .openapi import bp as openapi_bp
 from .raw_path import RawPathInfo
-{%- if cookiecutter.role != 'none' %}
-from .routes import credentials as credentials_routes
-{%- endif %}
-from .routes import health
-{%- if cookiecutter.maxcompute %}
-from .routes import maxcompute as maxcompute_routes
-{%- endif %}
-{%- if cookiecutter.maxcompute_sql %}
-from .routes import maxcompute_sql as maxcompute_sql_routes
-{%- endif %}
-{%- if cookiecutter.oss %}
-from .routes import oss as oss_routes
-{%- endif %}
 
 
 def create_app(config: Optional[Config] = None) -> Flask:
+    # The blueprints are imported here, in the worker, as Flask's tutorial does: gunicorn's master imports this
+    # package (for gunicorn.conf.py and the worker class) before the worker's gevent patch, and a route's
+    # module-level `import requests` there would bind the unpatched ssl classes: every HTTPS call to the
+    # cloud's endpoints would then fail with RecursionError (gevent#1016, gunicorn#2796).
+{%- if cookiecutter.role != 'none' %}
+    from .routes import credentials as credentials_routes
+{%- endif %}
+    from .routes import health
+{%- if cookiecutter.maxcompute %}
+    from .routes import maxcompute as maxcompute_routes
+{%- endif %}
+{%- if cookiecutter.maxcompute_sql %}
+    from .routes import maxcompute_sql as maxcompute_sql_routes
+{%- endif %}
+{%- if cookiecutter.oss %}
+    from .routes import oss as oss_routes
+{%- endif %}
+
     config = config or Config.from_environ()
     app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False  # an object key is taken as written, not "corrected" by a redirect
