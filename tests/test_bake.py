@@ -288,6 +288,17 @@ def test_the_kit_is_pinned_at_the_template_commit_the_project_records(bake):
     assert requirement == f"eas-devkit @ git+file://localhost{TEMPLATE}@{commit}#subdirectory=eas-devkit"
 
 
+def test_make_help_lists_every_target_with_the_descriptions_in_one_column(bake):
+    baked = bake()
+    done = subprocess.run(["make", "--no-print-directory", "help"], cwd=baked.path, capture_output=True, text=True,
+                          check=True, timeout=60)
+    lines = done.stdout.splitlines()
+    documented = re.findall(r"^([a-z-]+):.*## ", baked.read("Makefile"), re.MULTILINE)
+    assert {"run-script", "reliability"} <= set(documented)
+    assert [line.split()[:2] for line in lines] == [["make", target] for target in documented]
+    assert len({re.match(r"  make \S+ +", line).end() for line in lines}) == 1, done.stdout
+
+
 def test_next_steps_are_printed(cookies, capfd):
     result = cookies.bake()
     assert result.exit_code == 0

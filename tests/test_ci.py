@@ -23,6 +23,8 @@ WORKFLOW = ".github/workflows/ci.yml"
 ACTIONLINT = Path(sys.executable).with_name("actionlint")
 PROVIDER_ARN = re.compile(r"^acs:ram::\d+:oidc-provider/[A-Za-z0-9.-]+$")
 # What would put a secret in the log: shell tracing, dumping the environment, or printing a credential.
+# An action pinned by the full commit SHA of a release, the release's tag in a comment (docs/ci.md: moving a pin).
+PINNED = re.compile(r"uses: (?P<action>[\w.-]+/[\w.-]+)@(?P<sha>[0-9a-f]{40}) # (?P<tag>v\d+\.\d+\.\d+)")
 LEAKS = re.compile(r"set -x|\bprintenv\b|^\s*env\s*$|--show-token|\becho\b.*(SECRET|TOKEN|KEY)", re.MULTILINE)
 
 
@@ -81,10 +83,43 @@ def test_the_workflow_tests_every_push_and_deploys_on_a_tag_or_by_hand(bake):
     assert "EAS_TARGET=cloud make deploy" in runs
 
 
-def test_every_action_is_pinned_by_version_tag(bake):
-    workflow = load(bake().path / WORKFLOW)
-    used = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
-    assert used and all(re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+\.\d+\.\d+", action) for action in used), used
+def test_every_action_is_pinned_to_the_full_commit_sha_of_a_release_with_its_tag_in_a_comment(bake):
+    path = bake().path / WORKFLOW
+    lines = [line.strip().removeprefix("- ") for line in path.read_text(encoding="utf-8").splitlines()
+             if line.strip().removeprefix("- ").startswith("uses:")]
+    pins = [PINNED.fullmatch(line) for line in lines]
+    assert lines and all(pins), lines
+    used = [step["uses"] for job in load(path)["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert used == [f"{pin['action']}@{pin['sha']}" for pin in pins]
+    releases: dict[str, set[tuple[str, str]]] = {}
+    for pin in pins:
+        releases.setdefault(pin["action"], set()).add((pin["sha"], pin["tag"]))
+    assert sorted(releases) == ["actions/checkout", "actions/setup-python",
+                                "aliyun/configure-aliyun-credentials-action"]
+    assert all(len(pinned) == 1 for pinned in releases.values()), releases  # both jobs run the same release
+
+
+def test_the_pin_check_accepts_only_a_full_sha_with_its_tag():
+    sha = "11bd71901bbe5b1630ceea73d27597364c9af683"
+    assert PINNED.fullmatch(f"uses: actions/checkout@{sha} # v4.2.2")
+    for line in ("uses: actions/checkout@v4.2.2", f"uses: actions/checkout@{sha}", f"uses: actions/checkout@{sha} # v4",
+                 f"uses: actions/checkout@{sha[:7]} # v4.2.2", "uses: actions/checkout@main # v4.2.2"):
+        assert not PINNED.fullmatch(line), line
+
+
+def test_no_checkout_keeps_the_token_and_the_deploy_job_installs_from_no_cache(bake):
+    path = bake().path / WORKFLOW
+    jobs = load(path)["jobs"]
+    checkouts = [step for job in jobs.values() for step in job["steps"]
+                 if step.get("uses", "").startswith("actions/checkout@")]
+    assert len(checkouts) == len(jobs) and all(step["with"]["persist-credentials"] == "false" for step in checkouts)
+    assert "git push" not in path.read_text(encoding="utf-8")  # nothing later needs the token in .git/config
+
+    deploy = jobs["deploy"]["steps"]
+    (python,) = [step for step in deploy if step.get("uses", "").startswith("actions/setup-python@")]
+    assert python["with"] == {"python-version": "3.9"}
+    assert not [step for step in deploy if step.get("uses", "").startswith("actions/cache")
+                or any(key.startswith("cache") for key in step.get("with", {}))]
 
 
 def test_the_deploy_job_assumes_the_ci_role_with_oidc_and_never_prints_a_secret(bake):
