@@ -284,6 +284,21 @@ def test_a_crashing_run_command_fails_the_deploy_and_logs_show_its_own_error(dep
     assert f"==> {hints[0]} <==" in succeeded(both) + both.stderr and "==>" not in both.stdout
 
 
+def test_a_route_that_does_not_import_fails_the_deploy_with_its_own_error(deployment):
+    """The blueprints are imported in the workers (create_app), so gunicorn's master only says that a worker
+    failed to boot; the Warning event shows the worker's traceback instead, which says why."""
+    route = deployment.project / "mount" / "app" / "routes" / "health.py"
+    good = route.read_text(encoding="utf-8")
+    route.write_text(good + "\ndef broken(:\n", encoding="utf-8")
+    try:
+        output = failed(deployment.deploy("--skip-check"))
+    finally:
+        route.write_text(good, encoding="utf-8")
+
+    assert "InstanceFailed" in output and "SyntaxError: invalid syntax" in output, output
+    assert "app/routes/health.py" in output and "HaltServer" not in output
+
+
 # run-script: the guide's examples, run once as the run command.
 
 

@@ -5,6 +5,7 @@ so the two are seen (and checked) together.
 """
 
 import os
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -26,3 +27,18 @@ graceful_timeout = 25  # after SIGTERM; below service.json's metadata.eas.termin
 keepalive = 65  # longer than the gateway's idle timeout, so it never reuses a connection we closed
 logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "INFO"))
 accesslog = None  # the app writes one structured line per request
+
+
+def on_starting(server) -> None:
+    """Build the app once, in a child process, before the master binds the port.
+
+    The workers import the routes only after gevent's patch (app/__init__.py), so an app that cannot start
+    fails in each worker, after the port is open, and EAS's default readiness check, the port accepting
+    connections, would take the new instance as ready and end a rolling update on it. Failing here keeps the
+    port closed: the update stops and the instances already serving keep serving.
+    """
+    built = subprocess.run([sys.executable, "-c", "from app import create_app; create_app()"], cwd=HERE,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if built.returncode:
+        sys.stderr.write(built.stderr)
+        raise SystemExit("the app does not start (the traceback above says why): gunicorn stops before it listens")

@@ -67,6 +67,9 @@ def add_local_parser(commands: Any) -> argparse.ArgumentParser:
         command.add_argument("--permission-policy", type=Path, default=None, metavar="FILE",
                              help="the custom role's permission policy (default: ram/permission-policy.json); "
                                   "edits apply at once, as in RAM")
+        command.add_argument("--tls", action="store_true",
+                             help="give the service the local OSS and MaxCompute over HTTPS, as on EAS, with a CA "
+                                  "of this run's that only the service trusts (<state dir>/tls/ca.pem)")
         command.add_argument("--no-credentials-uri", action="store_true",
                              help="inject only the credentials file, not ALIBABA_CLOUD_CREDENTIALS_URI (method 3)")
 
@@ -148,6 +151,7 @@ def settings_from(args: argparse.Namespace, log_to_console: bool) -> Settings:
         denied_actions=args.deny,
         permission_policy=args.permission_policy.resolve() if args.permission_policy else None,
         inject_credentials_uri=not args.no_credentials_uri,
+        tls=args.tls,
     )
 
 

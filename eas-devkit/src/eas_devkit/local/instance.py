@@ -125,8 +125,10 @@ def instance_environment(
     home: Path,
     credentials_uri: Optional[str] = None,
     credentials_file: Optional[Path] = None,
+    trust: Optional[Mapping[str, str]] = None,
 ) -> dict[str, str]:
-    """What the instance's process sees: service.json's env, local endpoints, injected credentials."""
+    """What the instance's process sees: service.json's env, local endpoints (and ``trust``, the variables that
+    make it trust them when they speak HTTPS), injected credentials."""
     bin_dir = str(Path(sys.executable).parent)
     env = {
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/bin:/bin")]),
@@ -137,6 +139,7 @@ def instance_environment(
     }
     env.update(spec.env)
     env.update(endpoints)
+    env.update(trust or {})
     env.update(spec.local_overrides)  # the developer's --env wins, endpoints included (loopback only)
     env.update(hermetic.SETTINGS)  # on a laptop: no 100.100.100.200, no developer's profile
     if spec.has_role:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from watchfiles import Change, DefaultFilter, watch
 
+from .control_plane.instance_log import why_it_failed
+
 if TYPE_CHECKING:
     from .stack import LocalEAS
 
@@ -109,10 +111,8 @@ def status_line(what: str, restart: Restart, url: str, kept: tuple[str, ...] = (
 
 
 def error_lines(output: list[str]) -> tuple[str, ...]:
-    """The last traceback of what the run command printed, or its last lines if it printed none."""
-    starts = [index for index, line in enumerate(output) if line.startswith("Traceback (most recent call last)")]
-    shown = output[starts[-1]:] if starts else output[-10:]
-    return tuple(shown[-TRACEBACK_LINES:])
+    """The traceback that says why the run command failed, or its last lines if it printed none."""
+    return tuple(why_it_failed(output, fallback=10, limit=TRACEBACK_LINES))
 
 
 def _relative(path: str, project: Path) -> str:

@@ -15,6 +15,7 @@ logs are replaced by ours (method and path, never the query string: a presigned 
 security token), and it adds no ``Server`` header of its own beside the app's (OSS sends ``AliyunOSS``).
 ``stop()`` closes the idle connections at once and does not wait for requests in flight. The environ is the one
 werkzeug's server and gunicorn give (``PATH_INFO`` decoded, ``RAW_URI``), plus the request's socket (``SOCKET``).
+Given :class:`~.tls.TLSFiles`, a server speaks HTTPS with cheroot's ``ssl`` adapter (``local up --tls``).
 """
 
 from __future__ import annotations
@@ -24,13 +25,17 @@ import json
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import unquote_to_bytes
 
 from cheroot.server import HTTPConnection, HTTPRequest
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.workers.threadpool import ThreadPool, WorkerThread
 from cheroot.wsgi import Gateway_10, Server
 from werkzeug.wrappers import Request, Response
+
+if TYPE_CHECKING:
+    from .tls import TLSFiles
 
 LOOPBACK = "127.0.0.1"
 MIN_THREADS = 4
@@ -217,9 +222,12 @@ class LoopbackServer:
     answers a request for another host, in the service's own error shape."""
 
     def __init__(self, app: WSGIApp, port: int = 0, name: str = "server",
-                 refuse_host: HostRefusal = json_host_refusal) -> None:
+                 refuse_host: HostRefusal = json_host_refusal, tls: Optional[TLSFiles] = None) -> None:
         self.name = name
+        self.scheme = "https" if tls else "http"
         self._server = _Server(_RequestLog(LoopbackHostCheck(app, refuse_host)), port, name)
+        if tls:
+            self._server.ssl_adapter = BuiltinSSLAdapter(str(tls.certificate), str(tls.private_key))
         self._server.prepare()  # binds: the port is known before start()
         self._thread = threading.Thread(target=self._server.serve, name=f"local-eas-{name}", daemon=True)
 
@@ -229,7 +237,7 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"{self.scheme}://{LOOPBACK}:{self.port}"
 
     def start(self) -> LoopbackServer:
         self._thread.start()

@@ -50,6 +50,8 @@ from .oss import ObjectStore, create_oss_app
 from .ram import ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, Decision, Policy, PolicyFile, pai_default_role
 from .reload import Restart, error_lines
 from .servers import HostRefusal, LoopbackServer, json_host_refusal
+from .tls import TLSFiles
+from .tls import issue as issue_tls
 
 if TYPE_CHECKING:
     from .maxcompute.project_security import Caller
@@ -74,6 +76,7 @@ class Settings:
     denied_actions: list[str] = field(default_factory=list)  # RAM actions refused to the role (fnmatch patterns)
     permission_policy: Optional[Path] = None  # a custom role's policy; default: <project>/ram/permission-policy.json
     inject_credentials_uri: bool = True  # False: the instance has only /etc/ram/credentials (method 3)
+    tls: bool = False  # the service reaches the local OSS and MaxCompute over HTTPS, as on EAS (local.tls)
 
     @property
     def state_file(self) -> Path:
@@ -96,6 +99,7 @@ class LocalEAS:
     _maxcompute: Any = None
     maxcompute_grants: Optional[str] = None  # what became of ram/maxcompute-project.sql at start, for the state
     faults: FaultInjector = field(default_factory=FaultInjector)  # backend faults, set through /admin/faults
+    tls: Optional[TLSFiles] = None  # with Settings.tls: this run's CA and certificate
     secret: str = field(default_factory=run_secret.new_secret)  # the admin routes' and the deployer's
     _state: dict[str, Any] = field(default_factory=dict)
 
@@ -123,16 +127,20 @@ class LocalEAS:
             authorize = self.role_authorizer()
             oss_app = create_oss_app(self.store, self.credential_lookup, self.spec.region,
                                      self.deployer_or(authorize), account_id=self.accounts.account_id)
-            oss = self._serve(self.faults.wrap(oss_app, "oss"), "oss", _oss_host_refusal)
+            if self.settings.tls:
+                self.tls = issue_tls(state_dir / "tls")
+            oss, service_oss = self._serve_backend(self.faults.wrap(oss_app, "oss"), "oss", _oss_host_refusal)
             self._prepare_buckets()
-            local_urls = {"OSS_ENDPOINT": oss.url}
+            local_urls = {"OSS_ENDPOINT": service_oss}
+            odps_endpoint = None
             if "ODPS_ENDPOINT" in self.spec.env:
-                local_urls["ODPS_ENDPOINT"] = self._start_maxcompute(authorize)
+                odps_endpoint, local_urls["ODPS_ENDPOINT"] = self._start_maxcompute(authorize)
+            trust = self.tls.environment if self.tls else {}
             credentials_uri = credentials.url + CREDENTIALS_PATH
             credentials_file = self.issuer.credentials_file
             self.plane = ControlPlane(
                 state_dir, self.store, self.accounts, self.spec.region, run_commands=self.run_commands(),
-                scripts_dir=self.mount_dir, secret=self.secret, endpoints=local_urls, issuer=self.issuer,
+                scripts_dir=self.mount_dir, secret=self.secret, endpoints=local_urls, trust=trust, issuer=self.issuer,
                 credentials_uri=credentials_uri if self.settings.inject_credentials_uri else None,
             )
             eas = self.plane.start()
@@ -141,7 +149,7 @@ class LocalEAS:
             home = state_dir / "home"
             home.mkdir(exist_ok=True)
             env = instance_environment(
-                self.spec, local_endpoints(self.spec, local_urls), home,
+                self.spec, local_endpoints(self.spec, local_urls), home, trust=trust,
                 credentials_uri=credentials_uri if self.settings.inject_credentials_uri else None,
                 credentials_file=credentials_file,
             )
@@ -155,7 +163,8 @@ class LocalEAS:
                 run_secret.STATE_KEY: self.secret,
                 "oss_endpoint": oss.url,
                 "bucket": self.spec.bucket,
-                "odps_endpoint": local_urls.get("ODPS_ENDPOINT"),
+                "odps_endpoint": odps_endpoint,
+                "tls_ca_bundle": str(self.tls.ca_bundle) if self.tls else None,
                 "project": self.spec.env.get("ODPS_PROJECT"),
                 "maxcompute_grants": self.maxcompute_grants,
                 "region": self.spec.region,
@@ -234,9 +243,10 @@ class LocalEAS:
         (the template puts code and data of a PAI-default-role service in that one bucket)."""
         return _bucket_of(self.spec.mount_source) if self.spec.mount_source else (self.spec.bucket or "")
 
-    def _start_maxcompute(self, authorize: Authorize) -> str:
-        """The local MaxCompute with the service's project and its demo tables; returns the endpoint. The
-        project's users and grants are those ``ram/maxcompute-project.sql`` gives, applied afresh."""
+    def _start_maxcompute(self, authorize: Authorize) -> tuple[str, str]:
+        """The local MaxCompute with the service's project and its demo tables; returns its endpoint and the
+        service's (:meth:`_serve_backend`). The project's users and grants are those
+        ``ram/maxcompute-project.sql`` gives, applied afresh."""
         from .maxcompute.app import create_maxcompute_app
         from .maxcompute.catalog import Catalog
         from .maxcompute.cli import MAXCOMPUTE_DIR
@@ -250,10 +260,11 @@ class LocalEAS:
                                    lambda project, table: catalog.get_table(project, table) is not None)
         self._maxcompute = create_maxcompute_app(catalog, self.credential_lookup, self.spec.region,
                                                  self.deployer_or(authorize), security=security)
-        endpoint = self._serve(self.faults.wrap(self._maxcompute, "maxcompute"), "maxcompute",
-                               _maxcompute_host_refusal).url + "/api"
+        server, service_url = self._serve_backend(self.faults.wrap(self._maxcompute, "maxcompute"), "maxcompute",
+                                                  _maxcompute_host_refusal)
+        endpoint = server.url + "/api"
         self.maxcompute_grants = self._apply_project_grants(endpoint)
-        return endpoint
+        return endpoint, service_url + "/api"
 
     def maxcompute_caller(self, access_key_id: str) -> Optional[Caller]:
         """Who signed a request to the local MaxCompute, as MaxCompute names principals. The local RAM's own
@@ -331,10 +342,19 @@ class LocalEAS:
             self._log = None
         self.settings.state_file.unlink(missing_ok=True)
 
-    def _serve(self, app: Any, name: str, refuse_host: HostRefusal = json_host_refusal) -> LoopbackServer:
-        server = LoopbackServer(app, name=name, refuse_host=refuse_host).start()
+    def _serve(self, app: Any, name: str, refuse_host: HostRefusal = json_host_refusal,
+               tls: Optional[TLSFiles] = None) -> LoopbackServer:
+        server = LoopbackServer(app, name=name, refuse_host=refuse_host, tls=tls).start()
         self.servers.append(server)
         return server
+
+    def _serve_backend(self, app: Any, name: str, refuse_host: HostRefusal) -> tuple[LoopbackServer, str]:
+        """An emulated cloud service over HTTP, for the kit's own clients (state.json's endpoints), and the URL
+        the service is given: with ``--tls`` the same app on a port of its own that speaks HTTPS."""
+        server = self._serve(app, name, refuse_host)
+        if self.tls is None:
+            return server, server.url
+        return server, self._serve(app, f"{name}-tls", refuse_host, self.tls).url
 
     def _prepare_buckets(self) -> None:
         code_bucket = _bucket_of(self.spec.mount_source) if self.spec.mount_source else None

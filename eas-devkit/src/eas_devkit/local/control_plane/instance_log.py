@@ -9,16 +9,18 @@ their bytes; a last line without a newline is written when the process closes it
 A restarted instance gets a fresh log and the last one becomes its previous log (``<instance>.previous.log``),
 as Kubernetes keeps the current and the previous container's logs. Everything that reads these files reads
 them through this module: :func:`read` (lines with their times), :func:`tail` (the text, for an event).
+:func:`why_it_failed` picks, from what a process printed, the lines that say why it failed.
 """
 
 from __future__ import annotations
 
 import calendar
 import heapq
+import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Optional
@@ -27,6 +29,7 @@ MAX_LINE_BYTES = 64 * 1024
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
 STAMP_LENGTH = len("2024-05-21T10:39:29.123456Z")
 TAIL_LINES = 20
+TRACEBACK = "Traceback (most recent call last):"
 TAIL_CHARS = 4000
 DRAIN_SECONDS = 2.0  # how long a reader waits for the pump to write what a finished process printed
 
@@ -96,11 +99,34 @@ def merged(paths: Iterable[Path]) -> Iterator[Line]:
 
 
 def tail(path: Path, since_line: int = 0) -> str:
-    """The last lines of the log from line ``since_line`` on, without their times (bounded, for an event)."""
+    """What says why the process failed (:func:`why_it_failed`) in the log from line ``since_line`` on, without
+    the times (bounded, for an event)."""
     drain(path, timeout=0.5)
     lines = [line.text for index, line in enumerate(read(path)) if index >= since_line]
-    text = "\n".join(lines[-TAIL_LINES:]).rstrip()
+    text = "\n".join(why_it_failed(lines, TAIL_LINES, TAIL_LINES)).rstrip()
     return text[-TAIL_CHARS:] or "(no output)"
+
+
+def why_it_failed(lines: Sequence[str], fallback: int, limit: int) -> list[str]:
+    """The last traceback in a process's output (at most its last ``limit`` lines), or its last ``fallback``
+    lines when it printed none. A traceback a JSON log record carries in ``exception`` counts, as the service logs
+    a worker's that failed to boot; gunicorn's own ``HaltServer`` ("Worker failed to boot.") does not, as it
+    only follows that worker's traceback, which says why."""
+    tracebacks: list[list[str]] = []
+    for index, line in enumerate(lines):
+        if line.startswith(TRACEBACK):
+            end = next((i for i in range(index + 1, len(lines)) if lines[i][:1].strip()), len(lines) - 1)
+            tracebacks.append(list(lines[index:end + 1]))
+        elif line.startswith("{") and '"exception": "' in line:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            tracebacks.append([str(record.get("message", "")), *str(record["exception"]).splitlines()])
+    telling = [found for found in tracebacks if not found[-1].startswith("gunicorn.errors.HaltServer")]
+    if not (telling or tracebacks):
+        return list(lines[-fallback:])
+    return (telling or tracebacks)[-1][-limit:]
 
 
 def count(path: Path) -> int:

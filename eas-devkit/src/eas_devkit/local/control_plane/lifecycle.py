@@ -114,6 +114,7 @@ class Runtime:
     store: ObjectStore
     accounts: Accounts
     endpoints: Mapping[str, str] = field(default_factory=dict)  # local endpoints by env name (OSS_ENDPOINT...)
+    trust: Mapping[str, str] = field(default_factory=dict)  # the local CA's variables when they speak HTTPS
     issuer: Optional[CredentialIssuer] = None  # the instances' role credentials (file method)
     credentials_uri: Optional[str] = None  # ALIBABA_CLOUD_CREDENTIALS_URI for instances with a role
     ready_timeout: float = 60  # a new instance not ready by then failed to start
@@ -381,7 +382,7 @@ class Lifecycle:
         credentials_file = runtime.issuer.credentials_file if runtime.issuer is not None else None
         if spec.has_role and runtime.issuer is not None:
             runtime.issuer.current()  # EAS writes the credentials file before the run command starts
-        env = instance_environment(spec, local_endpoints(spec, runtime.endpoints), home,
+        env = instance_environment(spec, local_endpoints(spec, runtime.endpoints), home, trust=runtime.trust,
                                    credentials_uri=runtime.credentials_uri, credentials_file=credentials_file)
 
         def launch(instance: ServiceInstance) -> Instance:

@@ -41,7 +41,8 @@ class ControlPlane:
 
     ``store`` holds the buckets that services mount code from; ``accounts`` the RAM facts and the
     deploying identities. ``endpoints`` maps the container env's ``*_ENDPOINT`` names to local services
-    (any other endpoint becomes a closed loopback port); ``issuer`` and ``credentials_uri`` are what an
+    (any other endpoint becomes a closed loopback port), and ``trust`` is what makes an instance trust them when
+    they speak HTTPS (:attr:`.tls.TLSFiles.environment`); ``issuer`` and ``credentials_uri`` are what an
     instance with a RAM role gets (the credentials file and ``ALIBABA_CLOUD_CREDENTIALS_URI``).
     ``run_commands`` are the only ``containers[].script`` it runs (the project's: anything else is refused),
     besides ``python /mnt/data/<file>.py`` for a file under ``scripts_dir`` (the project's mount/), and
@@ -52,7 +53,7 @@ class ControlPlane:
 
     def __init__(self, state_dir: Path, store: ObjectStore, accounts: Accounts, region: str = "cn-hangzhou", *,
                  run_commands: Collection[str], secret: str, endpoints: Optional[Mapping[str, str]] = None,
-                 scripts_dir: Optional[Path] = None,
+                 trust: Optional[Mapping[str, str]] = None, scripts_dir: Optional[Path] = None,
                  issuer: Optional[CredentialIssuer] = None,
                  credentials_uri: Optional[str] = None, schema_path: Path = SERVICE_SCHEMA,
                  ready_timeout: float = 60, grace: float = GRACE_PERIOD_SECONDS,
@@ -63,7 +64,8 @@ class ControlPlane:
         self.registry = Registry()
         self.lifecycle = Lifecycle(self.registry, Runtime(
             state_dir=self.state_dir, store=store, accounts=accounts, endpoints=dict(endpoints or {}),
-            issuer=issuer, credentials_uri=credentials_uri, ready_timeout=ready_timeout, grace=grace,
+            trust=dict(trust or {}), issuer=issuer, credentials_uri=credentials_uri, ready_timeout=ready_timeout,
+            grace=grace,
         ))
         schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
         self._gateway = LoopbackServer(Gateway(self.registry, region), port=gateway_port, name="eas-gateway",
