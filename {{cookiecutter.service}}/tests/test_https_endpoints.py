@@ -26,11 +26,14 @@ def test_an_object_is_read_over_https(eas, data_prefix):
 
 
 @needs_maxcompute
-def test_tables_are_listed_over_https(eas):
+def test_tables_are_listed_and_read_through_the_tunnel_over_https(eas):
     assert eas.state["env"]["ODPS_ENDPOINT"].startswith("https://127.0.0.1:")
-    answer = eas.get("/maxcompute/tables")
-    assert answer.status_code == 200, f"{answer.text}\n{eas.service_problems()}"
-    assert answer.json()["tables"]
+    listed = eas.get("/maxcompute/tables")
+    assert listed.status_code == 200, f"{listed.text}\n{eas.service_problems()}"
+    assert "iris" in listed.json()["tables"]
+    rows = eas.get("/maxcompute/tables/iris/rows")
+    assert rows.status_code == 200, f"{rows.text}\n{eas.service_problems()}"
+    assert rows.json()["rows"]
 
 
 def test_the_workers_patch_ssl_before_anything_binds_it(eas):
