@@ -29,8 +29,8 @@ MAX_LINE_BYTES = 64 * 1024
 STAMP_FORMAT = "%Y-%m-%dT%H:%M:%S"
 STAMP_LENGTH = len("2024-05-21T10:39:29.123456Z")
 TAIL_LINES = 20
-TRACEBACK = "Traceback (most recent call last):"
 TAIL_CHARS = 4000
+TRACEBACK = "Traceback (most recent call last):"
 DRAIN_SECONDS = 2.0  # how long a reader waits for the pump to write what a finished process printed
 
 _pumps: dict[Path, threading.Thread] = {}
