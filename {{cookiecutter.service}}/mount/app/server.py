@@ -100,7 +100,7 @@ LOADS = WorkerLoads()
 
 class ServiceWorker(GeventWorker):
     """gunicorn's gevent worker; ``handle_error`` writes the service's JSON error instead of HTML, and SIGTERM
-    closes the connections that wait for a next request (a gateway keeps idle ones open for up to 30 s)
+    closes the connections that wait for a next request (a gateway keeps idle ones open, about a minute)
     instead of waiting for them until ``graceful_timeout``. Requests in flight are still served to the end.
     A worker that holds more than its share of the connections closes one after its answer (module doc)."""
 
