@@ -382,20 +382,26 @@ def test_delete_stops_the_instance(cloud: LocalCloud, deployed: eas_models.Servi
 # The gateway, in front of a small echo service.
 
 
-@pytest.fixture(scope="module")
-def echo(cloud: LocalCloud) -> Iterator[eas_models.Service]:
-    cloud.store.put_bytes(BUCKET, "tests/echo/echo.py", ECHO_APP.encode())
+def one_instance_service(cloud: LocalCloud, name: str, script: str, file: str, source: str,
+                         **metadata: Any) -> Iterator[eas_models.Service]:
+    """The service ``name``, Running ``script`` on one instance with ``source`` as /mnt/data/``file``."""
+    directory = f"tests/{name}/"
+    cloud.store.put_bytes(BUCKET, directory + file, source.encode())
     config = {
-        "metadata": {"name": "gateway_echo", "instance": 1, "rpc": {"keepalive": 1000}},
-        "containers": [{"image": SERVICE["containers"][0]["image"], "port": PORT,
-                        "script": ECHO_SCRIPT}],
-        "storage": [{"mount_path": "/mnt/data/", "oss": {"path": f"oss://{BUCKET}/tests/echo/", "readOnly": True}}],
+        "metadata": {"name": name, "instance": 1, **metadata},
+        "containers": [{"image": SERVICE["containers"][0]["image"], "port": PORT, "script": script}],
+        "storage": [{"mount_path": "/mnt/data/", "oss": {"path": f"oss://{BUCKET}/{directory}", "readOnly": True}}],
     }
     client = cloud.client()
     service = create(client, config)
-    assert service.status == "Running", events_text(client, "gateway_echo")
+    assert service.status == "Running", events_text(client, name)
     yield service
-    client.delete_service(REGION, "gateway_echo")
+    client.delete_service(REGION, name)
+
+
+@pytest.fixture(scope="module")
+def echo(cloud: LocalCloud) -> Iterator[eas_models.Service]:
+    yield from one_instance_service(cloud, "gateway_echo", ECHO_SCRIPT, "echo.py", ECHO_APP, rpc={"keepalive": 1000})
 
 
 def test_gateway_strips_the_prefix_and_forwards_everything(echo: eas_models.Service) -> None:
@@ -425,17 +431,7 @@ def test_gateway_times_out_past_the_keepalive(echo: eas_models.Service) -> None:
 
 @pytest.fixture(scope="module")
 def peer(cloud: LocalCloud) -> Iterator[eas_models.Service]:
-    cloud.store.put_bytes(BUCKET, "tests/peer/peer.py", PEER_APP.encode())
-    config = {
-        "metadata": {"name": "gateway_peer", "instance": 1},
-        "containers": [{"image": SERVICE["containers"][0]["image"], "port": PORT, "script": PEER_SCRIPT}],
-        "storage": [{"mount_path": "/mnt/data/", "oss": {"path": f"oss://{BUCKET}/tests/peer/", "readOnly": True}}],
-    }
-    client = cloud.client()
-    service = create(client, config)
-    assert service.status == "Running", events_text(client, "gateway_peer")
-    yield service
-    client.delete_service(REGION, "gateway_peer")
+    yield from one_instance_service(cloud, "gateway_peer", PEER_SCRIPT, "peer.py", PEER_APP)
 
 
 def peer_port(service: eas_models.Service, path: str = "/peer", **kwargs: Any) -> str:
