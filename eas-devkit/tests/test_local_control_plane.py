@@ -91,15 +91,23 @@ def app(environ, start_response):
 '''
 # Answers with the port of the gateway's connection it came on. /close answers with Connection: close; /vanish
 # closes a connection that already served a request without answering (the instance closing an idle
-# connection just as the gateway reuses it). An idle connection is closed after 1 s (gunicorn's keepalive).
+# connection just as the gateway reuses it). An idle connection is closed after 2 s (gunicorn's keepalive). It
+# prints each connection's end, and SIGTERM.
 PEER_APP = '''
-import sys
+import signal, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    timeout = 1
+    timeout = 2
     served = 0
+
+    def handle(self):
+        try:
+            super().handle()
+        finally:
+            sys.stdout.write(f"closed {self.client_address[1]}\\n")  # one write: lines of two threads never mix
+            sys.stdout.flush()
 
     def do_GET(self):
         if self.path == "/vanish" and self.served:
@@ -120,6 +128,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+def stop(*_):
+    print("SIGTERM", flush=True)
+    time.sleep(0.5)  # the connections that close meanwhile are printed
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, stop)
 host, port = sys.argv[1].rsplit(":", 1)
 ThreadingHTTPServer((host, int(port)), Handler).serve_forever()
 '''
@@ -442,7 +456,7 @@ def peer_port(service: eas_models.Service, path: str = "/peer", **kwargs: Any) -
 
 
 def test_sequential_requests_share_one_connection(peer: eas_models.Service) -> None:
-    time.sleep(1.2)  # an earlier test's connection, if any, has been closed by the instance
+    time.sleep(2.2)  # an earlier test's connection, if any, has been closed by the instance
     assert len({peer_port(peer) for _ in range(50)}) == 1
 
 
@@ -463,7 +477,7 @@ def test_connection_close_gets_a_new_connection(peer: eas_models.Service) -> Non
 
 def test_a_connection_the_instance_closed_is_not_used(peer: eas_models.Service) -> None:
     before = peer_port(peer)
-    time.sleep(1.5)  # the instance closes it after 1 s idle
+    time.sleep(2.5)  # the instance closes it after 2 s idle
     assert peer_port(peer) != before
 
 
@@ -474,7 +488,7 @@ def test_a_connection_idle_past_the_timeout_is_closed(cloud: LocalCloud, peer: e
         short = SimpleNamespace(internet_endpoint=url, access_token=peer.access_token)
         first = peer_port(short)
         assert peer_port(short) == first
-        time.sleep(0.5)  # past the gateway's idle timeout, not the instance's (1 s)
+        time.sleep(0.5)  # past the gateway's idle timeout, not the instance's (2 s)
         assert peer_port(short) != first
     finally:
         gateway.stop()
@@ -486,6 +500,19 @@ def test_a_reused_connection_closed_at_once_is_retried_without_a_body(peer: eas_
     peer_port(peer)
     answer = call(peer, "/vanish", method="POST", data=b"once")  # a body is never sent twice
     assert (answer.status_code, answer.text) == (503, "upstream connect error or disconnect/reset before headers")
+
+
+def test_an_instance_leaving_the_rotation_has_its_idle_connections_closed(cloud: LocalCloud,
+                                                                          peer: eas_models.Service) -> None:
+    (instance,) = cloud.plane.registry.get(REGION, "gateway_peer").pool.members()
+    port = peer_port(peer)  # now idle in the gateway
+    time.sleep(0.3)  # (a connection closed after its response would have been printed by now)
+    logged = instance.log_path.read_text(encoding="utf-8")
+    client = cloud.client()
+    client.stop_service(REGION, "gateway_peer")
+    assert wait_until_settled(client, "gateway_peer").status == "Stopped"
+    stopping = instance.log_path.read_text(encoding="utf-8")[len(logged):]
+    assert f"closed {port}" in stopping and stopping.index(f"closed {port}") < stopping.index("SIGTERM")
 
 
 # Authentication of the control plane.
