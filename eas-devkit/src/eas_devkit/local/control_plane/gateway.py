@@ -18,9 +18,9 @@ again (it is closed at the gateway's next request): below the generated service'
 (stopped, drained by a rolling update, restarted, deleted) has its idle connections closed at once. If a
 reused connection turns out closed before any byte of the response (the instance closed it at that instant), a
 request without a body is sent again on a new connection; one with a body, already partly sent, is answered
-503 as below. On loopback, a sequential ``GET /health`` of the
-generated service takes 1.33 ms through the gateway (median of 5 x 1000), over one connection for all 5000,
-against 1.79 ms with a new connection each (``tests/measure_gateway.py``).
+503 as below. On loopback, a sequential ``GET /health`` of the generated service takes 1.33 ms through the
+gateway (median of 5 x 1000), over one connection for all 5000, against 1.79 ms with a new connection each
+(``tests/measure_gateway.py``).
 
 What a client sees, as on EAS:
 
