@@ -15,6 +15,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,6 +31,7 @@ from alibabacloud_tea_openapi.utils import Utils as OpenApiUtils
 from conftest import PROJECT
 
 from eas_devkit.local.control_plane.accounts import MAIN_ACCOUNT, AccessKey, Accounts, write_accounts_file
+from eas_devkit.local.control_plane.gateway import Gateway
 from eas_devkit.local.control_plane.lifecycle import ASSUME_ROLE_FAILED
 from eas_devkit.local.control_plane.plane import ControlPlane
 from eas_devkit.local.control_plane.registry import new_token
@@ -48,9 +50,10 @@ CODE_PATH = SERVICE["storage"][0]["oss"]["path"]  # oss://<bucket>/<code prefix>
 BUCKET, CODE_PREFIX = CODE_PATH[len("oss://"):].split("/", 1)
 PORT = SERVICE["containers"][0]["port"]
 ECHO_SCRIPT = f"gunicorn --chdir /mnt/data --threads 4 --bind 0.0.0.0:{PORT} echo:app"
+PEER_SCRIPT = f"python /mnt/data/peer.py 0.0.0.0:{PORT}"
 CRASHING_SCRIPT = f"echo 'binding 0.0.0.0:{PORT}'; echo 'ImportError: boom' >&2; exit 3"
-# What this control plane may run: the project's run command, and the two test services'.
-RUN_COMMANDS = {SERVICE["containers"][0]["script"], ECHO_SCRIPT, CRASHING_SCRIPT}
+# What this control plane may run: the project's run command, and the three test services'.
+RUN_COMMANDS = {SERVICE["containers"][0]["script"], ECHO_SCRIPT, PEER_SCRIPT, CRASHING_SCRIPT}
 SECRET = "test-run-secret"
 SETTLED = ("Running", "Stopped", "Failed")
 # The guide's "After" trust policy and its "Before", which lacks the EAS service principal.
@@ -85,6 +88,54 @@ def app(environ, start_response):
                             "sha256": digest.hexdigest()}).encode()]
     start_response("200 OK", [("Content-Type", "application/json")])
     return body
+'''
+# Answers with the port of the gateway's connection it came on. /close answers with Connection: close; /vanish
+# closes a connection that already served a request without answering (the instance closing an idle
+# connection just as the gateway reuses it). An idle connection is closed after 2 s (gunicorn's keepalive). It
+# prints each connection's end, and SIGTERM.
+PEER_APP = '''
+import signal, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 2
+    served = 0
+
+    def handle(self):
+        try:
+            super().handle()
+        finally:
+            sys.stdout.write(f"closed {self.client_address[1]}\\n")  # one write: lines of two threads never mix
+            sys.stdout.flush()
+
+    def do_GET(self):
+        if self.path == "/vanish" and self.served:
+            self.close_connection = True
+            return
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.served += 1
+        body = str(self.client_address[1]).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        if self.path == "/close":
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
+
+def stop(*_):
+    print("SIGTERM", flush=True)
+    time.sleep(0.5)  # the connections that close meanwhile are printed
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, stop)
+host, port = sys.argv[1].rsplit(":", 1)
+ThreadingHTTPServer((host, int(port)), Handler).serve_forever()
 '''
 
 
@@ -345,20 +396,26 @@ def test_delete_stops_the_instance(cloud: LocalCloud, deployed: eas_models.Servi
 # The gateway, in front of a small echo service.
 
 
-@pytest.fixture(scope="module")
-def echo(cloud: LocalCloud) -> Iterator[eas_models.Service]:
-    cloud.store.put_bytes(BUCKET, "tests/echo/echo.py", ECHO_APP.encode())
+def one_instance_service(cloud: LocalCloud, name: str, script: str, file: str, source: str,
+                         **metadata: Any) -> Iterator[eas_models.Service]:
+    """The service ``name``, Running ``script`` on one instance with ``source`` as /mnt/data/``file``."""
+    directory = f"tests/{name}/"
+    cloud.store.put_bytes(BUCKET, directory + file, source.encode())
     config = {
-        "metadata": {"name": "gateway_echo", "instance": 1, "rpc": {"keepalive": 1000}},
-        "containers": [{"image": SERVICE["containers"][0]["image"], "port": PORT,
-                        "script": ECHO_SCRIPT}],
-        "storage": [{"mount_path": "/mnt/data/", "oss": {"path": f"oss://{BUCKET}/tests/echo/", "readOnly": True}}],
+        "metadata": {"name": name, "instance": 1, **metadata},
+        "containers": [{"image": SERVICE["containers"][0]["image"], "port": PORT, "script": script}],
+        "storage": [{"mount_path": "/mnt/data/", "oss": {"path": f"oss://{BUCKET}/{directory}", "readOnly": True}}],
     }
     client = cloud.client()
     service = create(client, config)
-    assert service.status == "Running", events_text(client, "gateway_echo")
+    assert service.status == "Running", events_text(client, name)
     yield service
-    client.delete_service(REGION, "gateway_echo")
+    client.delete_service(REGION, name)
+
+
+@pytest.fixture(scope="module")
+def echo(cloud: LocalCloud) -> Iterator[eas_models.Service]:
+    yield from one_instance_service(cloud, "gateway_echo", ECHO_SCRIPT, "echo.py", ECHO_APP, rpc={"keepalive": 1000})
 
 
 def test_gateway_strips_the_prefix_and_forwards_everything(echo: eas_models.Service) -> None:
@@ -381,6 +438,81 @@ def test_gateway_streams_bodies_both_ways(echo: eas_models.Service) -> None:
 
 def test_gateway_times_out_past_the_keepalive(echo: eas_models.Service) -> None:
     assert call(echo, "/sleep", params={"s": "3"}).status_code == 408
+
+
+# The gateway keeps its connections to the instance open.
+
+
+@pytest.fixture(scope="module")
+def peer(cloud: LocalCloud) -> Iterator[eas_models.Service]:
+    yield from one_instance_service(cloud, "gateway_peer", PEER_SCRIPT, "peer.py", PEER_APP)
+
+
+def peer_port(service: eas_models.Service, path: str = "/peer", **kwargs: Any) -> str:
+    """The port of the gateway's connection the instance answered on."""
+    answer = call(service, path, **kwargs)
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def test_sequential_requests_share_one_connection(peer: eas_models.Service) -> None:
+    time.sleep(2.2)  # an earlier test's connection, if any, has been closed by the instance
+    assert len({peer_port(peer) for _ in range(50)}) == 1
+
+
+def test_concurrent_requests_use_at_most_one_connection_each(peer: eas_models.Service) -> None:
+    def client() -> set[str]:
+        return {peer_port(peer) for _ in range(25)}
+
+    with ThreadPoolExecutor(4) as pool:
+        ports = set().union(*pool.map(lambda _: client(), range(4)))
+    assert len(ports) <= 4
+
+
+def test_connection_close_gets_a_new_connection(peer: eas_models.Service) -> None:
+    closed = peer_port(peer, "/close")
+    after = peer_port(peer)
+    assert after != closed and peer_port(peer) == after
+
+
+def test_a_connection_the_instance_closed_is_not_used(peer: eas_models.Service) -> None:
+    before = peer_port(peer)
+    time.sleep(2.5)  # the instance closes it after 2 s idle
+    assert peer_port(peer) != before
+
+
+def test_a_connection_idle_past_the_timeout_is_closed(cloud: LocalCloud, peer: eas_models.Service) -> None:
+    gateway = LoopbackServer(Gateway(cloud.plane.registry, REGION, idle_timeout=0.3), name="short-idle").start()
+    try:
+        url = peer.internet_endpoint.replace(cloud.plane.endpoints.gateway_url, gateway.url)
+        short = SimpleNamespace(internet_endpoint=url, access_token=peer.access_token)
+        first = peer_port(short)
+        assert peer_port(short) == first
+        time.sleep(0.5)  # past the gateway's idle timeout, not the instance's (2 s)
+        assert peer_port(short) != first
+    finally:
+        gateway.stop()
+
+
+def test_a_reused_connection_closed_at_once_is_retried_without_a_body(peer: eas_models.Service) -> None:
+    peer_port(peer)  # leaves an idle connection, which /vanish then closes as the gateway sends on it
+    assert call(peer, "/vanish").status_code == 200
+    peer_port(peer)
+    answer = call(peer, "/vanish", method="POST", data=b"once")  # a body is never sent twice
+    assert (answer.status_code, answer.text) == (503, "upstream connect error or disconnect/reset before headers")
+
+
+def test_an_instance_leaving_the_rotation_has_its_idle_connections_closed(cloud: LocalCloud,
+                                                                          peer: eas_models.Service) -> None:
+    (instance,) = cloud.plane.registry.get(REGION, "gateway_peer").pool.members()
+    port = peer_port(peer)  # now idle in the gateway
+    time.sleep(0.3)  # (a connection closed after its response would have been printed by now)
+    logged = instance.log_path.read_text(encoding="utf-8")
+    client = cloud.client()
+    client.stop_service(REGION, "gateway_peer")
+    assert wait_until_settled(client, "gateway_peer").status == "Stopped"
+    stopping = instance.log_path.read_text(encoding="utf-8")[len(logged):]
+    assert f"closed {port}" in stopping and stopping.index(f"closed {port}") < stopping.index("SIGTERM")
 
 
 # Authentication of the control plane.

@@ -10,6 +10,18 @@ requests in flight are counted until the response is over, which is what lets a 
 instance before stopping it. An instance that refuses the connection (it just exited) is skipped for the next
 one: nothing was sent yet.
 
+Connections to the instances are kept open, as EAS's gateway keeps them (:mod:`.upstream`): a request takes an
+idle connection to its instance, or opens one, and the connection goes back once the response was read to its
+end, unless the instance answered ``Connection: close``. One idle for more than 60 s [inferred] is not used
+again (it is closed at the gateway's next request): below the generated service's gunicorn ``keepalive``
+(65 s), so the gateway never sends on a connection the service is closing. An instance leaving the rotation
+(stopped, drained by a rolling update, restarted, deleted) has its idle connections closed at once. If a
+reused connection turns out closed before any byte of the response (the instance closed it at that instant), a
+request without a body is sent again on a new connection; one with a body, already partly sent, is answered
+503 as below. On loopback, a sequential ``GET /health`` of the generated service takes 1.33 ms through the
+gateway (median of 5 x 1000), over one connection for all 5000, against 1.79 ms with a new connection each
+(``tests/measure_gateway.py``).
+
 What a client sees, as on EAS:
 
 * 404 for a service the region does not have;
@@ -32,6 +44,8 @@ import http.client
 import json
 import logging
 import socket
+import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 from urllib.parse import unquote
@@ -40,22 +54,28 @@ from werkzeug.wrappers import Request, Response
 
 from .instances import InstancePool, ServiceInstance
 from .registry import Registry
+from .upstream import UpstreamConnections
 
 log = logging.getLogger("eas_devkit.local.control_plane")
 
 PREFIX = "/api/predict/"
 CHUNK = 64 * 1024
 DEFAULT_TIMEOUT_SECONDS = 600.0
+IDLE_TIMEOUT_SECONDS = 60.0
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "trailers", "transfer-encoding", "upgrade", "expect"})
+BODILESS = ("GET", "HEAD", "DELETE", "OPTIONS")  # methods whose request without a length has no body
 
 
 class Gateway:
     """WSGI app: the services of one region behind ``/api/predict/<service>``."""
 
-    def __init__(self, registry: Registry, region: str) -> None:
+    def __init__(self, registry: Registry, region: str, idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> None:
         self.registry = registry
         self.region = region
+        self.connections = UpstreamConnections(idle_timeout)
+        self._watching = threading.Lock()
+        self._watched: weakref.WeakSet[InstancePool] = weakref.WeakSet()
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
@@ -77,27 +97,52 @@ class Gateway:
         target = "/" + rest + (f"?{query}" if query else "")
         timeout = keepalive / 1000 if keepalive else DEFAULT_TIMEOUT_SECONDS
         pool = record.pool
+        self._watch(pool)
+        replayable = not _has_body(environ)
         refused: list[ServiceInstance] = []
         while True:
             instance = pool.acquire(exclude=refused)
             if instance is None:
                 return _unavailable()(environ, start_response)
-            connection = http.client.HTTPConnection("127.0.0.1", instance.port, timeout=timeout)
-            try:
-                connection.connect()
-            except OSError as error:
-                connection.close()
-                pool.release(instance)
-                log.debug("gateway: %s refused the connection: %s", instance.name, error)
-                refused.append(instance)
-                continue
-            return self._forward(environ, start_response, connection, target, timeout, _Lease(pool, instance))
+            lease = _Lease(pool, instance)
+            started = instance.started
+            connection = self.connections.take(instance)
+            reused = connection is not None
+            if connection is None:
+                try:
+                    connection = _connect(instance, timeout)
+                except OSError as error:
+                    lease.release()
+                    log.debug("gateway: %s refused the connection: %s", instance.name, error)
+                    refused.append(instance)
+                    continue
+            else:
+                connection.timeout = timeout
+                connection.sock.settimeout(timeout)
+            return self._forward(environ, start_response, connection, target, timeout, lease, started,
+                                 retry=reused and replayable)
+
+    def _watch(self, pool: InstancePool) -> None:
+        """Close the idle connections of the pool's instances that leave the rotation."""
+        with self._watching:
+            if pool not in self._watched:
+                self._watched.add(pool)
+                pool.on_leave(self.connections.discard)
 
     def _forward(self, environ: dict, start_response: Callable, connection: http.client.HTTPConnection,
-                 target: str, timeout: float, lease: _Lease) -> Any:
+                 target: str, timeout: float, lease: _Lease, started: Optional[float], retry: bool) -> Any:
         try:
-            self._send(connection, environ, target)
-            upstream = connection.getresponse()
+            try:
+                upstream = self._exchange(connection, environ, target)
+            except ConnectionError as error:  # RemoteDisconnected too: nothing of the response arrived
+                if not retry:
+                    raise
+                # The instance closed the idle connection as it was reused: a request without a body is sent
+                # again on a new connection, nothing was lost.
+                log.debug("gateway: %s closed a reused connection (%s): sent again", lease.instance.name, error)
+                connection.close()
+                connection = _connect(lease.instance, timeout)
+                upstream = self._exchange(connection, environ, target)
         except (socket.timeout, TimeoutError):
             connection.close()
             lease.release()
@@ -115,7 +160,12 @@ class Gateway:
             raise
         headers = [(name, value) for name, value in upstream.getheaders() if name.lower() not in HOP_BY_HOP]
         start_response(f"{upstream.status} {upstream.reason}", headers)
-        return _Stream(connection, upstream, lease)
+        return _Stream(connection, upstream, lease, lambda: self.connections.put(lease.instance, connection, started))
+
+    def _exchange(self, connection: http.client.HTTPConnection, environ: dict,
+                  target: str) -> http.client.HTTPResponse:
+        self._send(connection, environ, target)
+        return connection.getresponse()
 
     @staticmethod
     def _send(connection: http.client.HTTPConnection, environ: dict, target: str) -> None:
@@ -135,7 +185,7 @@ class Gateway:
                     break
                 connection.send(chunk)
                 remaining -= len(chunk)
-        elif environ.get("wsgi.input_terminated") and method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        elif environ.get("wsgi.input_terminated") and method not in BODILESS:
             connection.putheader("Transfer-Encoding", "chunked")
             connection.endheaders()
             for chunk in iter(lambda: body.read(CHUNK), b""):
@@ -143,6 +193,24 @@ class Gateway:
             connection.send(b"0\r\n\r\n")
         else:
             connection.endheaders()
+
+
+def _connect(instance: ServiceInstance, timeout: float) -> http.client.HTTPConnection:
+    connection = http.client.HTTPConnection("127.0.0.1", instance.port, timeout=timeout)
+    try:
+        connection.connect()
+    except OSError:
+        connection.close()
+        raise
+    return connection
+
+
+def _has_body(environ: dict) -> bool:
+    """Whether ``Gateway._send`` reads a body from the client: then the request can never be sent again."""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        return length.strip() != "0"
+    return bool(environ.get("wsgi.input_terminated")) and environ["REQUEST_METHOD"] not in BODILESS
 
 
 def _request_headers(environ: dict) -> Iterator[tuple[str, str]]:
@@ -173,26 +241,42 @@ class _Lease:
 
 
 class _Stream:
-    """The upstream's body, chunk by chunk as it arrives; closing it closes the upstream connection and ends
-    the request's hold on its instance."""
+    """The upstream's body, chunk by chunk as it arrives. Once it was read to its end on a connection the
+    instance keeps open, the connection goes back to the idle ones (``keep``), before its last chunk is passed
+    on, so a client's next request finds it; any other way, closing the stream closes the connection. Closing
+    it ends the request's hold on its instance."""
 
     def __init__(self, connection: http.client.HTTPConnection, upstream: http.client.HTTPResponse,
-                 lease: _Lease) -> None:
+                 lease: _Lease, keep: Callable[[], None]) -> None:
         self._connection = connection
         self._upstream = upstream
         self._lease = lease
+        self._keep = keep
+        self._kept = False
 
     def __iter__(self) -> Iterator[bytes]:
-        while True:
+        while not self._kept:
             chunk = self._upstream.read1(CHUNK)
+            if self._complete():
+                self._upstream.close()  # the connection takes a next request only once its response is closed
+                self._kept = True
+                self._keep()
             if not chunk:
                 return
             yield chunk
 
+    def _complete(self) -> bool:
+        """Read to its end, on a connection the instance keeps open."""
+        upstream = self._upstream
+        if upstream.will_close or self._connection.sock is None:
+            return False
+        return upstream.isclosed() if upstream.chunked else upstream.length == 0
+
     def close(self) -> None:
         try:
-            self._upstream.close()
-            self._connection.close()
+            if not self._kept:
+                self._upstream.close()
+                self._connection.close()
         finally:
             self._lease.release()
 

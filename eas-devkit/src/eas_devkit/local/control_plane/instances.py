@@ -8,7 +8,9 @@ A :class:`ServiceInstance` is what ListServiceInstances shows: an EAS-like name
 The gateway takes an instance with :meth:`InstancePool.acquire` (the serving instance with the fewest
 requests in flight, in turn among equals) and gives it back with :meth:`~InstancePool.release` when the
 response is over. An instance serves when it is Running, ready and not isolated: an instance being stopped is
-isolated first, and :meth:`~InstancePool.wait_idle` then waits until its last request is done.
+isolated first, and :meth:`~InstancePool.wait_idle` then waits until its last request is done. Whoever keeps
+something per instance (the gateway its idle connections) hears through :meth:`~InstancePool.on_leave` when an
+instance stops serving, gets a new process or is removed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..instance import Instance
 
@@ -53,6 +55,19 @@ class InstancePool:
         self._changed = threading.Condition()
         self._instances: list[ServiceInstance] = []
         self._turn = 0
+        self._leave_listeners: list[Callable[[ServiceInstance], None]] = []
+
+    def on_leave(self, listener: Callable[[ServiceInstance], None]) -> None:
+        """Call ``listener(instance)`` after an instance stops serving, gets a new process or is removed."""
+        with self._changed:
+            self._leave_listeners.append(listener)
+
+    def _left(self, instances: Iterable[ServiceInstance]) -> None:
+        with self._changed:
+            listeners = list(self._leave_listeners)
+        for instance in instances:
+            for listener in listeners:
+                listener(instance)
 
     def add(self, instance: ServiceInstance) -> None:
         with self._changed:
@@ -60,10 +75,12 @@ class InstancePool:
             self._changed.notify_all()
 
     def remove(self, instances: Iterable[ServiceInstance]) -> None:
+        instances = list(instances)
         with self._changed:
             gone = set(map(id, instances))
             self._instances = [instance for instance in self._instances if id(instance) not in gone]
             self._changed.notify_all()
+        self._left(instances)
 
     def members(self) -> list[ServiceInstance]:
         """The live instances (read their fields through :meth:`views` when they must be consistent)."""
@@ -83,7 +100,10 @@ class InstancePool:
         with self._changed:
             for name, value in changes.items():
                 setattr(instance, name, value)
+            left = not instance.serving or "process" in changes
             self._changed.notify_all()
+        if left:
+            self._left([instance])
 
     def acquire(self, exclude: Iterable[ServiceInstance] = ()) -> Optional[ServiceInstance]:
         """A serving instance for one more request (the fewest in flight, in turn), or None."""
