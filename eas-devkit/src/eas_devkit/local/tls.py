@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import trustme
-
 HOSTS = ("127.0.0.1", "localhost")
 
 
@@ -31,6 +29,8 @@ class TLSFiles:
 
 def issue(directory: Path) -> TLSFiles:
     """A new CA and a server certificate for :data:`HOSTS`, written to ``directory``."""
+    import trustme  # with cryptography, 0.1 s to import: only a run with --tls pays it
+
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     authority = trustme.CA(organization_name="eas-devkit local EAS")
     server = authority.issue_cert(*HOSTS)
