@@ -29,8 +29,9 @@ from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from conftest import PROJECT
 
 from eas_devkit.local.control_plane.accounts import Accounts
+from eas_devkit.local.control_plane.autoscaler import desired_replicas, stabilized
 from eas_devkit.local.control_plane.plane import ControlPlane
-from eas_devkit.local.control_plane.policy import InstancePolicy
+from eas_devkit.local.control_plane.policy import Autoscaling, InstancePolicy
 from eas_devkit.local.oss.storage import ObjectStore
 
 # The tests build on each other, in file order: one xdist worker runs them all.
@@ -56,6 +57,10 @@ def app(environ, start_response):
         return [b"ready" if ready else b"not ready"]
     if path == "/sleep":
         time.sleep(float(environ["QUERY_STRING"].split("=")[1]))
+    if path == "/burn":  # keeps a core busy
+        until = time.monotonic() + float(environ["QUERY_STRING"].split("=")[1])
+        while time.monotonic() < until:
+            pass
     body = {"version": os.environ["VERSION"], "port": environ["gunicorn.socket"].getsockname()[1]}
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps(body).encode()]
@@ -70,13 +75,22 @@ class Local:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
-    state_dir = tmp_path_factory.mktemp("rollout")
+    yield from local_eas(tmp_path_factory.mktemp("rollout"))
+
+
+@pytest.fixture(scope="module")
+def autoscaling(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    """A local EAS whose autoscaler acts every 0.5 s."""
+    yield from local_eas(tmp_path_factory.mktemp("autoscaling"), autoscale_interval=0.5)
+
+
+def local_eas(state_dir: Path, **settings: Any) -> Iterator[Local]:
     store = ObjectStore(state_dir / "oss")
     store.create_bucket(BUCKET)
     store.put_bytes(BUCKET, "whoami/whoami.py", WHOAMI_APP.encode())
     accounts = Accounts.for_project(state_dir / "ram-account.json", PROJECT)
     plane = ControlPlane(state_dir, store, accounts, REGION, run_commands={SERVE, BROKEN}, secret="rollout-secret",
-                         ready_timeout=20, grace=GRACE_SECONDS)
+                         ready_timeout=20, grace=GRACE_SECONDS, **settings)
     plane.start()
     try:
         key = accounts.create_access_key("developer")
@@ -142,6 +156,8 @@ class LoadClient:
     """Calls the service through the gateway in a loop, as a client under load would, recording every answer."""
 
     service: eas_models.Service
+    path: str = "/whoami"
+    params: dict[str, str] = field(default_factory=dict)
     answers: list[tuple[int, Any]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: Optional[threading.Thread] = None
@@ -160,7 +176,7 @@ class LoadClient:
         with requests.Session() as session:
             while not self._stop.is_set():
                 try:
-                    answer = session.get(self.service.internet_endpoint + "/whoami", timeout=10,
+                    answer = session.get(self.service.internet_endpoint + self.path, params=self.params, timeout=10,
                                          headers={"Authorization": self.service.access_token})
                     self.answers.append((answer.status_code, answer.json() if answer.ok else answer.text))
                 except requests.RequestException as error:
@@ -356,13 +372,10 @@ def test_a_failing_liveness_check_restarts_the_instance(local: Local, tmp_path: 
     client.delete_service(REGION, "liveness")
 
 
-def test_the_autoscaler_minimum_is_held_and_scale_to_drains(local: Local) -> None:
-    config = service_config("scaled", "v1", instances=1)
-    config["autoscaler"] = {"min": 2, "max": 4, "strategies": {"qps": 10}}
+def test_scale_to_starts_instances_and_drains_the_extra_ones(local: Local) -> None:
     client = local.client
-    client.create_service(eas_models.CreateServiceRequest(body=json.dumps(config)))
+    client.create_service(eas_models.CreateServiceRequest(body=json.dumps(service_config("scaled", "v1"))))
     service = settled(client, "scaled")
-    held = [e.message for e in events(client, "scaled") if e.reason == "AutoscalerMinimum"]
     record = local.plane.registry.get(REGION, "scaled")
     local.plane.lifecycle.scale_to(record, 3)
     three = {call(service).json()["port"] for _ in range(30)}
@@ -370,10 +383,81 @@ def test_the_autoscaler_minimum_is_held_and_scale_to_drains(local: Local) -> Non
     one = client.describe_service(REGION, "scaled").body
 
     assert service.status == "Running" and (service.running_instance, service.total_instance) == (2, 2)
-    assert len(held) == 1 and "holds 2 instances, autoscaler.min = 2" in held[0]
     assert len(three) == 3
     assert (one.running_instance, one.total_instance, len(instances(client, "scaled"))) == (1, 1, 1)
+    assert [e.message for e in events(client, "scaled") if e.reason == "Scaled"] == ["2 → 3 instances",
+                                                                                       "3 → 1 instances"]
     client.delete_service(REGION, "scaled")
+
+
+def test_the_autoscaler_follows_horizontal_auto_scaling() -> None:
+    """*Horizontal auto scaling*: desired = ceil(instances × value / threshold), 2 instances at 23 QPS each
+    against 10 → 5, then 5 at 2 QPS → 1; within 10 % of the threshold nothing changes; the largest metric's count
+    wins, within [min, max]. UpdateServiceAutoScaler: the count moves only when the whole stabilization window
+    agrees (scale-up 0 s, scale-down 300 s by default)."""
+    qps = Autoscaling(1, 10, {"qps": 10}, scale_up_window=0, scale_down_window=300, cores=None)
+    both = Autoscaling(1, 3, {"qps": 10, "cpu": 50}, scale_up_window=30, scale_down_window=300, cores=2)
+
+    assert desired_replicas(2, {"qps": 23}, qps) == 5 and desired_replicas(5, {"qps": 2}, qps) == 1
+    assert desired_replicas(2, {"qps": 10.9}, qps) == 2 and desired_replicas(2, {"qps": 11.5}, qps) == 3
+    assert desired_replicas(2, {"qps": 9.1}, qps) == 2 and desired_replicas(2, {"qps": 8.9}, qps) == 2
+    assert desired_replicas(4, {"qps": 8.9}, qps) == 4 and desired_replicas(4, {"qps": 8.5}, qps) == 4
+    assert desired_replicas(2, {"qps": 5, "cpu": 100}, both) == 3  # cpu asks for 4, max is 3
+    assert desired_replicas(2, {"qps": 0}, both) == 1  # cpu not measured yet: qps decides
+    assert stabilized(5, [(0, 5), (100, 1)], now=100, autoscaling=qps) == 5  # 5 recommended 100 s ago
+    assert stabilized(5, [(0, 5), (100, 1), (301, 1)], now=301, autoscaling=qps) == 1
+    assert stabilized(1, [(0, 1), (10, 3)], now=10, autoscaling=both) == 1  # 1 recommended 10 s ago
+    assert stabilized(1, [(0, 1), (10, 3), (31, 3)], now=31, autoscaling=both) == 3
+
+
+def test_the_autoscaler_follows_the_load_and_an_update_keeps_its_count(autoscaling: Local) -> None:
+    config = service_config("elastic", "v1", instances=1)
+    config["autoscaler"] = {"min": 1, "max": 3, "strategies": {"qps": 5},
+                            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 2}}}
+    client = autoscaling.client
+    client.create_service(eas_models.CreateServiceRequest(body=json.dumps(config)))
+    service = settled(client, "elastic")
+    quiet = client.describe_service_auto_scaler(REGION, "elastic").body
+    with LoadClient(service) as load:
+        busy = eventually(lambda: client.describe_service(REGION, "elastic").body,
+                          lambda found: found.running_instance == 3, timeout=30)
+        measured = client.describe_service_auto_scaler(REGION, "elastic").body
+        update(client, {**config, "containers": [{**config["containers"][0],
+                                                   "env": [{"name": "VERSION", "value": "v2"}]}]})
+        updated = client.describe_service(REGION, "elastic").body
+    after_update = instances(client, "elastic")
+    calm = eventually(lambda: client.describe_service(REGION, "elastic").body,
+                      lambda found: found.total_instance == 1 and found.running_instance == 1, timeout=30)
+    scaled = [e.message for e in events(client, "elastic") if e.reason == "Scaled"]
+
+    assert (quiet.min_replica, quiet.max_replica) == (1, 3)
+    assert [(s.metric_name, s.threshold) for s in quiet.scale_strategies] == [("QPS", 5)]
+    assert quiet.behavior["scaleDown"] == {"stabilizationWindowSeconds": 2}
+    assert (busy.running_instance, busy.total_instance) == (3, 3) and not load.failures()
+    (qps,) = measured.current_metrics
+    assert qps.metric_name == "QPS" and qps.value > 5
+    assert (updated.status, updated.total_instance, len(after_update)) == ("Running", 3, 3)
+    assert (calm.running_instance, calm.total_instance, len(instances(client, "elastic"))) == (1, 1, 1)
+    assert re.fullmatch(r"1 → 3 instances: qps [0-9.]+ per instance against 5", scaled[0]), scaled
+    assert re.fullmatch(r"3 → 1 instances: qps 0\.0 per instance against 5", scaled[-1]), scaled
+    client.delete_service(REGION, "elastic")
+
+
+def test_the_autoscaler_measures_the_cpu_of_an_instances_processes(autoscaling: Local) -> None:
+    config = service_config("busy", "v1", instances=1)
+    config["metadata"]["cpu"] = 1
+    config["autoscaler"] = {"min": 1, "max": 2, "strategies": {"cpu": 30}}
+    client = autoscaling.client
+    client.create_service(eas_models.CreateServiceRequest(body=json.dumps(config)))
+    service = settled(client, "busy")
+    with LoadClient(service, "/burn", {"s": "0.2"}):
+        busy = eventually(lambda: client.describe_service(REGION, "busy").body,
+                          lambda found: found.running_instance == 2, timeout=30)
+    scaled = [e.message for e in events(client, "busy") if e.reason == "Scaled"]
+
+    assert busy.running_instance == 2  # one core kept busy is 100 % of metadata.cpu 1
+    assert re.fullmatch(r"1 → 2 instances: cpu [0-9.]+ % per instance against 30", scaled[0]), scaled
+    client.delete_service(REGION, "busy")
 
 
 @pytest.mark.parametrize(("change", "status", "code", "named"), [
@@ -387,6 +471,12 @@ def test_the_autoscaler_minimum_is_held_and_scale_to_drains(local: Local) -> Non
      "containers[0].readiness_check.exec"),
     ({"containers": [{"liveness_check": {"tcp_socket": {"port": 9000}}}]}, 501, "NotImplemented",
      "containers[0].liveness_check.tcp_socket.port 9000"),
+    ({"autoscaler": {"min": 1, "max": 2, "strategies": {"cpu": 50}},
+      "cloud": {"computing": {"instances": [{"type": "ml.gu7i.c16m60.1-gu30"}]}}}, 501, "NotImplemented",
+     "cannot tell them from 'ml.gu7i.c16m60.1-gu30': set metadata.cpu"),
+    ({"autoscaler": {"min": 1, "max": 2, "strategies": {"qps": 5},
+                     "behavior": {"onZero": {"scaleDownGracePeriodSeconds": 60}}}}, 501, "NotImplemented",
+     "autoscaler.behavior.onZero"),
 ])
 def test_instance_settings_are_checked_before_anything_runs(local: Local, change: dict[str, Any], status: int,
                                                             code: str, named: str) -> None:
@@ -395,7 +485,7 @@ def test_instance_settings_are_checked_before_anything_runs(local: Local, change
         if section == "containers":
             config["containers"][0].update(value[0])
         else:
-            config[section].update(value)
+            config.setdefault(section, {}).update(value)
     with pytest.raises((ClientException, ServerException)) as refused:
         local.client.create_service(eas_models.CreateServiceRequest(body=json.dumps(config)))
 

@@ -98,6 +98,8 @@ def test_the_production_bake_deploys_to_the_local_eas_and_answers_through_the_ga
     shown = production.run("status", "--show-token")
     call = CURL.search(shown.stdout)
     assert call is not None, shown.stdout + shown.stderr
+    autoscaler = r"^  autoscaler 2 to 4 instances; per instance: QPS (not measured yet|[0-9.]+) \(threshold [0-9.]+\)$"
+    assert re.search(autoscaler, shown.stdout, re.MULTILINE), shown.stdout
     for path, expected in (("/health", "ok"), ("/ready", "ready")):
         answer = requests.get(call["endpoint"] + path, headers={"Authorization": call["token"]}, timeout=30)
         production.eas.seen_responses.append(answer.text)

@@ -7,6 +7,7 @@ to stderr, so ``> file`` keeps a clean record.
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 import time
@@ -186,6 +187,8 @@ def show_status(service: Service, target: Target, console: Console, *, show_toke
     console.print(f"  endpoint   {status.endpoint}")
     console.print(f"  updated    {status.update_time}")
     print_instances(eas, console)
+    if "autoscaler" in json.loads(service.config_text):
+        print_autoscaler(eas, console)
     if show_token:
         console.print(f"  call it    {curl(status)}")
     else:
@@ -205,6 +208,18 @@ def print_instances(eas: EasControlPlane, console: Console) -> None:
     for item in instances:
         console.print(f"  instance   {item.name:<{name_width}}  {item.status:<{status_width}}  ready "
                       f"{item.ready}/{item.total}  restarts {item.restarts}  started {item.started or '-'}")
+
+
+def print_autoscaler(eas: EasControlPlane, console: Console) -> None:
+    """The range and each metric against its threshold (DescribeServiceAutoScaler); a refusal is said."""
+    try:
+        autoscaler = eas.autoscaler()
+    except EasError as error:
+        console.print(f"  autoscaler (not read: {error.code}: {error.message})")
+        return
+    metrics = ", ".join(f"{name} {autoscaler.current.get(name, 'not measured yet')} (threshold {threshold:g})"
+                        for name, threshold in autoscaler.thresholds.items())
+    console.print(f"  autoscaler {autoscaler.low} to {autoscaler.high} instances; per instance: {metrics}")
 
 
 def export_endpoint(service: Service, target: Target) -> int:

@@ -72,6 +72,17 @@ class InstanceStatus:
 
 
 @dataclass(frozen=True)
+class AutoscalerStatus:
+    """The autoscaler as DescribeServiceAutoScaler reports it: its range, and by metric (``QPS``, ``CPU``) the
+    threshold and the value last measured."""
+
+    low: int
+    high: int
+    thresholds: dict[str, float]
+    current: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Event:
     time: str
     type: str  # Normal or Warning
@@ -124,6 +135,15 @@ class EasControlPlane:
             if not body.instances or page * INSTANCE_PAGE_SIZE >= int(body.total_count or 0):
                 return found
             page += 1
+
+    def autoscaler(self) -> AutoscalerStatus:
+        body = self._call("DescribeServiceAutoScaler", self.client.describe_service_auto_scaler, self.target.region,
+                          self.name).body
+        return AutoscalerStatus(
+            low=body.min_replica or 0, high=body.max_replica or 0,
+            thresholds={item.metric_name: item.threshold for item in body.scale_strategies or []},
+            current={item.metric_name: item.value for item in body.current_metrics or []},
+        )
 
     def create(self, config_text: str) -> None:
         self._call("CreateService", self.client.create_service, eas_models.CreateServiceRequest(body=config_text))

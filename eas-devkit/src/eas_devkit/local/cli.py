@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from ..service_config import SERVICE_JSON, load_service_config
 from . import STATE_DIR
 from .control_plane.cli import add_ram_parser
+from .control_plane.policy import AUTOSCALE_INTERVAL_SECONDS
 from .faults import KINDS, summary
 from .instance import InstanceError, ServiceSpec
 from .maxcompute.cli import add_load_table_parser, add_maxcompute_auth_parser
@@ -70,6 +71,9 @@ def add_local_parser(commands: Any) -> argparse.ArgumentParser:
         command.add_argument("--tls", action="store_true",
                              help="give the service the local OSS and MaxCompute over HTTPS, as on EAS, with a CA "
                                   "of this run's that only the service trusts (<state dir>/tls/ca.pem)")
+        command.add_argument("--autoscale-interval", type=positive_seconds, default=AUTOSCALE_INTERVAL_SECONDS,
+                             metavar="SECONDS", help="how often the autoscaler of a deployed service measures and "
+                                                     f"scales (default {AUTOSCALE_INTERVAL_SECONDS:g})")
         command.add_argument("--no-credentials-uri", action="store_true",
                              help="inject only the credentials file, not ALIBABA_CLOUD_CREDENTIALS_URI (method 3)")
 
@@ -152,7 +156,18 @@ def settings_from(args: argparse.Namespace, log_to_console: bool) -> Settings:
         permission_policy=args.permission_policy.resolve() if args.permission_policy else None,
         inject_credentials_uri=not args.no_credentials_uri,
         tls=args.tls,
+        autoscale_interval=args.autoscale_interval,
     )
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return seconds
 
 
 def env_assignment(text: str) -> tuple[str, str]:

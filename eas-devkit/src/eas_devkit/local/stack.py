@@ -34,6 +34,7 @@ from . import run_secret
 from .control_plane.accounts import ACCOUNTS_FILE, MAIN_ACCOUNT, Accounts, parse_role_arn
 from .control_plane.deployer import as_issued
 from .control_plane.plane import ControlPlane
+from .control_plane.policy import AUTOSCALE_INTERVAL_SECONDS
 from .credentials import CREDENTIALS_PATH, CredentialIssuer, CredentialsEndpoint, IssuedCredentials, mask_key_id
 from .demo_data import put_demo_objects
 from .faults import FaultInjector
@@ -77,6 +78,7 @@ class Settings:
     permission_policy: Optional[Path] = None  # a custom role's policy; default: <project>/ram/permission-policy.json
     inject_credentials_uri: bool = True  # False: the instance has only /etc/ram/credentials (method 3)
     tls: bool = False  # the service reaches the local OSS and MaxCompute over HTTPS, as on EAS (local.tls)
+    autoscale_interval: float = AUTOSCALE_INTERVAL_SECONDS  # how often the local EAS's autoscaler acts
 
     @property
     def state_file(self) -> Path:
@@ -142,6 +144,7 @@ class LocalEAS:
                 state_dir, self.store, self.accounts, self.spec.region, run_commands=self.run_commands(),
                 scripts_dir=self.mount_dir, secret=self.secret, endpoints=local_urls, trust=trust, issuer=self.issuer,
                 credentials_uri=credentials_uri if self.settings.inject_credentials_uri else None,
+                autoscale_interval=self.settings.autoscale_interval,
             )
             eas = self.plane.start()
             if self.spec.has_role:

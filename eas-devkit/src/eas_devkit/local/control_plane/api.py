@@ -8,6 +8,7 @@
     GET    /api/v2/services/<region>/<name>/events   DescribeServiceEvent
     GET    /api/v2/services/<region>/<name>/instances ListServiceInstances
     GET    /api/v2/services/<region>/<name>/logs      DescribeServiceLog
+    GET    /api/v2/services/<region>/<name>/autoscaler DescribeServiceAutoScaler (:mod:`.autoscaler`)
     PUT    /api/v2/services/<region>/<name>/start    StartService
     PUT    /api/v2/services/<region>/<name>/stop     StopService
 
@@ -57,6 +58,7 @@ from werkzeug.wrappers import Request, Response
 
 from . import errors, instance_log
 from .accounts import AccessKey
+from .autoscaler import Autoscaler
 from .errors import ApiError, json_response, new_request_id
 from .instances import PENDING, ServiceInstance
 from .instances import RUNNING as RUNNING_INSTANCE
@@ -99,11 +101,13 @@ SERVICE = "/api/v2/services/<region>/<name>"
 class ControlPlaneApi:
     """WSGI app of the control plane of one region."""
 
-    def __init__(self, registry: Registry, lifecycle: Lifecycle, verifier: Verifier[AccessKey], region: str,
-                 schema: Mapping[str, Any], endpoint_of: Callable[[str], str], account_id: Callable[[], str],
-                 run_commands: Collection[str], scripts_dir: Optional[Path] = None) -> None:
+    def __init__(self, registry: Registry, lifecycle: Lifecycle, autoscaler: Autoscaler, verifier: Verifier[AccessKey],
+                 region: str, schema: Mapping[str, Any], endpoint_of: Callable[[str], str],
+                 account_id: Callable[[], str], run_commands: Collection[str],
+                 scripts_dir: Optional[Path] = None) -> None:
         self.registry = registry
         self.lifecycle = lifecycle
+        self.autoscaler = autoscaler
         self.verifier = verifier
         self.region = region
         self.validator = jsonschema.Draft202012Validator(schema)
@@ -120,6 +124,7 @@ class ControlPlaneApi:
             Rule(SERVICE + "/events", endpoint="events", methods=["GET"]),
             Rule(SERVICE + "/instances", endpoint="instances", methods=["GET"]),
             Rule(SERVICE + "/logs", endpoint="logs", methods=["GET"]),
+            Rule(SERVICE + "/autoscaler", endpoint="autoscaler", methods=["GET"]),
             Rule(SERVICE + "/start", endpoint="start", methods=["PUT"]),
             Rule(SERVICE + "/stop", endpoint="stop", methods=["PUT"]),
         ], strict_slashes=False)
@@ -269,6 +274,9 @@ class ControlPlaneApi:
                  and (end is None or line.time < end + 1)]
         return {"Logs": lines[(page - 1) * size: page * size], "PageNum": page, "TotalCount": len(lines),
                 "TotalPageNum": max(1, -(-len(lines) // size))}
+
+    def _autoscaler(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
+        return self.autoscaler.describe(self.registry.get(*self._key(region, name)))
 
     def _start(self, request: Request, caller: AccessKey, region: str, name: str) -> dict[str, Any]:
         record, generation = self._begin(region, name, STARTING, "StartService", caller,

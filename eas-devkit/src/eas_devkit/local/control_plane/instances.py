@@ -10,7 +10,8 @@ requests in flight, in turn among equals) and gives it back with :meth:`~Instanc
 response is over. An instance serves when it is Running, ready and not isolated: an instance being stopped is
 isolated first, and :meth:`~InstancePool.wait_idle` then waits until its last request is done. Whoever keeps
 something per instance (the gateway its idle connections) hears through :meth:`~InstancePool.on_leave` when an
-instance stops serving, gets a new process or is removed.
+instance stops serving, gets a new process or is removed. :attr:`~InstancePool.requests` counts the requests
+handed to the instances, the autoscaler's QPS.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class InstancePool:
         self._changed = threading.Condition()
         self._instances: list[ServiceInstance] = []
         self._turn = 0
+        self._requests = 0
         self._leave_listeners: list[Callable[[ServiceInstance], None]] = []
 
     def on_leave(self, listener: Callable[[ServiceInstance], None]) -> None:
@@ -116,7 +118,14 @@ class InstancePool:
             rotated = candidates[self._turn:] + candidates[:self._turn]
             chosen = min(rotated, key=lambda instance: instance.in_flight)
             chosen.in_flight += 1
+            self._requests += not excluded  # a request that tries another instance counts once
             return chosen
+
+    @property
+    def requests(self) -> int:
+        """The requests handed to an instance so far."""
+        with self._changed:
+            return self._requests
 
     def release(self, instance: ServiceInstance) -> None:
         with self._changed:

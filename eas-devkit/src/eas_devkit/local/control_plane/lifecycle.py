@@ -34,9 +34,9 @@ the failed instance stays listed without traffic, and the next deployment remove
 and graceful shutdown*, https://www.alibabacloud.com/help/en/pai/user-guide/scrolling-updates-with-graceful-exit).
 An instance that exits, or fails its liveness check, once it was ready is restarted in place.
 
-StopService and DeleteService stop every instance as an update stops an old one. The local EAS does not
-autoscale: with an ``autoscaler`` it holds ``autoscaler.min`` instances (a Normal event says so), and
-:meth:`Lifecycle.scale_to` is where an autoscaler would act.
+StopService and DeleteService stop every instance as an update stops an old one. With an ``autoscaler``, a
+deployment starts ``metadata.instance`` instances (an update: as many as are serving, within the range) and
+:mod:`.autoscaler` moves the count through :meth:`Lifecycle.scale_to`.
 
 Operations on one service never overlap (one lock per service name), and an operation that a newer one
 superseded stops at its next step (:attr:`ServiceRecord.generation`).
@@ -45,6 +45,7 @@ superseded stops at its next step (:attr:`ServiceRecord.generation`).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import secrets
@@ -177,14 +178,17 @@ class Lifecycle:
         for record in self.registry.records():  # started by an operation that finished meanwhile
             self._retire(record, record.pool.members(), drain=False, quiet=True)
 
-    def scale_to(self, record: ServiceRecord, replicas: int) -> None:
-        """Hold ``replicas`` instances of the latest deployment: what an autoscaler would call. The local EAS
-        never does on its own (it holds ``autoscaler.min``); new instances start as a deployment's do, the
-        extra ones (not ready first, then the newest) are stopped as an update stops old ones."""
-        with self._lock_for(record):
+    def scale_to(self, record: ServiceRecord, replicas: int, because: str = "", blocking: bool = True) -> bool:
+        """Hold ``replicas`` instances of the latest deployment (the :mod:`.autoscaler`'s move): new instances
+        start as a deployment's do, the extra ones (not ready first, then the newest) are stopped as an update
+        stops old ones. False if nothing was done: no deployment, or (``blocking=False``) an operation under way."""
+        lock = self._lock_for(record)
+        if self._closed or not lock.acquire(blocking=blocking):
+            return False
+        try:
             deployment = self._deployments.get((record.region, record.name))
             if deployment is None or deployment.launch is None:
-                raise ValueError(f"{record.name} has no deployment to scale")
+                return False
             current = [instance for instance in record.pool.members()
                        if instance.revision == deployment.revision and instance.status != INSTANCE_FAILED]
             before = len(current)
@@ -196,7 +200,11 @@ class Lifecycle:
                 self._retire(record, ordered[:before - replicas])
             with self.registry.locked():
                 record.wanted_instances = replicas
-            self.registry.add_event(record, NORMAL, "Scaled", f"{before} → {replicas} instances")
+            self.registry.add_event(record, NORMAL, "Scaled", f"{before} → {replicas} instances"
+                                    + (f": {because}" if because else ""))
+            return True
+        finally:
+            lock.release()
 
     # The operations.
 
@@ -241,15 +249,12 @@ class Lifecycle:
             if self.registry.set_status(record, generation, FAILED, failure.reason, failure.message):
                 self.registry.add_event(record, WARNING, failure.reason, failure.message)
             return None
+        if policy.autoscaling is not None and record.pool.serving_count():
+            # An update keeps the count the autoscaler reached, within the new range [inferred: as Kubernetes].
+            policy = dataclasses.replace(policy, replicas=policy.autoscaling.clamp(record.wanted_instances))
         with self.registry.locked():
             record.wanted_instances = policy.replicas
         self._deployments[(record.region, record.name)] = deployment
-        if policy.autoscaler_min is not None:
-            held = f"autoscaler.min = {policy.autoscaler_min}" + (
-                " (at least 1: scaling to zero is not emulated)" if policy.autoscaler_min == 0 else "")
-            self.registry.add_event(record, NORMAL, "AutoscalerMinimum", f"the local EAS does not autoscale: it "
-                                    f"holds {policy.replicas} instance{'' if policy.replicas == 1 else 's'}, "
-                                    f"{held}; EAS scales between autoscaler.min and autoscaler.max")
         return RollingUpdate(
             record.pool, policy, start=lambda: self._start_instance(record, deployment),
             retire=lambda instances: self._retire(record, instances),

@@ -15,11 +15,13 @@ from ..oss import ObjectStore
 from ..servers import LoopbackServer
 from .accounts import AccessKey, Accounts
 from .api import ControlPlaneApi
+from .autoscaler import Autoscaler
 from .deployer import DeployerCredentials
 from .deployer import uri as deployer_uri
 from .errors import openapi_host_refusal
 from .gateway import Gateway, gateway_host_refusal
 from .lifecycle import Lifecycle, Runtime
+from .policy import AUTOSCALE_INTERVAL_SECONDS
 from .registry import Registry
 from .signature import Verifier
 
@@ -48,7 +50,8 @@ class ControlPlane:
     besides ``python /mnt/data/<file>.py`` for a file under ``scripts_dir`` (the project's mount/), and
     ``secret`` the run's secret that the deploying developer's credentials URI carries. ``ready_timeout`` is
     how long a new instance may take to be ready before it counts as failed to start, and ``grace`` the
-    termination grace period of a service whose service.json sets none (EAS's default: 30 s).
+    termination grace period of a service whose service.json sets none (EAS's default: 30 s), and
+    ``autoscale_interval`` how often the :mod:`.autoscaler` measures and scales.
     """
 
     def __init__(self, state_dir: Path, store: ObjectStore, accounts: Accounts, region: str = "cn-hangzhou", *,
@@ -57,7 +60,8 @@ class ControlPlane:
                  issuer: Optional[CredentialIssuer] = None,
                  credentials_uri: Optional[str] = None, schema_path: Path = SERVICE_SCHEMA,
                  ready_timeout: float = 60, grace: float = GRACE_PERIOD_SECONDS,
-                 api_port: int = 0, gateway_port: int = 0) -> None:
+                 autoscale_interval: float = AUTOSCALE_INTERVAL_SECONDS, api_port: int = 0,
+                 gateway_port: int = 0) -> None:
         self.state_dir = Path(state_dir)
         self.region = region
         self.accounts = accounts
@@ -67,11 +71,13 @@ class ControlPlane:
             trust=dict(trust or {}), issuer=issuer, credentials_uri=credentials_uri, ready_timeout=ready_timeout,
             grace=grace,
         ))
+        self.autoscaler = Autoscaler(self.registry, self.lifecycle, autoscale_interval)
         schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
         self._gateway = LoopbackServer(Gateway(self.registry, region), port=gateway_port, name="eas-gateway",
                                        refuse_host=gateway_host_refusal)
         gateway_url = self._gateway.url
-        self.api = ControlPlaneApi(self.registry, self.lifecycle, Verifier(accounts.lookup), region, schema,
+        self.api = ControlPlaneApi(self.registry, self.lifecycle, self.autoscaler, Verifier(accounts.lookup), region,
+                                   schema,
                                    endpoint_of=lambda name: f"{gateway_url}/api/predict/{name}",
                                    account_id=lambda: accounts.account_id, run_commands=run_commands,
                                    scripts_dir=scripts_dir)
@@ -90,6 +96,7 @@ class ControlPlane:
         self._gateway.start()
         self._api.start()
         self._deployer.start()
+        self.autoscaler.start()
         self._started = True
         return self.endpoints
 
@@ -99,6 +106,7 @@ class ControlPlane:
             self._deployer.stop()
             self._api.stop()
             self._gateway.stop()
+            self.autoscaler.stop()
             self._started = False
         self.lifecycle.shutdown()
 

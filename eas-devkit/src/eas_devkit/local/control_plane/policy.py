@@ -5,9 +5,16 @@ Every key, its default and its source, in one place (official page: *Rolling upd
 https://www.alibabacloud.com/help/en/pai/user-guide/scrolling-updates-with-graceful-exit; *Configure health
 checks*, https://www.alibabacloud.com/help/en/pai/advanced-configuration-health-check):
 
-* ``metadata.instance``: the number of instances. With an ``autoscaler``, its ``min`` instead: the local EAS
-  does not autoscale, it holds the minimum (at least one instance: EAS's scale to zero, which starts an
-  instance on the first request, is not emulated).
+* ``metadata.instance``: the number of instances a deployment starts with.
+* ``autoscaler`` (*Horizontal auto scaling*,
+  https://www.alibabacloud.com/help/en/pai/user-guide/enable-or-disable-the-horizontal-auto-scaling-feature):
+  ``min`` and ``max`` instances, ``strategies.qps`` (requests per second per instance) and ``strategies.cpu``
+  (CPU utilisation per instance, percent), ``behavior.scaleUp`` / ``behavior.scaleDown``
+  ``.stabilizationWindowSeconds`` (defaults 0 and 300, UpdateServiceAutoScaler's page). :mod:`.autoscaler` acts
+  on them. CPU is measured against the instance's cores: ``metadata.cpu``, else the size in the ECS instance
+  type's name (``large`` 2 vCPUs, ``xlarge`` 4, ``<n>xlarge`` 4 n [inferred]: ECS's naming); with neither, a
+  ``cpu`` strategy is ``NotImplemented``, as is any other ``behavior`` (``onZero``: the schema keeps ``min`` at
+  1 or more).
 * ``metadata.rolling_strategy.max_surge``: extra instances an update may create, an integer or a percentage
   of the instances; default 2 %, at least 1. ``max_unavailable``: instances an update may stop before their
   replacements are ready; default 0 on public resources, 1 on a dedicated resource group
@@ -36,11 +43,13 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 DEFAULT_GRACE_SECONDS = 30.0
+AUTOSCALE_INTERVAL_SECONDS = 15.0  # how often the autoscaler acts (:mod:`.autoscaler`)
 DEFAULT_SURGE_PERCENT = 2
 PROBE_KEYS = ("readiness_check", "liveness_check", "startup_check")
 PROBE_DEFAULTS = {"initial_delay_seconds": 10.0, "period_seconds": 10.0, "timeout_seconds": 1.0,
                   "failure_threshold": 3, "success_threshold": 1}
 _PERCENT = re.compile(r"(?P<number>\d+(?:\.\d+)?)%")
+_ECS_SIZE = re.compile(r"^ecs\.[a-z0-9-]+\.(?:(?P<times>[1-9][0-9]*)?(?P<x>x))?large$")  # ecs.c7.large, ecs.g7.2xlarge
 
 
 class PolicyError(ValueError):
@@ -68,9 +77,24 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class Autoscaling:
+    """The ``autoscaler`` of service.json: the range, a threshold per metric, the stabilization windows."""
+
+    low: int
+    high: int
+    thresholds: Mapping[str, float]  # "qps" and/or "cpu"
+    scale_up_window: float  # seconds
+    scale_down_window: float
+    cores: Optional[float]  # what a cpu threshold's percentage is of; set when there is one
+
+    def clamp(self, replicas: int) -> int:
+        return max(self.low, min(self.high, replicas))
+
+
+@dataclass(frozen=True)
 class InstancePolicy:
     replicas: int
-    autoscaler_min: Optional[int]  # set when an autoscaler decides the count on EAS
+    autoscaling: Optional[Autoscaling]
     max_surge: int
     max_unavailable: int
     grace: float  # metadata.eas.termination_grace_period
@@ -82,13 +106,9 @@ class InstancePolicy:
     @classmethod
     def of(cls, config: Mapping[str, Any], default_grace: float = DEFAULT_GRACE_SECONDS) -> InstancePolicy:
         metadata = config.get("metadata", {})
-        autoscaler = config.get("autoscaler")
-        autoscaler_min = None
-        if isinstance(autoscaler, Mapping) and "min" in autoscaler:
-            autoscaler_min = _integer(autoscaler["min"], "autoscaler.min", minimum=0)
-            replicas = max(autoscaler_min, 1)
-        else:
-            replicas = _integer(metadata.get("instance", 1), "metadata.instance", minimum=0)
+        autoscaling = _autoscaling(config)
+        replicas = _integer(metadata.get("instance", autoscaling.low if autoscaling else 1), "metadata.instance",
+                            minimum=0)
         strategy = _object(metadata, "rolling_strategy", "metadata.rolling_strategy")
         surge = _count(strategy.get("max_surge"), "metadata.rolling_strategy.max_surge", replicas, math.ceil)
         if surge is None:
@@ -109,11 +129,57 @@ class InstancePolicy:
         container = config.get("containers", [{}])[0]
         probes = {key: _probe(container.get(key), f"containers[0].{key}", container.get("port"))
                   for key in PROBE_KEYS}
-        return cls(replicas, autoscaler_min, surge, unavailable, grace, sigterm, probes["readiness_check"],
+        return cls(replicas, autoscaling, surge, unavailable, grace, sigterm, probes["readiness_check"],
                    probes["liveness_check"], probes["startup_check"])
 
     def describe_readiness(self) -> str:
         return self.readiness.describe() if self.readiness is not None else "a TCP connection to the port"
+
+
+def _autoscaling(config: Mapping[str, Any]) -> Optional[Autoscaling]:
+    autoscaler = config.get("autoscaler")
+    if autoscaler is None:
+        return None
+    if not isinstance(autoscaler, Mapping):
+        raise PolicyError("autoscaler must be an object with min, max and strategies")
+    low = _integer(autoscaler.get("min"), "autoscaler.min", minimum=1)
+    high = _integer(autoscaler.get("max"), "autoscaler.max", minimum=low + 1)
+    strategies = _object(autoscaler, "strategies", "autoscaler.strategies")
+    thresholds = {metric: _number(strategies[metric], f"autoscaler.strategies.{metric}", minimum=0.001)
+                  for metric in ("qps", "cpu") if metric in strategies}
+    if not thresholds:
+        raise PolicyError("autoscaler.strategies needs qps or cpu: the metric the autoscaler scales by")
+    behavior = _object(autoscaler, "behavior", "autoscaler.behavior")
+    windows = {}
+    for key, default in (("scaleUp", 0.0), ("scaleDown", 300.0)):
+        section = _object(behavior, key, f"autoscaler.behavior.{key}")
+        unknown = sorted(set(section) - {"stabilizationWindowSeconds"})
+        if unknown:
+            raise PolicyError(f"autoscaler.behavior.{key}.{unknown[0]}: the local autoscaler has only "
+                              "stabilizationWindowSeconds", not_implemented=True)
+        windows[key] = _number(section.get("stabilizationWindowSeconds", default),
+                               f"autoscaler.behavior.{key}.stabilizationWindowSeconds", minimum=0)
+    unknown = sorted(set(behavior) - set(windows))
+    if unknown:
+        raise PolicyError(f"autoscaler.behavior.{unknown[0]}: the local autoscaler emulates scaleUp and scaleDown",
+                          not_implemented=True)
+    cores = _cores(config) if "cpu" in thresholds else None
+    return Autoscaling(low, high, thresholds, windows["scaleUp"], windows["scaleDown"], cores)
+
+
+def _cores(config: Mapping[str, Any]) -> float:
+    """The cores of one instance, which a CPU utilisation is a percentage of."""
+    cpu = config.get("metadata", {}).get("cpu")
+    if cpu is not None:
+        return _number(cpu, "metadata.cpu", minimum=0.001)
+    instances = config.get("cloud", {}).get("computing", {}).get("instances") or [{}]
+    instance_type = str(instances[0].get("type", ""))
+    match = _ECS_SIZE.search(instance_type)
+    if match is None:
+        raise PolicyError(f"autoscaler.strategies.cpu: the local EAS measures CPU against an instance's cores and "
+                          f"cannot tell them from {instance_type or 'no instance type'!r}: set metadata.cpu",
+                          not_implemented=True)
+    return 2.0 if match["x"] is None else 4.0 * int(match["times"] or 1)
 
 
 def _probe(value: Any, field: str, container_port: Any) -> Optional[Probe]:
