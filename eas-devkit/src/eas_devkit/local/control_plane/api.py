@@ -11,9 +11,9 @@
     PUT    /api/v2/services/<region>/<name>/start    StartService
     PUT    /api/v2/services/<region>/<name>/stop     StopService
 
-Every other operation of the SDK (:mod:`.operations`: autoscalers, gateways, resource groups...) is routed too,
-and answers a signed request with a 501 ``NotImplemented`` naming the action, method and path; a path that is no
-operation of the API is a 404 ``InvalidAction.NotFound``.
+Every other operation of the SDK (:mod:`.operations`: autoscalers, gateways, resource groups...) is routed too:
+its signature is verified as any operation's, then it is a 501 ``NotImplemented`` naming the action, method and
+path. A path that is no operation of the API is a 404 ``InvalidAction.NotFound``.
 
 Every request must carry a valid ACS3-HMAC-SHA256 signature of a known identity (:mod:`.signature`,
 :mod:`.accounts`); any authenticated identity may call every operation, and RAM's checks happen where EAS
