@@ -12,6 +12,10 @@
     PUT    /api/v2/services/<region>/<name>/start    StartService
     PUT    /api/v2/services/<region>/<name>/stop     StopService
 
+Every other operation of the SDK (:mod:`.operations`: autoscalers, gateways, resource groups...) is routed too:
+its signature is verified as any operation's, then it is a 501 ``NotImplemented`` naming the action, method and
+path. A path that is no operation of the API is a 404 ``InvalidAction.NotFound``.
+
 Every request must carry a valid ACS3-HMAC-SHA256 signature of a known identity (:mod:`.signature`,
 :mod:`.accounts`); any authenticated identity may call every operation, and RAM's checks happen where EAS
 makes them, when the service is deployed (:mod:`.lifecycle`). A service configuration is validated against
@@ -63,6 +67,7 @@ from .errors import ApiError, json_response, new_request_id
 from .instances import PENDING, ServiceInstance
 from .instances import RUNNING as RUNNING_INSTANCE
 from .lifecycle import Lifecycle
+from .operations import SERVICE, SERVICES, UNIMPLEMENTED, UNIMPLEMENTED_ACTIONS
 from .policy import InstancePolicy, PolicyError
 from .registry import (
     CREATING,
@@ -95,7 +100,25 @@ GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "true", "True", "TRUE"), True),
 CONTAINER_NAME = "worker0"  # the container of an instance, as EAS names the first one
 # A one-shot script of the project's mount/: `python /mnt/data/<path>.py`, nothing a shell would interpret.
 MOUNT_SCRIPT = re.compile(r"python /mnt/data/((?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*\.py)")
-SERVICE = "/api/v2/services/<region>/<name>"
+
+
+def url_map() -> Map:
+    """The routes: each implemented operation to its method here, each other operation of the API to its action
+    name (:mod:`.operations`)."""
+    return Map([
+        Rule(SERVICES, endpoint="create", methods=["POST"]),
+        Rule(SERVICES, endpoint="list", methods=["GET"]),
+        Rule(SERVICE, endpoint="describe", methods=["GET"]),
+        Rule(SERVICE, endpoint="update", methods=["PUT"]),
+        Rule(SERVICE, endpoint="delete", methods=["DELETE"]),
+        Rule(SERVICE + "/events", endpoint="events", methods=["GET"]),
+        Rule(SERVICE + "/instances", endpoint="instances", methods=["GET"]),
+        Rule(SERVICE + "/logs", endpoint="logs", methods=["GET"]),
+        Rule(SERVICE + "/autoscaler", endpoint="autoscaler", methods=["GET"]),
+        Rule(SERVICE + "/start", endpoint="start", methods=["PUT"]),
+        Rule(SERVICE + "/stop", endpoint="stop", methods=["PUT"]),
+        *(Rule(operation.path, endpoint=operation.action, methods=[operation.method]) for operation in UNIMPLEMENTED),
+    ], strict_slashes=False)
 
 
 class ControlPlaneApi:
@@ -115,19 +138,7 @@ class ControlPlaneApi:
         self.account_id = account_id
         self.run_commands = frozenset(run_commands)
         self.scripts_dir = scripts_dir  # the project's mount/, where a one-shot script must be
-        self.url_map = Map([
-            Rule("/api/v2/services", endpoint="create", methods=["POST"]),
-            Rule("/api/v2/services", endpoint="list", methods=["GET"]),
-            Rule(SERVICE, endpoint="describe", methods=["GET"]),
-            Rule(SERVICE, endpoint="update", methods=["PUT"]),
-            Rule(SERVICE, endpoint="delete", methods=["DELETE"]),
-            Rule(SERVICE + "/events", endpoint="events", methods=["GET"]),
-            Rule(SERVICE + "/instances", endpoint="instances", methods=["GET"]),
-            Rule(SERVICE + "/logs", endpoint="logs", methods=["GET"]),
-            Rule(SERVICE + "/autoscaler", endpoint="autoscaler", methods=["GET"]),
-            Rule(SERVICE + "/start", endpoint="start", methods=["PUT"]),
-            Rule(SERVICE + "/stop", endpoint="stop", methods=["PUT"]),
-        ], strict_slashes=False)
+        self.url_map = url_map()
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         request = Request(environ)
@@ -149,6 +160,8 @@ class ControlPlaneApi:
         if (request.content_length or 0) > MAX_BODY_BYTES:
             raise errors.invalid_parameter(f"the body is larger than {MAX_BODY_BYTES} bytes")
         caller = self.verifier.verify(signed_request(request))
+        if endpoint in UNIMPLEMENTED_ACTIONS:
+            raise errors.not_implemented(f"{endpoint} ({request.method} {request.path})")
         body = getattr(self, f"_{endpoint}")(request, caller, **values)
         return json_response({"RequestId": request_id, **body}, 200, request_id)
 
