@@ -432,7 +432,8 @@ def test_the_autoscaler_follows_the_load_and_an_update_keeps_its_count(autoscali
 
     assert (quiet.min_replica, quiet.max_replica) == (1, 3)
     assert [(s.metric_name, s.threshold) for s in quiet.scale_strategies] == [("QPS", 5)]
-    assert quiet.behavior["scaleDown"] == {"stabilizationWindowSeconds": 2}
+    assert json.dumps(quiet.behavior) == ('{"scaleUp": {"stabilizationWindowSeconds": 0}, '
+                                          '"scaleDown": {"stabilizationWindowSeconds": 2}}')
     assert (busy.running_instance, busy.total_instance) == (3, 3) and not load.failures()
     (qps,) = measured.current_metrics
     assert qps.metric_name == "QPS" and qps.value > 5

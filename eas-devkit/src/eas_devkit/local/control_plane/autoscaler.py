@@ -117,8 +117,8 @@ class Autoscaler:
             metrics = dict(watch.metrics) if watch is not None else {}
         body.update({
             "MinReplica": autoscaling.low, "MaxReplica": autoscaling.high,
-            "Behavior": {"scaleUp": {"stabilizationWindowSeconds": autoscaling.scale_up_window},
-                         "scaleDown": {"stabilizationWindowSeconds": autoscaling.scale_down_window}},
+            "Behavior": {"scaleUp": {"stabilizationWindowSeconds": _seconds(autoscaling.scale_up_window)},
+                         "scaleDown": {"stabilizationWindowSeconds": _seconds(autoscaling.scale_down_window)}},
             "ScaleStrategies": [{"metricName": METRIC_NAMES[metric], "threshold": threshold, "service": record.name}
                                 for metric, threshold in autoscaling.thresholds.items()],
             "CurrentMetrics": [{"metricName": METRIC_NAMES[metric], "value": round(value, 3), "service": record.name}
@@ -205,6 +205,11 @@ def _cpu_seconds(instance: ServiceInstance) -> float:
             continue
         total += times.user + times.system + times.children_user + times.children_system
     return total
+
+
+def _seconds(window: float) -> Any:
+    """A window as service.json would write it: an integer unless it has a fraction."""
+    return int(window) if window.is_integer() else window
 
 
 def _why(metrics: Mapping[str, float], autoscaling: Autoscaling) -> str:
