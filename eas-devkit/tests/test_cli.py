@@ -105,6 +105,14 @@ def test_a_project_that_is_not_a_directory_is_a_usage_error(tmp_path):
     assert f"argument --project: {tmp_path / 'nowhere'} is not a directory" in result.stderr
 
 
+@pytest.mark.parametrize("interval", ["0", "-1", "soon", "inf"])
+def test_an_autoscale_interval_that_is_no_positive_number_is_a_usage_error(tmp_path, interval):
+    result = run("--project", str(PROJECT), "local", "up", "--autoscale-interval", interval, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert f"argument --autoscale-interval: {interval!r} is not a number of seconds above 0" in result.stderr
+
+
 def test_the_local_eas_runs_a_service_without_a_role_from_another_directory(tmp_path, baked):
     """``local demo`` of a bake without role, OSS or MaxCompute: its state is in that project, not here."""
     project = baked(role="none", oss=False, maxcompute=False)

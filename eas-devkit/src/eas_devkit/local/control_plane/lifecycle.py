@@ -35,7 +35,7 @@ and graceful shutdown*, https://www.alibabacloud.com/help/en/pai/user-guide/scro
 An instance that exits, or fails its liveness check, once it was ready is restarted in place.
 
 StopService and DeleteService stop every instance as an update stops an old one. With an ``autoscaler``, a
-deployment starts ``metadata.instance`` instances (an update: as many as are serving, within the range) and
+deployment starts ``metadata.instance`` instances (an update: as many as the service holds, within the range) and
 :mod:`.autoscaler` moves the count through :meth:`Lifecycle.scale_to`.
 
 Operations on one service never overlap (one lock per service name), and an operation that a newer one

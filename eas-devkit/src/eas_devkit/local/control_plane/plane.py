@@ -77,8 +77,7 @@ class ControlPlane:
                                        refuse_host=gateway_host_refusal)
         gateway_url = self._gateway.url
         self.api = ControlPlaneApi(self.registry, self.lifecycle, self.autoscaler, Verifier(accounts.lookup), region,
-                                   schema,
-                                   endpoint_of=lambda name: f"{gateway_url}/api/predict/{name}",
+                                   schema, endpoint_of=lambda name: f"{gateway_url}/api/predict/{name}",
                                    account_id=lambda: accounts.account_id, run_commands=run_commands,
                                    scripts_dir=scripts_dir)
         self._api = LoopbackServer(self.api, port=api_port, name="eas-control-plane", refuse_host=openapi_host_refusal)
