@@ -110,7 +110,8 @@ def test_an_autoscale_interval_that_is_no_positive_number_is_a_usage_error(tmp_p
     result = run("--project", str(PROJECT), "local", "up", "--autoscale-interval", interval, cwd=tmp_path)
 
     assert result.returncode == 2
-    assert f"argument --autoscale-interval: {interval!r} is not a number of seconds above 0" in result.stderr
+    assert f"argument --autoscale-interval: {interval!r} is not a number of seconds between 0 and 86400" in \
+        result.stderr
 
 
 def test_the_local_eas_runs_a_service_without_a_role_from_another_directory(tmp_path, baked):

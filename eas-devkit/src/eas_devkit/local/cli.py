@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import signal
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from ..deploy.cli import positive_seconds
 from ..service_config import SERVICE_JSON, load_service_config
 from . import STATE_DIR
 from .control_plane.cli import add_ram_parser
@@ -159,16 +159,6 @@ def settings_from(args: argparse.Namespace, log_to_console: bool) -> Settings:
         tls=args.tls,
         autoscale_interval=args.autoscale_interval,
     )
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = 0.0
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
-    return seconds
 
 
 def env_assignment(text: str) -> tuple[str, str]:
