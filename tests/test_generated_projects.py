@@ -130,8 +130,8 @@ def make_dev(baked: Baked) -> Iterator[None]:
 
 def test_the_deploy_loop_and_day_two_commands_on_the_local_eas_of_make_dev(bake):
     """The default bake's deploy loop as the README tells it: `make dev` in one terminal, then from another
-    deploy, call with the printed token, read the logs, run the guide's example as the run command, deploy a
-    second environment, delete."""
+    deploy, call with the printed token, read the logs, send a load, run the guide's example as the run command,
+    deploy a second environment, delete."""
     baked = bake()
     with make_dev(baked):
         deployed = baked.make("deploy", timeout=300)
@@ -152,6 +152,12 @@ def test_the_deploy_loop_and_day_two_commands_on_the_local_eas_of_make_dev(bake)
         assert any(entry.get("path") == "/health" and entry.get("status") == 200 for entry in requests), logs.stdout
         assert baked.make("logs", ARGS="--since 2099-01-01T00:00:00Z").stdout == ""
         assert call["token"] not in logs.stdout + logs.stderr
+
+        loaded = baked.make("load", ARGS="--requests 200 --concurrency 2")
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        assert re.search(r"^200 requests in [0-9.]+ s: ", loaded.stdout, re.MULTILINE), loaded.stdout
+        assert "instances: 1 running at the start, 1 at the end" in loaded.stdout, loaded.stdout
+        assert call["token"] not in loaded.stdout + loaded.stderr
 
         # The guide's example, deployed the guide's way (`python /mnt/data/list_oss_objects.py`), its output
         # read from the logs; its service is deleted afterwards and the service of `make deploy` keeps running.

@@ -65,7 +65,7 @@ def test_the_version_is_the_packages(tmp_path):
 
 def test_the_command_tree_is_the_documented_one():
     assert sorted(path[0] for path in COMMANDS if len(path) == 1) == sorted(
-        ["local", "check", "deploy", "status", "events", "logs", "run-script", "delete", "bench"])
+        ["local", "check", "deploy", "status", "events", "logs", "run-script", "delete", "load", "bench"])
     assert sorted(path[1] for path in COMMANDS if len(path) == 2 and path[0] == "local") == sorted(
         ["up", "demo", "exec", "rotate", "outage", "fault", "ram", "load-table", "maxcompute-auth"])
 

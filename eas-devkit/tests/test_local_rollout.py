@@ -426,8 +426,9 @@ def test_the_autoscaler_follows_the_load_and_an_update_keeps_its_count(autoscali
                                                    "env": [{"name": "VERSION", "value": "v2"}]}]})
         updated = client.describe_service(REGION, "elastic").body
     after_update = instances(client, "elastic")
-    calm = eventually(lambda: client.describe_service(REGION, "elastic").body,
-                      lambda found: found.total_instance == 1 and found.running_instance == 1, timeout=30)
+    calm = eventually(lambda: (client.describe_service(REGION, "elastic").body, len(instances(client, "elastic"))),
+                      lambda found: (found[0].total_instance, found[0].running_instance, found[1]) == (1, 1, 1),
+                      timeout=30)
     scaled = [e.message for e in events(client, "elastic") if e.reason == "Scaled"]
 
     assert (quiet.min_replica, quiet.max_replica) == (1, 3)
@@ -438,7 +439,7 @@ def test_the_autoscaler_follows_the_load_and_an_update_keeps_its_count(autoscali
     (qps,) = measured.current_metrics
     assert qps.metric_name == "QPS" and qps.value > 5
     assert (updated.status, updated.total_instance, len(after_update)) == ("Running", 3, 3)
-    assert (calm.running_instance, calm.total_instance, len(instances(client, "elastic"))) == (1, 1, 1)
+    assert (calm[0].running_instance, calm[0].total_instance, calm[1]) == (1, 1, 1)  # the drained ones stopped
     assert re.fullmatch(r"1 → 3 instances: qps [0-9.]+ per instance against 5", scaled[0]), scaled
     assert re.fullmatch(r"3 → 1 instances: qps 0\.0 per instance against 5", scaled[-1]), scaled
     client.delete_service(REGION, "elastic")

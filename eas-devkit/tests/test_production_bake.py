@@ -37,7 +37,7 @@ CURL = re.compile(r"curl -H 'Authorization: (?P<token>[^']+)' (?P<endpoint>\S+)/
 def production_settings(service: dict[str, Any]) -> None:
     """Autoscaling 2–4, health checks on a custom image, a VPC, a dedicated resource group instead of instance types."""
     in_production(service)
-    service.setdefault("autoscaler", {"min": 2, "max": 4, "strategies": {"qps": 10}})
+    service.setdefault("autoscaler", {"min": 2, "max": 4})["strategies"] = {"qps": 10}  # a load scales it out
     service["metadata"].update(instance=service["autoscaler"]["min"], **RESOURCE_GROUP)
     service["cloud"] = {"networking": NETWORKING}
     container = service["containers"][0]
@@ -79,7 +79,8 @@ def production(baked: Callable[..., Path], tmp_path_factory: pytest.TempPathFact
     project.edit("service.json", production_settings)
     name = json.loads(project.read("service.json"))["metadata"]["name"]
     project.edit("ram/permission-policy.json", pull_granted(name))
-    running = start_local_eas(tmp_path_factory.mktemp("production-eas"), "--quiet", project=project.path)
+    running = start_local_eas(tmp_path_factory.mktemp("production-eas"), "--quiet", "--autoscale-interval", "1",
+                              project=project.path)
     yield Production(project, running)
     finish_local_eas(running)
 
@@ -104,6 +105,20 @@ def test_the_production_bake_deploys_to_the_local_eas_and_answers_through_the_ga
         answer = requests.get(call["endpoint"] + path, headers={"Authorization": call["token"]}, timeout=30)
         production.eas.seen_responses.append(answer.text)
         assert answer.status_code == 200 and answer.json()["status"] == expected, answer.text
+
+
+def test_a_load_through_the_endpoint_scales_the_service_out(production):
+    token = CURL.search(production.run("status", "--show-token").stdout)["token"]
+    loaded = production.run("load", "--requests", "4000", "--concurrency", "4")
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert loaded.stdout.startswith("load: 4000 GET /health to "), loaded.stdout
+    assert re.search(r"^4000 requests in [0-9.]+ s: [0-9,]+/s; latency p50 [0-9.]+ ms, p90 [0-9.]+ ms, p99 ",
+                     loaded.stdout, re.MULTILINE), loaded.stdout
+    assert re.search(r"^instances: 2 running of 4$", loaded.stderr, re.MULTILINE), loaded.stderr  # scaling out
+    assert re.search(r"^instances: 2 running at the start, [2-4] at the end", loaded.stdout, re.MULTILINE)
+    assert token not in loaded.stdout + loaded.stderr
+    scaled = [line for line in production.run("events").stdout.splitlines() if "Scaled" in line]
+    assert scaled and "2 → 4 instances: qps " in scaled[0], scaled
 
 
 def test_for_the_cloud_each_example_value_is_an_error(production):

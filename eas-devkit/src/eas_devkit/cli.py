@@ -1,7 +1,7 @@
 """eas-devkit: one command for everything around the service, each subcommand with its --help.
 
     eas-devkit [--project DIR] local up|demo|exec|rotate|outage|fault|ram|load-table   the local EAS
-    eas-devkit [--project DIR] check|deploy|status|events|logs|run-script|delete       the deploy tooling
+    eas-devkit [--project DIR] check|deploy|status|events|logs|run-script|delete|load  the deploy tooling
     eas-devkit [--project DIR] bench                                                   the benchmarks
 
 Every command works on the project directory given with --project (default: the current directory),

@@ -7,6 +7,7 @@
     eas-devkit logs    [--since DURATION|TIME] [--follow] [--instance NAME] [--previous]
     eas-devkit run-script mount/PATH.py [--keep] [--timeout SECONDS]
     eas-devkit delete  [--yes] [--timeout SECONDS]
+    eas-devkit load    [--requests N] [--concurrency N] [--path PATH]
 
 ``EAS_TARGET=local`` (the default) deploys to the local EAS of ``make dev``; ``EAS_TARGET=cloud`` to PAI-EAS
 with the developer's own credentials (see ``target.py``). Exit status: 0 when the command succeeded (for
@@ -100,6 +101,14 @@ def run_delete(args: argparse.Namespace) -> int:
     return commands.delete(service, target, commands.Console(), timeout=args.timeout)
 
 
+def run_load(args: argparse.Namespace) -> int:
+    from . import commands, traffic
+
+    service, target = _service_and_target(args.project)
+    return traffic.send_load(service, target, commands.Console(), requests=args.requests,
+                             concurrency=args.concurrency, path=args.path)
+
+
 def check_target(given: Optional[str], environ: Mapping[str, str] = os.environ) -> str:
     """What ``check`` checks for: ``--target``, else EAS_TARGET, else local."""
     name = given or environ.get("EAS_TARGET") or doctor.LOCAL
@@ -111,6 +120,25 @@ def check_target(given: Optional[str], environ: Mapping[str, str] = os.environ) 
 def _service_and_target(project: Path) -> tuple[Service, Target]:
     service = Service.load(project)
     return service, resolve(project, service)
+
+
+def count_between(low: int, high: int) -> Any:
+    def count(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from {low} to {high}")
+        return number
+
+    return count
+
+
+def request_path(value: str) -> str:
+    if not value.startswith("/") or any(character.isspace() for character in value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a path starting with / (no spaces), e.g. /health")
+    return value
 
 
 def positive_seconds(value: str) -> float:
@@ -148,7 +176,7 @@ ERRORS = (TargetError, TimeoutError, RuntimeError)  # EasError and UploadError a
 
 
 def add_deploy_commands(commands: Any) -> None:
-    """Register check, deploy, status, events, logs, run-script and delete on the kit's command line
+    """Register check, deploy, status, events, logs, run-script, delete and load on the kit's command line
     (``eas_devkit.cli``)."""
 
     def command(name: str, help_: str, description: str) -> argparse.ArgumentParser:
@@ -240,3 +268,17 @@ def add_deploy_commands(commands: Any) -> None:
     delete.add_argument("--timeout", type=positive_seconds, default=600, metavar="SECONDS",
                         help="how long to wait for the service to be gone (default 600)")
     delete.set_defaults(run=run_delete)
+
+    load = command("load", "send requests to the deployed service and watch its instances (the autoscaler at work)",
+                   "Send GET requests to the deployed service through its endpoint, with its access token, from "
+                   "--concurrency connections kept alive, with a progress bar; a line on stderr says each change of "
+                   "the running instances (DescribeService, every second) and the summary gives the throughput, "
+                   "the latency percentiles and the instances at the start and at the end. Exit status 1 if the "
+                   "service is not Running or a request is not answered 200.")
+    load.add_argument("--requests", type=count_between(1, 10_000_000), default=2000, metavar="N",
+                      help="how many requests in all (default 2000)")
+    load.add_argument("--concurrency", type=count_between(1, 256), default=8, metavar="N",
+                      help="requests in flight at once, each on a connection of its own (default 8)")
+    load.add_argument("--path", type=request_path, default="/health",
+                      help="the service's path to GET (default /health)")
+    load.set_defaults(run=run_load)

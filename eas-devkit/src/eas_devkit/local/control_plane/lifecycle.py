@@ -192,16 +192,16 @@ class Lifecycle:
             current = [instance for instance in record.pool.members()
                        if instance.revision == deployment.revision and instance.status != INSTANCE_FAILED]
             before = len(current)
+            with self.registry.locked():
+                record.wanted_instances = replicas  # TotalInstance: what the service holds once the new ones run
+            self.registry.add_event(record, NORMAL, "Scaled", f"{before} → {replicas} instances"
+                                    + (f": {because}" if because else ""))
             if replicas > before:
                 started = [self._start_instance(record, deployment) for _ in range(replicas - before)]
                 self._report_failures(record, [(s, why) for s in started if (why := s.wait_started()) is not None])
             elif replicas < before:
                 ordered = sorted(current, key=lambda instance: (instance.serving, -(instance.started or 0)))
                 self._retire(record, ordered[:before - replicas])
-            with self.registry.locked():
-                record.wanted_instances = replicas
-            self.registry.add_event(record, NORMAL, "Scaled", f"{before} → {replicas} instances"
-                                    + (f": {because}" if because else ""))
             return True
         finally:
             lock.release()
