@@ -114,6 +114,18 @@ def test_an_autoscale_interval_that_is_no_positive_number_is_a_usage_error(tmp_p
         result.stderr
 
 
+@pytest.mark.parametrize(("args", "said"), [
+    (("--requests", "0"), "argument --requests: '0' is not a whole number from 1 to 10000000"),
+    (("--concurrency", "1000"), "argument --concurrency: '1000' is not a whole number from 1 to 256"),
+    (("--path", "health"), "argument --path: 'health' is not a path starting with / (no spaces), e.g. /health"),
+])
+def test_a_load_with_a_bad_argument_is_a_usage_error_before_anything_is_sent(tmp_path, args, said):
+    result = run("--project", str(PROJECT), "load", *args, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert said in result.stderr
+
+
 def test_the_local_eas_runs_a_service_without_a_role_from_another_directory(tmp_path, baked):
     """``local demo`` of a bake without role, OSS or MaxCompute: its state is in that project, not here."""
     project = baked(role="none", oss=False, maxcompute=False)
