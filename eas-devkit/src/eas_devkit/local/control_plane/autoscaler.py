@@ -31,7 +31,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -39,7 +39,7 @@ import psutil
 
 from .instances import ServiceInstance
 from .lifecycle import Lifecycle
-from .policy import AUTOSCALE_INTERVAL_SECONDS, Autoscaling, InstancePolicy, PolicyError
+from .policy import AUTOSCALE_INTERVAL_SECONDS, Autoscaling, PolicyError, autoscaling_of
 from .registry import RUNNING, Registry, ServiceRecord
 
 log = logging.getLogger("eas_devkit.local.control_plane")
@@ -58,7 +58,7 @@ def desired_replicas(instances: int, metrics: Mapping[str, float], autoscaling: 
     return autoscaling.clamp(max(counts, default=instances))
 
 
-def stabilized(current: int, recommendations: list[tuple[float, int]], now: float,
+def stabilized(current: int, recommendations: Sequence[tuple[float, int]], now: float,
                autoscaling: Autoscaling) -> int:
     """The count to move to: up to the lowest recommendation of the scale-up window, down to the highest of the
     scale-down window (each window holds the latest recommendation)."""
@@ -159,14 +159,14 @@ class Autoscaler:
         horizon = max(autoscaling.scale_up_window, autoscaling.scale_down_window)
         while sample.when - watch.recommendations[0][0] > horizon:
             watch.recommendations.popleft()
-        wanted = stabilized(current, list(watch.recommendations), sample.when, autoscaling)
+        wanted = stabilized(current, watch.recommendations, sample.when, autoscaling)
         if wanted != current:
             self.lifecycle.scale_to(record, wanted, because=_why(metrics, autoscaling), blocking=False)
 
 
 def _autoscaling(config: Mapping[str, Any]) -> Optional[Autoscaling]:
     try:
-        return InstancePolicy.of(config).autoscaling
+        return autoscaling_of(config)
     except PolicyError:  # the API refused it, or a deployment failed on it and said so
         return None
 

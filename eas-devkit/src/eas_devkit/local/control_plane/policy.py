@@ -106,7 +106,7 @@ class InstancePolicy:
     @classmethod
     def of(cls, config: Mapping[str, Any], default_grace: float = DEFAULT_GRACE_SECONDS) -> InstancePolicy:
         metadata = config.get("metadata", {})
-        autoscaling = _autoscaling(config)
+        autoscaling = autoscaling_of(config)
         replicas = _integer(metadata.get("instance", autoscaling.low if autoscaling else 1), "metadata.instance",
                             minimum=0)
         strategy = _object(metadata, "rolling_strategy", "metadata.rolling_strategy")
@@ -136,7 +136,8 @@ class InstancePolicy:
         return self.readiness.describe() if self.readiness is not None else "a TCP connection to the port"
 
 
-def _autoscaling(config: Mapping[str, Any]) -> Optional[Autoscaling]:
+def autoscaling_of(config: Mapping[str, Any]) -> Optional[Autoscaling]:
+    """The ``autoscaler`` of ``config``, checked; None without one."""
     autoscaler = config.get("autoscaler")
     if autoscaler is None:
         return None
